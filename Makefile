@@ -1,0 +1,50 @@
+# UPT set-up and everyday commands. `make demo` and `make test` each work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := .upt/demo-data
+
+.PHONY: install demo test bench check lint format migration clean
+
+install: $(STAMP)
+
+# torch first, so pip takes the CPU build that lies on disk instead of a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/upt generate --persons 2000 --seed 7 --bad-rate 0.005 --out $(DEMO)
+	$(BIN)/upt ingest $(DEMO)/objects.jsonl
+	$(BIN)/upt stats
+	$(BIN)/upt errors list --limit 10
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+check: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy profiles features pipelines
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# New Alembic revision from the difference between profiles/store/schema.py and the migrations.
+migration: install
+	$(BIN)/python -c "import sys; from profiles.store.db import new_revision; new_revision(sys.argv[1])" "$(m)"
+
+clean:
+	rm -rf $(VENV) .upt .pytest_cache .ruff_cache .mypy_cache

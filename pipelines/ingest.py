@@ -1,0 +1,226 @@
+"""Batch ingestion of JSON Lines files (also gzip) and flat CSV/Parquet person tables.
+
+Files are streamed in batches; each batch is one transaction, so a crash loses at most the
+batch in flight, and re-running the same file is a no-op for what already went in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from features.records import flat_record, object_record
+from profiles.contract import SOURCE_PATTERN, parse_line
+from profiles.errors import ValidationFailed
+from profiles.flat import ColumnMapping, mapped_values, row_to_person
+from profiles.settings import Settings
+from profiles.store import ObjectRecord, Rejection, Store, WriteResult
+from profiles.store.reads import get_rejection, mark_replayed
+from profiles.store.writes import write_batch
+
+Progress = Callable[[int], None]  # called with the bytes or rows done since the last call
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    raw: bytes
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, gunzipped when it starts with the gzip magic number."""
+    raw = path.open("rb")
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def read_lines(stream: IO[bytes], max_bytes: int) -> Iterator[Line]:
+    """Lines without their line ending; lines far over `max_bytes` are cut at 4x the limit
+    (enough to store as evidence and to reject) while the rest of the line is skipped."""
+    keep = max_bytes * 4
+    number = 0
+    while True:
+        chunk = stream.readline(keep + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > keep and not chunk.endswith(b"\n"):
+            while (more := stream.readline(1 << 20)) and not more.endswith(b"\n"):
+                pass
+        yield Line(number, chunk.rstrip(b"\r\n"))
+
+
+def _compressed_position(stream: IO[bytes]) -> int:
+    inner = getattr(stream, "fileobj", None)
+    return int(inner.tell() if inner is not None else stream.tell())
+
+
+def ingest_jsonl(
+    store: Store, settings: Settings, path: Path, progress: Progress | None = None
+) -> WriteResult:
+    """Validate each line alone and store the good ones; rejected lines are kept unaltered."""
+    total = WriteResult()
+    records: list[ObjectRecord] = []
+    rejections: list[Rejection] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        with store.transaction() as conn:
+            total.add(write_batch(conn, store.domain, records, rejections))
+        records.clear()
+        rejections.clear()
+        if progress:
+            position = _compressed_position(stream)
+            progress(position - done)
+            done = position
+
+    with open_binary(path) as stream:
+        for line in read_lines(stream, settings.max_line_bytes):
+            if not line.raw.strip():
+                continue
+            try:
+                obj = parse_line(line.raw, settings.max_line_bytes)
+                records.append(object_record(obj, settings.region_for_source(obj.source)))
+            except ValidationFailed as exc:
+                rejections.append(
+                    Rejection(line.raw, str(path), f"line {line.number}", exc.field, exc.reason)
+                )
+            if len(records) + len(rejections) >= settings.ingest_batch_size:
+                flush()
+        flush()
+    return total
+
+
+def _table_batches(path: Path, mapping: ColumnMapping, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+    suffix = "".join(path.suffixes).lower()
+    if suffix.endswith(".parquet") or suffix.endswith(".pq"):
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        mapping.check_columns(parquet.schema_arrow.names)
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=sorted(mapping.columns)):
+            yield batch.to_pylist()
+        return
+    import pandas as pd
+
+    reader = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        chunksize=batch_size,
+        encoding="utf-8",
+        encoding_errors="surrogateescape",
+        compression="infer",
+    )
+    for i, frame in enumerate(reader):
+        if i == 0:
+            mapping.check_columns([str(c) for c in frame.columns])
+        yield frame.to_dict(orient="records")
+
+
+def _row_bytes(row: dict[str, Any]) -> bytes:
+    text = json.dumps({k: v for k, v in row.items()}, ensure_ascii=False, default=str)
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def _bad_text(row: dict[str, Any]) -> str | None:
+    for column, value in row.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return str(column)
+    return None
+
+
+def ingest_table(
+    store: Store,
+    settings: Settings,
+    path: Path,
+    source: str,
+    mapping: ColumnMapping,
+    progress: Progress | None = None,
+) -> WriteResult:
+    """Ingest a CSV or Parquet table: each row one mention `{source}/person_record/{id}#record`."""
+    if not SOURCE_PATTERN.match(source):
+        raise ValidationFailed(
+            "source", "has a forbidden character or length (1-64 of letters, digits, '.', '_', '-')"
+        )
+    total = WriteResult()
+    region = settings.region_for_source(source)
+    row_number = 0
+    for batch in _table_batches(path, mapping, settings.ingest_batch_size):
+        records: list[ObjectRecord] = []
+        rejections: list[Rejection] = []
+        for row in batch:
+            row_number += 1
+            where = f"row {row_number}"
+            row_id = "" if row.get(mapping.id_column) is None else str(row[mapping.id_column]).strip()
+            bad_column = _bad_text(row)
+            if bad_column is not None:
+                rejections.append(
+                    Rejection(_row_bytes(row), str(path), where, bad_column, "is not valid UTF-8")
+                )
+            elif not row_id or len(row_id) > 128:
+                reason = "missing (every row needs an id)" if not row_id else "longer than 128 characters"
+                rejections.append(Rejection(_row_bytes(row), str(path), where, mapping.id_column, reason))
+            else:
+                person, flags = row_to_person(mapped_values(row, mapping), source)
+                clean = {k: v for k, v in row.items() if v not in ("", None)}
+                records.append(flat_record(source, row_id, clean, person, flags, region))
+        with store.transaction() as conn:
+            total.add(write_batch(conn, store.domain, records, rejections))
+        if progress:
+            progress(len(batch))
+    return total
+
+
+def replay_rejection(
+    store: Store, settings: Settings, rejection_id: int, fixed: bytes | None = None
+) -> str | None:
+    """Validate a rejected line again (as stored, or as fixed by the operator) and ingest it.
+
+    Returns None when it went in, else the new reason. Flat-table rows are replayed by
+    re-ingesting the fixed file, which is idempotent.
+    """
+    with store.reading() as conn:
+        item = get_rejection(conn, store.domain, rejection_id)
+    if not str(item["location"]).startswith("line"):
+        return f"{item['location']} of a table: fix the file and ingest it again (already stored rows stay as they are)"
+    raw = fixed if fixed is not None else bytes(item["raw"])
+    try:
+        obj = parse_line(raw.rstrip(b"\r\n"), settings.max_line_bytes)
+    except ValidationFailed as exc:
+        return str(exc)
+    with store.transaction() as conn:
+        write_batch(conn, store.domain, [object_record(obj, settings.region_for_source(obj.source))], [])
+        mark_replayed(conn, store.domain, rejection_id)
+    return None
+
+
+def ingest_path(
+    store: Store,
+    settings: Settings,
+    path: Path,
+    *,
+    source: str | None = None,
+    mapping: ColumnMapping | None = None,
+    progress: Progress | None = None,
+) -> WriteResult:
+    """JSON Lines unless a column mapping says the file is a flat person table."""
+    if mapping is not None:
+        if not source:
+            raise ValidationFailed("source", "missing: a flat table needs --source NAME")
+        return ingest_table(store, settings, path, source, mapping, progress)
+    return ingest_jsonl(store, settings, path, progress)
+
+
+def is_table(path: Path) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in (".csv", ".csv.gz", ".tsv", ".parquet", ".pq"))

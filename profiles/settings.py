@@ -1,0 +1,112 @@
+"""One typed settings object for the whole of UPT.
+
+Values come, in order of precedence, from keyword arguments, `UPT_*` environment variables, an
+optional YAML config file (`UPT_CONFIG`, else `$UPT_HOME/config.yaml` when it exists) and the
+defaults below. Nothing else in UPT reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from profiles.errors import ConfigError
+
+DOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional YAML config file named by UPT_CONFIG or found in UPT_HOME."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get("UPT_CONFIG")
+        home = Path(os.environ.get("UPT_HOME", ".upt"))
+        path = Path(explicit) if explicit else home / "config.yaml"
+        if not path.exists():
+            if explicit:
+                raise ConfigError(
+                    f"UPT_CONFIG names {path}, which does not exist; create it or unset UPT_CONFIG"
+                )
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of setting names to values")
+        return data
+
+
+class Settings(BaseSettings):
+    """Every knob of UPT, typed and documented in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="UPT_", extra="forbid", validate_default=True)
+
+    home: Path = Field(Path(".upt"), description="Folder holding all local state (store, index, caches).")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default is a SQLite file in `home`."
+    )
+    domain: str = Field("default", description="Profile domain (tenant) every read and write belongs to.")
+    max_line_bytes: int = Field(
+        2_000_000, ge=1024, description="Longest accepted JSON Lines line; longer ones are rejected whole."
+    )
+    ingest_batch_size: int = Field(
+        1000, ge=1, description="Objects committed per transaction when ingesting."
+    )
+    default_region: str | None = Field(
+        None, description="ISO country used to read national phone numbers when nothing better is known."
+    )
+    source_regions: dict[str, str] = Field(
+        default_factory=dict, description="Per-source default phone region, e.g. {'opera-pms-emea': 'GB'}."
+    )
+    mlflow_tracking_uri: str = Field("mlruns", description="MLflow tracking and registry store.")
+
+    @field_validator("domain")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        if not DOMAIN_PATTERN.match(value):
+            raise ValueError("must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlFileSource(settings_cls)
+
+    @property
+    def store_url(self) -> str:
+        """The database URL actually used: the configured one or SQLite under `home`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'upt.db').resolve()}"
+
+    def region_for_source(self, source: str) -> str | None:
+        """Default phone region of a source, falling back to the global default."""
+        return self.source_regions.get(source, self.default_region)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once on first use (never at import time)."""
+    return Settings()

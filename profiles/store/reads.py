@@ -1,0 +1,117 @@
+"""Read queries of the store: statistics and rejected input. All filtered by domain."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from profiles.errors import NotFound
+from profiles.store.schema import mentions, objects, profiles, rejected
+
+
+def store_stats(conn: Connection, domain: str) -> dict[str, Any]:
+    """Totals at the top (`objects`, `mentions`, `profiles`, `rejected`), then breakdowns."""
+    by_type = [
+        {"source": s, "object_type": t, "count": n}
+        for s, t, n in conn.execute(
+            select(objects.c.source, objects.c.object_type, func.count())
+            .where(objects.c.domain == domain)
+            .group_by(objects.c.source, objects.c.object_type)
+            .order_by(objects.c.source, objects.c.object_type)
+        )
+    ]
+    mention_status = [
+        {"source": s, "status": "matchable" if ok else "unmatchable", "count": n}
+        for s, ok, n in conn.execute(
+            select(mentions.c.source, mentions.c.matchable, func.count())
+            .where(mentions.c.domain == domain)
+            .group_by(mentions.c.source, mentions.c.matchable)
+            .order_by(mentions.c.source, mentions.c.matchable)
+        )
+    ]
+    flags: Counter[str] = Counter()
+    for (row_flags,) in conn.execute(select(mentions.c.flags).where(mentions.c.domain == domain)):
+        flags.update((row_flags or {}).keys())
+    rejected_status = dict(
+        conn.execute(
+            select(rejected.c.status, func.count())
+            .where(rejected.c.domain == domain)
+            .group_by(rejected.c.status)
+        ).all()
+    )
+    profile_status = dict(
+        conn.execute(
+            select(profiles.c.status, func.count())
+            .where(profiles.c.domain == domain)
+            .group_by(profiles.c.status)
+        ).all()
+    )
+    return {
+        "domain": domain,
+        "objects": sum(r["count"] for r in by_type),
+        "mentions": sum(r["count"] for r in mention_status),
+        "profiles": profile_status.get("active", 0),
+        "rejected": rejected_status.get("open", 0),
+        "objects_by_source_and_type": by_type,
+        "mentions_by_source_and_status": mention_status,
+        "flags_by_field": dict(sorted(flags.items())),
+        "rejected_by_status": rejected_status,
+        "profiles_by_status": profile_status,
+    }
+
+
+def list_rejections(
+    conn: Connection, domain: str, status: str | None = "open", limit: int = 100
+) -> list[dict]:
+    """Rejected input, newest first, without the raw bytes (see `get_rejection`)."""
+    query = select(
+        rejected.c.id,
+        rejected.c.origin,
+        rejected.c.location,
+        rejected.c.field,
+        rejected.c.reason,
+        rejected.c.status,
+        rejected.c.times_seen,
+        rejected.c.last_seen_at,
+        func.length(rejected.c.raw),
+    ).where(rejected.c.domain == domain)
+    if status:
+        query = query.where(rejected.c.status == status)
+    rows = conn.execute(query.order_by(rejected.c.id.desc()).limit(limit))
+    return [
+        {
+            "id": r[0],
+            "origin": r[1],
+            "location": r[2],
+            "field": r[3],
+            "reason": r[4],
+            "status": r[5],
+            "times_seen": r[6],
+            "last_seen_at": r[7].isoformat() if r[7] else None,
+            "bytes": r[8],
+        }
+        for r in rows
+    ]
+
+
+def get_rejection(conn: Connection, domain: str, rejection_id: int) -> dict[str, Any]:
+    row = (
+        conn.execute(select(rejected).where(rejected.c.domain == domain, rejected.c.id == rejection_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"no rejected input with id {rejection_id} in domain {domain!r}; see `upt errors list`"
+        )
+    return dict(row)
+
+
+def mark_replayed(conn: Connection, domain: str, rejection_id: int) -> None:
+    conn.execute(
+        update(rejected)
+        .where(rejected.c.domain == domain, rejected.c.id == rejection_id)
+        .values(status="replayed")
+    )

@@ -1,0 +1,218 @@
+"""Tables of the UPT store. Every row belongs to one profile domain (tenant).
+
+Changing a table here needs a new Alembic revision in `profiles/migrations/versions/`
+(`make migration m="what changed"`); a test checks the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only auto-increments INTEGER keys
+
+
+def _domain() -> Column[str]:
+    return Column("domain", String(64), nullable=False)
+
+
+def _at(name: str, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("source", String(64), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("object_id", String(128), nullable=False),
+    _at("modified_at"),
+    Column("content_hash", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    _at("ingested_at"),
+    UniqueConstraint("domain", "source", "object_type", "object_id"),
+)
+
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_key", String(400), nullable=False),
+    Column("object_pk", Id, ForeignKey("objects.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("path", String(64), nullable=False),
+    Column("matchable", Boolean, nullable=False),
+    Column("raw", JSON, nullable=False),
+    Column("normalized", JSON, nullable=False),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("full_name", String(400)),
+    Column("date_of_birth", String(10)),
+    Column("email", String(254)),
+    Column("phone", String(20)),
+    Column("postal_code", String(20)),
+    Column("country", String(2)),
+    Column("flags", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    _at("updated_at"),
+    UniqueConstraint("domain", "mention_key"),
+    Index(None, "object_pk"),
+)
+
+# One row per strong identifier of a mention: email, phone, loyalty, document.
+identifiers = Table(
+    "identifiers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_pk", Id, ForeignKey("mentions.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(300), nullable=False),
+    Index(None, "domain", "kind", "value"),
+    Index(None, "mention_pk"),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("object_pk", Id, ForeignKey("objects.id", ondelete="CASCADE"), nullable=False),
+    Column("mention_pk", Id, ForeignKey("mentions.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("ref", String(300), nullable=False),
+    _at("occurred_at", nullable=True),
+    Column("attributes", JSON, nullable=False),
+    Index(None, "domain", "ref"),
+    Index(None, "mention_pk"),
+    Index(None, "object_pk"),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    _domain(),
+    Column("status", String(16), nullable=False),  # active | retired
+    Column("golden", JSON, nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    Index(None, "domain", "status"),
+)
+
+profile_members = Table(
+    "profile_members",
+    metadata,
+    Column("mention_pk", Id, ForeignKey("mentions.id", ondelete="CASCADE"), primary_key=True),
+    _domain(),
+    Column("profile_id", String(40), ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    _at("added_at"),
+    Index(None, "profile_id"),
+)
+
+match_decisions = Table(
+    "match_decisions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_a", String(400), nullable=False),
+    Column("mention_b", String(400), nullable=False),
+    Column("score", Float),
+    Column("model_version", String(64)),
+    Column("rule", String(64)),
+    Column("decision", String(16), nullable=False),  # merge | review | no_match | unmerge
+    Column("actor", String(128), nullable=False),
+    _at("decided_at"),
+    Index(None, "domain", "mention_a", "mention_b"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_a", String(400), nullable=False),
+    Column("mention_b", String(400), nullable=False),
+    Column("label", String(10), nullable=False),  # match | non_match | unsure
+    Column("labeller", String(128), nullable=False),
+    Column("origin", String(16), nullable=False),  # ui | cli | import | review | oracle
+    Column("features", JSON),
+    _at("labelled_at"),
+    UniqueConstraint("domain", "mention_a", "mention_b", "labeller"),
+)
+
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_a", String(400), nullable=False),
+    Column("mention_b", String(400), nullable=False),
+    Column("score", Float),
+    Column("model_version", String(64)),
+    Column("status", String(16), nullable=False),  # open | merged | rejected
+    _at("created_at"),
+    _at("resolved_at", nullable=True),
+    Column("resolved_by", String(128)),
+    Index(None, "domain", "status"),
+)
+
+rejected = Table(
+    "rejected",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("raw_hash", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),  # the input exactly as received
+    Column("origin", Text, nullable=False),  # file path (or 'api', 'stream') ...
+    Column("location", String(64), nullable=False),  # ... and the line or row in it
+    Column("field", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | replayed
+    Column("times_seen", Integer, nullable=False),
+    _at("first_seen_at"),
+    _at("last_seen_at"),
+    UniqueConstraint("domain", "raw_hash"),
+    Index(None, "domain", "status"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    _at("at"),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index(None, "domain", "action"),
+)

@@ -1,0 +1,257 @@
+"""Transactional, idempotent writes of object batches and rejected input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
+
+from profiles.store.records import MentionRecord, ObjectRecord, Rejection, WriteResult, as_utc
+from profiles.store.schema import identifiers, interactions, mentions, objects, rejected
+
+_MENTION_COLUMNS = ("first_name", "last_name", "full_name", "date_of_birth", "postal_code", "country")
+
+
+def _mention_row(
+    domain: str, object_pk: int, obj: ObjectRecord, m: MentionRecord, now: dt.datetime
+) -> dict[str, Any]:
+    norm = m.normalized
+    row = {
+        "domain": domain,
+        "mention_key": m.key,
+        "object_pk": object_pk,
+        "source": obj.source,
+        "object_type": obj.object_type,
+        "path": m.path,
+        "matchable": m.matchable,
+        "raw": m.raw,
+        "normalized": norm,
+        "flags": norm.get("flags", {}),
+        "content_hash": m.content_hash,
+        "updated_at": now,
+        "email": (norm.get("emails") or [None])[0],
+        "phone": (norm.get("phones") or [None])[0],
+    }
+    row.update({c: norm.get(c) for c in _MENTION_COLUMNS})
+    return row
+
+
+def _children(
+    domain: str, object_pk: int, m: MentionRecord, mention_pk: int
+) -> tuple[list[dict], list[dict]]:
+    ids = [{"domain": domain, "mention_pk": mention_pk, "kind": k, "value": v} for k, v in m.identifiers]
+    inter = []
+    if m.interaction:
+        inter.append({"domain": domain, "object_pk": object_pk, "mention_pk": mention_pk, **m.interaction})
+    return ids, inter
+
+
+def _newest_per_key(batch: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+    chosen: dict[tuple[str, str, str], ObjectRecord] = {}
+    for obj in batch:
+        old = chosen.get(obj.key)
+        if old is None or not obj.versioned or as_utc(obj.modified_at) > as_utc(old.modified_at):
+            chosen[obj.key] = obj
+    return list(chosen.values())
+
+
+def write_objects(conn: Connection, domain: str, batch: Sequence[ObjectRecord]) -> WriteResult:
+    """Insert new objects, replace older versions, skip the rest; in the caller's transaction.
+
+    An object whose stored version is equal or newer (or, for unversioned rows, whose content is
+    the same) changes nothing, so re-ingesting a file is a no-op.
+    """
+    result = WriteResult()
+    todo = _newest_per_key(batch)
+    result.unchanged += len(batch) - len(todo)
+    if not todo:
+        return result
+    keys = [o.key for o in todo]
+    existing = {
+        (r.source, r.object_type, r.object_id): r
+        for r in conn.execute(
+            select(
+                objects.c.id,
+                objects.c.source,
+                objects.c.object_type,
+                objects.c.object_id,
+                objects.c.modified_at,
+                objects.c.content_hash,
+            )
+            .where(objects.c.domain == domain)
+            .where(tuple_(objects.c.source, objects.c.object_type, objects.c.object_id).in_(keys))
+        )
+    }
+    now = dt.datetime.now(dt.UTC)
+    fresh: list[ObjectRecord] = []
+    for obj in todo:
+        old = existing.get(obj.key)
+        if old is None:
+            fresh.append(obj)
+        elif (
+            (as_utc(obj.modified_at) > as_utc(old.modified_at))
+            if obj.versioned
+            else (obj.content_hash != old.content_hash)
+        ):
+            _replace(conn, domain, old.id, obj, now)
+            result.replaced += 1
+        else:
+            result.unchanged += 1
+    if fresh:
+        _insert(conn, domain, fresh, now)
+        result.inserted += len(fresh)
+    return result
+
+
+def _insert(conn: Connection, domain: str, fresh: list[ObjectRecord], now: dt.datetime) -> None:
+    rows = [
+        {
+            "domain": domain,
+            "source": o.source,
+            "object_type": o.object_type,
+            "object_id": o.object_id,
+            "modified_at": as_utc(o.modified_at),
+            "content_hash": o.content_hash,
+            "payload": o.payload,
+            "ingested_at": now,
+        }
+        for o in fresh
+    ]
+    pks = (
+        conn.execute(insert(objects).returning(objects.c.id, sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
+    )
+    _insert_mentions(
+        conn, domain, [(pk, o, m) for pk, o in zip(pks, fresh, strict=True) for m in o.mentions], now
+    )
+
+
+def _insert_mentions(
+    conn: Connection, domain: str, items: list[tuple[int, ObjectRecord, MentionRecord]], now: dt.datetime
+) -> None:
+    if not items:
+        return
+    rows = [_mention_row(domain, pk, o, m, now) for pk, o, m in items]
+    mention_pks = (
+        conn.execute(insert(mentions).returning(mentions.c.id, sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
+    )
+    id_rows: list[dict] = []
+    inter_rows: list[dict] = []
+    for (object_pk, _, m), mention_pk in zip(items, mention_pks, strict=True):
+        ids, inter = _children(domain, object_pk, m, mention_pk)
+        id_rows += ids
+        inter_rows += inter
+    if id_rows:
+        conn.execute(insert(identifiers), id_rows)
+    if inter_rows:
+        conn.execute(insert(interactions), inter_rows)
+
+
+def _replace(conn: Connection, domain: str, object_pk: int, obj: ObjectRecord, now: dt.datetime) -> None:
+    """Swap in a newer version; mentions keep their row (and so their profile) when their key stays."""
+    conn.execute(
+        update(objects)
+        .where(objects.c.id == object_pk)
+        .values(
+            modified_at=as_utc(obj.modified_at),
+            content_hash=obj.content_hash,
+            payload=obj.payload,
+            ingested_at=now,
+        )
+    )
+    conn.execute(delete(interactions).where(interactions.c.object_pk == object_pk))
+    old = {
+        r.mention_key: (r.id, r.content_hash)
+        for r in conn.execute(
+            select(mentions.c.id, mentions.c.mention_key, mentions.c.content_hash).where(
+                mentions.c.object_pk == object_pk
+            )
+        )
+    }
+    new_keys = {m.key for m in obj.mentions}
+    gone = [pk for key, (pk, _) in old.items() if key not in new_keys]
+    if gone:
+        conn.execute(delete(mentions).where(mentions.c.id.in_(gone)))
+    added: list[tuple[int, ObjectRecord, MentionRecord]] = []
+    inter_rows: list[dict] = []
+    for m in obj.mentions:
+        if m.key not in old:
+            added.append((object_pk, obj, m))
+            continue
+        mention_pk, old_hash = old[m.key]
+        if old_hash != m.content_hash:
+            row = _mention_row(domain, object_pk, obj, m, now)
+            conn.execute(update(mentions).where(mentions.c.id == mention_pk).values(**row))
+            conn.execute(delete(identifiers).where(identifiers.c.mention_pk == mention_pk))
+            ids, _ = _children(domain, object_pk, m, mention_pk)
+            if ids:
+                conn.execute(insert(identifiers), ids)
+        inter_rows += _children(domain, object_pk, m, mention_pk)[1]
+    if inter_rows:
+        conn.execute(insert(interactions), inter_rows)
+    _insert_mentions(conn, domain, added, now)
+
+
+def write_rejections(conn: Connection, domain: str, items: Sequence[Rejection]) -> int:
+    """Keep each rejected input once (by its exact bytes), counting how often it was seen."""
+    if not items:
+        return 0
+    now = dt.datetime.now(dt.UTC)
+    unique = {r.raw_hash: r for r in items}
+    seen = {
+        row.raw_hash: row.id
+        for row in conn.execute(
+            select(rejected.c.id, rejected.c.raw_hash).where(
+                rejected.c.domain == domain, rejected.c.raw_hash.in_(list(unique))
+            )
+        )
+    }
+    new_rows = []
+    for h, r in unique.items():
+        if h in seen:
+            conn.execute(
+                update(rejected)
+                .where(rejected.c.id == seen[h])
+                .values(
+                    origin=r.origin,
+                    location=r.location,
+                    field=r.field,
+                    reason=r.reason,
+                    status="open",
+                    times_seen=rejected.c.times_seen + 1,
+                    last_seen_at=now,
+                )
+            )
+        else:
+            new_rows.append(
+                {
+                    "domain": domain,
+                    "raw_hash": h,
+                    "raw": r.raw,
+                    "origin": r.origin,
+                    "location": r.location,
+                    "field": r.field,
+                    "reason": r.reason,
+                    "status": "open",
+                    "times_seen": 1,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+            )
+    if new_rows:
+        conn.execute(insert(rejected), new_rows)
+    return len(items)
+
+
+def write_batch(
+    conn: Connection, domain: str, records: Sequence[ObjectRecord], rejections: Sequence[Rejection]
+) -> WriteResult:
+    """Objects and rejected input of one batch, in the caller's transaction: all or nothing."""
+    result = write_objects(conn, domain, records)
+    result.rejected += write_rejections(conn, domain, rejections)
+    return result
