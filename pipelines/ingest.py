@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,30 +30,35 @@ Progress = Callable[[int], None]  # called with the bytes or rows done since the
 class Line:
     number: int
     raw: bytes
+    truncated: bool = False  # longer than the keep limit: only its first bytes are here
 
 
-def open_binary(path: Path) -> IO[bytes]:
+@contextmanager
+def open_binary(path: Path) -> Iterator[IO[bytes]]:
     """The file's bytes, gunzipped when it starts with the gzip magic number."""
-    raw = path.open("rb")
-    if raw.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    return raw
+    with path.open("rb") as raw:
+        if raw.peek(2)[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=raw) as unzipped:
+                yield unzipped  # type: ignore[misc]
+        else:
+            yield raw
 
 
-def read_lines(stream: IO[bytes], max_bytes: int) -> Iterator[Line]:
-    """Lines without their line ending; lines far over `max_bytes` are cut at 4x the limit
-    (enough to store as evidence and to reject) while the rest of the line is skipped."""
-    keep = max_bytes * 4
+def read_lines(stream: IO[bytes], keep_bytes: int) -> Iterator[Line]:
+    """Lines without their line ending. A line longer than `keep_bytes` (a corrupt file with no
+    newlines, say) yields only its first `keep_bytes`, so memory stays bounded."""
     number = 0
     while True:
-        chunk = stream.readline(keep + 1)
+        chunk = stream.readline(keep_bytes + 1)
         if not chunk:
             return
         number += 1
-        if len(chunk) > keep and not chunk.endswith(b"\n"):
+        truncated = len(chunk) > keep_bytes and not chunk.endswith(b"\n")
+        if truncated:
+            chunk = chunk[:keep_bytes]
             while (more := stream.readline(1 << 20)) and not more.endswith(b"\n"):
                 pass
-        yield Line(number, chunk.rstrip(b"\r\n"))
+        yield Line(number, chunk.rstrip(b"\r\n"), truncated)
 
 
 def _compressed_position(stream: IO[bytes]) -> int:
@@ -81,10 +87,14 @@ def ingest_jsonl(
             done = position
 
     with open_binary(path) as stream:
-        for line in read_lines(stream, settings.max_line_bytes):
+        for line in read_lines(stream, settings.max_kept_line_bytes):
             if not line.raw.strip():
                 continue
             try:
+                if line.truncated:
+                    raise ValidationFailed(
+                        "line", f"longer than {settings.max_kept_line_bytes:,} bytes; only its first bytes are kept"
+                    )
                 obj = parse_line(line.raw, settings.max_line_bytes)
                 records.append(object_record(obj, settings.region_for_source(obj.source)))
             except ValidationFailed as exc:

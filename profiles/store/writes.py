@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -203,6 +204,7 @@ def write_rejections(conn: Connection, domain: str, items: Sequence[Rejection]) 
         return 0
     now = dt.datetime.now(dt.UTC)
     unique = {r.raw_hash: r for r in items}
+    seen_now = Counter(r.raw_hash for r in items)
     seen = {
         row.raw_hash: row.id
         for row in conn.execute(
@@ -223,7 +225,7 @@ def write_rejections(conn: Connection, domain: str, items: Sequence[Rejection]) 
                     field=r.field,
                     reason=r.reason,
                     status="open",
-                    times_seen=rejected.c.times_seen + 1,
+                    times_seen=rejected.c.times_seen + seen_now[h],
                     last_seen_at=now,
                 )
             )
@@ -238,7 +240,7 @@ def write_rejections(conn: Connection, domain: str, items: Sequence[Rejection]) 
                     "field": r.field,
                     "reason": r.reason,
                     "status": "open",
-                    "times_seen": 1,
+                    "times_seen": seen_now[h],
                     "first_seen_at": now,
                     "last_seen_at": now,
                 }

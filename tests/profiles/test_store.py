@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from pipelines.ingest import ingest_jsonl
+from profiles.settings import Settings
+from profiles.store import Store, open_store
+from profiles.store.reads import list_rejections, store_stats
+from profiles.store.schema import metadata, objects
+from tests.pipelines.helpers import guest, lines
+
+
+def test_migrations_match_the_schema(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+
+def test_sqlite_store_runs_in_wal_mode(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+
+
+def test_domains_never_see_each_other(settings: Settings, tmp_path: Path) -> None:
+    brand_a = open_store(settings.model_copy(update={"domain": "brand-a"}))
+    brand_b = brand_a.with_domain("brand-b")
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines(guest("G-1"), guest("G-2"), b"bad line"))
+    ingest_jsonl(brand_a, settings, path)
+    path.write_bytes(lines(guest("G-1", first_name="Other")))
+    result = ingest_jsonl(brand_b, settings, path)
+    assert result.inserted == 1  # the same key in another domain is another object
+    with brand_a.reading() as conn:
+        a_stats, a_errors = store_stats(conn, "brand-a"), list_rejections(conn, "brand-a")
+        b_stats, b_errors = store_stats(conn, "brand-b"), list_rejections(conn, "brand-b")
+        b_objects = conn.execute(select(objects.c.object_id).where(objects.c.domain == "brand-b")).scalars().all()
+    assert (a_stats["objects"], a_stats["mentions"], a_stats["rejected"]) == (2, 2, 1)
+    assert (b_stats["objects"], b_stats["mentions"], b_stats["rejected"]) == (1, 1, 0)
+    assert len(a_errors) == 1 and b_errors == [] and b_objects == ["G-1"]
+
+
+def test_a_failing_batch_leaves_nothing_half_written(store: Store, settings: Settings, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiles.store.writes as writes
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines(*(guest(f"G-{i}") for i in range(120))))
+    calls = {"n": 0}
+    real = writes.write_rejections
+
+    def crash_on_third_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writes, "write_rejections", crash_on_third_batch)
+    with pytest.raises(RuntimeError):
+        ingest_jsonl(store, settings, path)
+    with store.reading() as conn:
+        stats = store_stats(conn, store.domain)
+    assert (stats["objects"], stats["mentions"]) == (100, 100)  # two whole batches of 50, nothing of the third
