@@ -93,7 +93,8 @@ def ingest_jsonl(
             try:
                 if line.truncated:
                     raise ValidationFailed(
-                        "line", f"longer than {settings.max_kept_line_bytes:,} bytes; only its first bytes are kept"
+                        "line",
+                        f"longer than {settings.max_kept_line_bytes:,} bytes; only its first bytes are kept",
                     )
                 obj = parse_line(line.raw, settings.max_line_bytes)
                 records.append(object_record(obj, settings.region_for_source(obj.source)))

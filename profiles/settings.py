@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         2_000_000, ge=1024, description="Longest accepted JSON Lines line; longer ones are rejected whole."
     )
     max_kept_line_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024,
+        64 * 1024 * 1024,
+        ge=1024,
         description="Rejected lines are stored whole up to this size; longer ones keep only their start.",
     )
     ingest_batch_size: int = Field(

@@ -10,12 +10,68 @@ from importlib import resources
 from features.normalize.text import clean_whitespace, fold
 
 PREFIXES = frozenset(
-    ["mr", "mrs", "ms", "miss", "mstr", "master", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "madam", "mme", "mlle", "mm", "sra", "srta", "sr", "don", "dona", "doña", "herr", "frau", "rev", "fr", "capt", "col"]
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mstr",
+        "master",
+        "mx",
+        "dr",
+        "prof",
+        "sir",
+        "dame",
+        "lady",
+        "lord",
+        "madam",
+        "mme",
+        "mlle",
+        "mm",
+        "sra",
+        "srta",
+        "sr",
+        "don",
+        "dona",
+        "doña",
+        "herr",
+        "frau",
+        "rev",
+        "fr",
+        "capt",
+        "col",
+    ]
 )
 SUFFIXES = frozenset(["jr", "jnr", "sr", "snr", "ii", "iii", "iv", "v", "phd", "md", "esq", "dds", "mba"])
 # Words that begin a compound surname when they follow the given name(s): 'Ludwig van Beethoven'.
 SURNAME_PARTICLES = frozenset(
-    ["de", "del", "della", "dei", "degli", "di", "da", "das", "do", "dos", "du", "la", "le", "van", "von", "der", "den", "ter", "ten", "bin", "ibn", "al", "el", "st", "saint"]
+    [
+        "de",
+        "del",
+        "della",
+        "dei",
+        "degli",
+        "di",
+        "da",
+        "das",
+        "do",
+        "dos",
+        "du",
+        "la",
+        "le",
+        "van",
+        "von",
+        "der",
+        "den",
+        "ter",
+        "ten",
+        "bin",
+        "ibn",
+        "al",
+        "el",
+        "st",
+        "saint",
+    ]
 )
 
 

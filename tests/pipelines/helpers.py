@@ -7,8 +7,13 @@ from typing import Any
 
 
 def guest(object_id: str, modified_at: str = "2024-01-01T00:00:00Z", **person: Any) -> dict[str, Any]:
-    return {"object_type": "guest_profile", "source": "pms", "id": object_id, "modified_at": modified_at,
-            "data": {"traveller": person or {"first_name": "Ana", "last_name": "Garcia"}}}
+    return {
+        "object_type": "guest_profile",
+        "source": "pms",
+        "id": object_id,
+        "modified_at": modified_at,
+        "data": {"traveller": person or {"first_name": "Ana", "last_name": "Garcia"}},
+    }
 
 
 def lines(*objects: dict[str, Any] | bytes) -> bytes:

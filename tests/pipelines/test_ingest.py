@@ -20,10 +20,16 @@ BAD_UTF8 = b'{"object_type": "guest_profile", "source": "pms\xff", "id": "x"}'
 
 def count(store: Store, table) -> int:  # type: ignore[no-untyped-def]
     with store.reading() as conn:
-        return int(conn.execute(select(func.count()).select_from(table).where(table.c.domain == store.domain)).scalar())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(table).where(table.c.domain == store.domain)
+            ).scalar()
+        )
 
 
-def test_good_lines_go_in_and_each_bad_line_is_kept_unaltered(store: Store, settings: Settings, tmp_path: Path) -> None:
+def test_good_lines_go_in_and_each_bad_line_is_kept_unaltered(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     huge = json.dumps(guest("G-huge", padding="x" * 10_000_000)).encode()
     path = tmp_path / "in.jsonl"
     path.write_bytes(lines(guest("G-1"), b"{broken", guest("G-2"), BAD_UTF8, huge, b"", guest("G-3")))
@@ -36,7 +42,9 @@ def test_good_lines_go_in_and_each_bad_line_is_kept_unaltered(store: Store, sett
     assert {r["field"] for r in listed} == {"line"}
 
 
-def test_reingesting_changes_nothing_and_newer_versions_replace(store: Store, settings: Settings, tmp_path: Path) -> None:
+def test_reingesting_changes_nothing_and_newer_versions_replace(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     path = tmp_path / "a.jsonl"
     path.write_bytes(lines(guest("G-1"), guest("G-2")))
     ingest_jsonl(store, settings, path)
@@ -44,8 +52,13 @@ def test_reingesting_changes_nothing_and_newer_versions_replace(store: Store, se
     assert (again.inserted, again.replaced, again.unchanged) == (0, 0, 2)
 
     older = guest("G-1", "2023-01-01T00:00:00Z", first_name="Old")
-    newer = guest("G-2", "2024-06-01T00:00:00+02:00", first_name="Anita", last_name="Garcia",
-                  emails=[{"address": "anita@example.com"}])
+    newer = guest(
+        "G-2",
+        "2024-06-01T00:00:00+02:00",
+        first_name="Anita",
+        last_name="Garcia",
+        emails=[{"address": "anita@example.com"}],
+    )
     path.write_bytes(lines(older, newer))
     result = ingest_jsonl(store, settings, path)
     assert (result.replaced, result.unchanged) == (1, 1)
@@ -60,10 +73,20 @@ def test_reingesting_changes_nothing_and_newer_versions_replace(store: Store, se
 def test_replacing_a_booking_keeps_mention_rows_and_rebuilds_interactions(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
-    booking = {"object_type": "hotel_booking", "source": "pms", "id": "HB-1", "modified_at": "2024-01-01T00:00:00Z",
-               "data": {"hotel_code": "MAD", "check_in": "2024-06-10", "check_out": "2024-06-12",
-                        "status": "confirmed", "holder": {"first_name": "Ana"},
-                        "guests": [{"first_name": "Ana"}, {"first_name": "Luis"}]}}
+    booking = {
+        "object_type": "hotel_booking",
+        "source": "pms",
+        "id": "HB-1",
+        "modified_at": "2024-01-01T00:00:00Z",
+        "data": {
+            "hotel_code": "MAD",
+            "check_in": "2024-06-10",
+            "check_out": "2024-06-12",
+            "status": "confirmed",
+            "holder": {"first_name": "Ana"},
+            "guests": [{"first_name": "Ana"}, {"first_name": "Luis"}],
+        },
+    }
     path = tmp_path / "b.jsonl"
     path.write_bytes(lines(booking))
     ingest_jsonl(store, settings, path)
@@ -85,18 +108,31 @@ def test_gzip_files_are_read(store: Store, settings: Settings, tmp_path: Path) -
     assert ingest_jsonl(store, settings, path).inserted == 2
 
 
-def test_flat_csv_rows_become_mentions_and_bad_values_are_flagged(store: Store, settings: Settings, tmp_path: Path) -> None:
+def test_flat_csv_rows_become_mentions_and_bad_values_are_flagged(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     path = tmp_path / "people.csv"
-    pd.DataFrame({
-        "rec_id": ["rec-1-org", "rec-1-dup-0", "", "rec-2-org"],
-        "given_name": ["michaela", "micheala", "x", "ann"],
-        "surname": ["neumann", "neumann", "y", ""],
-        "street_number": ["8", "8", "", "3"], "address_1": ["stanley street", "stanley st", "", "main rd"],
-        "date_of_birth": ["1956-02-31", "19560221", "", ""], "soc_sec_id": ["5304218", "5304218", "", "1"],
-    }).to_csv(path, index=False)
-    mapping = parse_mapping("rec_id", ["first_name=given_name", "last_name=surname",
-                                       "line1=street_number+address_1", "date_of_birth=date_of_birth",
-                                       "document_number=soc_sec_id"])
+    pd.DataFrame(
+        {
+            "rec_id": ["rec-1-org", "rec-1-dup-0", "", "rec-2-org"],
+            "given_name": ["michaela", "micheala", "x", "ann"],
+            "surname": ["neumann", "neumann", "y", ""],
+            "street_number": ["8", "8", "", "3"],
+            "address_1": ["stanley street", "stanley st", "", "main rd"],
+            "date_of_birth": ["1956-02-31", "19560221", "", ""],
+            "soc_sec_id": ["5304218", "5304218", "", "1"],
+        }
+    ).to_csv(path, index=False)
+    mapping = parse_mapping(
+        "rec_id",
+        [
+            "first_name=given_name",
+            "last_name=surname",
+            "line1=street_number+address_1",
+            "date_of_birth=date_of_birth",
+            "document_number=soc_sec_id",
+        ],
+    )
     result = ingest_table(store, settings, path, "febrl", mapping)
     assert (result.inserted, result.rejected) == (3, 1)
     with store.reading() as conn:
@@ -113,7 +149,9 @@ def test_flat_csv_rows_become_mentions_and_bad_values_are_flagged(store: Store, 
 
 def test_parquet_tables_are_read(store: Store, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "people.parquet"
-    pd.DataFrame({"id": ["1", "2"], "name": ["Ana Garcia", "GARCIA/ANA MRS"], "mail": ["a@x.com", ""]}).to_parquet(path)
+    pd.DataFrame(
+        {"id": ["1", "2"], "name": ["Ana Garcia", "GARCIA/ANA MRS"], "mail": ["a@x.com", ""]}
+    ).to_parquet(path)
     mapping = parse_mapping("id", ["full_name=name", "email=mail"])
     assert ingest_table(store, settings, path, "crm", mapping).inserted == 2
     with store.reading() as conn:

@@ -38,14 +38,17 @@ def test_domains_never_see_each_other(settings: Settings, tmp_path: Path) -> Non
     with brand_a.reading() as conn:
         a_stats, a_errors = store_stats(conn, "brand-a"), list_rejections(conn, "brand-a")
         b_stats, b_errors = store_stats(conn, "brand-b"), list_rejections(conn, "brand-b")
-        b_objects = conn.execute(select(objects.c.object_id).where(objects.c.domain == "brand-b")).scalars().all()
+        b_objects = (
+            conn.execute(select(objects.c.object_id).where(objects.c.domain == "brand-b")).scalars().all()
+        )
     assert (a_stats["objects"], a_stats["mentions"], a_stats["rejected"]) == (2, 2, 1)
     assert (b_stats["objects"], b_stats["mentions"], b_stats["rejected"]) == (1, 1, 0)
     assert len(a_errors) == 1 and b_errors == [] and b_objects == ["G-1"]
 
 
-def test_a_failing_batch_leaves_nothing_half_written(store: Store, settings: Settings, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_batch_leaves_nothing_half_written(
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import profiles.store.writes as writes
 
     path = tmp_path / "in.jsonl"
@@ -64,4 +67,7 @@ def test_a_failing_batch_leaves_nothing_half_written(store: Store, settings: Set
         ingest_jsonl(store, settings, path)
     with store.reading() as conn:
         stats = store_stats(conn, store.domain)
-    assert (stats["objects"], stats["mentions"]) == (100, 100)  # two whole batches of 50, nothing of the third
+    assert (stats["objects"], stats["mentions"]) == (
+        100,
+        100,
+    )  # two whole batches of 50, nothing of the third
