@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from features.records import flat_record, object_record
-from profiles.contract import SOURCE_PATTERN, parse_line
+from profiles.contract import SOURCE_PATTERN, ContractObject, parse_line
 from profiles.errors import ValidationFailed
 from profiles.flat import ColumnMapping, mapped_values, row_to_person
 from profiles.settings import Settings
 from profiles.store import ObjectRecord, Rejection, Store, WriteResult
 from profiles.store.reads import get_rejection, mark_replayed
-from profiles.store.writes import write_batch
+from profiles.store.records import as_utc
+from profiles.store.writes import stored_versions, write_batch
 
 Progress = Callable[[int], None]  # called with the bytes or rows done since the last call
 
@@ -71,15 +72,21 @@ def ingest_jsonl(
 ) -> WriteResult:
     """Validate each line alone and store the good ones; rejected lines are kept unaltered."""
     total = WriteResult()
-    records: list[ObjectRecord] = []
+    parsed: list[ContractObject] = []
     rejections: list[Rejection] = []
     done = 0
 
     def flush() -> None:
         nonlocal done
         with store.transaction() as conn:
-            total.add(write_batch(conn, store.domain, records, rejections))
-        records.clear()
+            # Objects whose stored version is as new are skipped before the costly normalization.
+            stored = stored_versions(conn, store.domain, [o.key for o in parsed])
+            fresh = [o for o in parsed if o.key not in stored or as_utc(o.modified_at) > stored[o.key]]
+            records = [object_record(o, settings.region_for_source(o.source)) for o in fresh]
+            result = write_batch(conn, store.domain, records, rejections)
+        result.unchanged += len(parsed) - len(fresh)
+        total.add(result)
+        parsed.clear()
         rejections.clear()
         if progress:
             position = _compressed_position(stream)
@@ -96,13 +103,12 @@ def ingest_jsonl(
                         "line",
                         f"longer than {settings.max_kept_line_bytes:,} bytes; only its first bytes are kept",
                     )
-                obj = parse_line(line.raw, settings.max_line_bytes)
-                records.append(object_record(obj, settings.region_for_source(obj.source)))
+                parsed.append(parse_line(line.raw, settings.max_line_bytes))
             except ValidationFailed as exc:
                 rejections.append(
                     Rejection(line.raw, str(path), f"line {line.number}", exc.field, exc.reason)
                 )
-            if len(records) + len(rejections) >= settings.ingest_batch_size:
+            if len(parsed) + len(rejections) >= settings.ingest_batch_size:
                 flush()
         flush()
     return total

@@ -32,7 +32,7 @@ class NormalizedEmail:
         return self.value.rpartition("@")[0]
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=16_384)
 def normalize_email(raw: str) -> NormalizedEmail:
     """Canonical form of an email address for matching.
 

@@ -117,7 +117,7 @@ def _split_given_pnr(tokens: list[str]) -> tuple[list[str], list[str]]:
     return tokens, titles
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=16_384)
 def split_full_name(full_name: str) -> NameParts:
     """Split a full name into prefix, first, middle, last and suffix.
 
@@ -212,7 +212,7 @@ def _nickname_table() -> dict[str, frozenset[str]]:
     return {name: frozenset(c) for name, c in table.items()}
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=16_384)
 def canonical_first_names(first: str | None) -> frozenset[str]:
     """The canonical given names a first name may stand for: 'Bob' -> {'robert'}, 'Alex' ->
     {'alexander', 'alexandra', 'alejandro'}; a name not in the table stands for itself."""

@@ -29,7 +29,7 @@ def region_code(value: str | None) -> str | None:
     return text if text in phonenumbers.SUPPORTED_REGIONS else None
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=16_384)
 def normalize_phone(number: str, region: str | None = None) -> NormalizedPhone:
     """E.164 form of a phone number, reading national numbers in `region`.
 

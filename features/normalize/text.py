@@ -18,7 +18,7 @@ def clean_whitespace(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=16_384)
 def fold(text: str | None, german: bool = False) -> str:
     """Lower-case ASCII with punctuation as single spaces: 'García-López' -> 'garcia lopez'.
 

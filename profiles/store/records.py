@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -32,7 +33,7 @@ class MentionRecord:
     identifiers: list[tuple[str, str]]
     interaction: dict[str, Any] | None = None  # kind, role, ref, occurred_at, attributes
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return content_hash([self.raw, self.normalized])
 
@@ -54,7 +55,7 @@ class ObjectRecord:
     def key(self) -> tuple[str, str, str]:
         return (self.source, self.object_type, self.object_id)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return content_hash(self.payload)
 

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 
 from profiles.store.records import MentionRecord, ObjectRecord, Rejection, WriteResult, as_utc
 from profiles.store.schema import identifiers, interactions, mentions, objects, rejected
@@ -49,6 +49,17 @@ def _children(
     return ids, inter
 
 
+def _key_filter(keys: Sequence[tuple[str, str, str]]) -> list[ColumnElement[bool]]:
+    """Three IN lists instead of one row-value IN: SQLite probes the unique index with the
+    former and scans the whole domain with the latter. The result is a superset of `keys`;
+    callers look rows up by exact key."""
+    return [
+        objects.c.source.in_(sorted({k[0] for k in keys})),
+        objects.c.object_type.in_(sorted({k[1] for k in keys})),
+        objects.c.object_id.in_(sorted({k[2] for k in keys})),
+    ]
+
+
 def _newest_per_key(batch: Sequence[ObjectRecord]) -> list[ObjectRecord]:
     chosen: dict[tuple[str, str, str], ObjectRecord] = {}
     for obj in batch:
@@ -56,6 +67,21 @@ def _newest_per_key(batch: Sequence[ObjectRecord]) -> list[ObjectRecord]:
         if old is None or not obj.versioned or as_utc(obj.modified_at) > as_utc(old.modified_at):
             chosen[obj.key] = obj
     return list(chosen.values())
+
+
+def stored_versions(
+    conn: Connection, domain: str, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], dt.datetime]:
+    """The stored `modified_at` of each key that is stored, to skip unchanged objects early."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        select(objects.c.source, objects.c.object_type, objects.c.object_id, objects.c.modified_at)
+        .where(objects.c.domain == domain)
+        .where(*_key_filter(keys))
+    )
+    wanted = set(keys)
+    return {(r[0], r[1], r[2]): as_utc(r[3]) for r in rows if (r[0], r[1], r[2]) in wanted}
 
 
 def write_objects(conn: Connection, domain: str, batch: Sequence[ObjectRecord]) -> WriteResult:
@@ -82,7 +108,7 @@ def write_objects(conn: Connection, domain: str, batch: Sequence[ObjectRecord]) 
                 objects.c.content_hash,
             )
             .where(objects.c.domain == domain)
-            .where(tuple_(objects.c.source, objects.c.object_type, objects.c.object_id).in_(keys))
+            .where(*_key_filter(keys))
         )
     }
     now = dt.datetime.now(dt.UTC)
@@ -120,14 +146,18 @@ def _insert(conn: Connection, domain: str, fresh: list[ObjectRecord], now: dt.da
         }
         for o in fresh
     ]
-    pks = (
-        conn.execute(insert(objects).returning(objects.c.id, sort_by_parameter_order=True), rows)
-        .scalars()
-        .all()
-    )
-    _insert_mentions(
-        conn, domain, [(pk, o, m) for pk, o in zip(pks, fresh, strict=True) for m in o.mentions], now
-    )
+    # Plain executemany plus one keyed select: RETURNING in parameter order makes SQLite run
+    # one statement per row, several times slower.
+    conn.execute(insert(objects), rows)
+    pks = {
+        (r.source, r.object_type, r.object_id): r.id
+        for r in conn.execute(
+            select(objects.c.id, objects.c.source, objects.c.object_type, objects.c.object_id)
+            .where(objects.c.domain == domain)
+            .where(*_key_filter([o.key for o in fresh]))
+        )
+    }
+    _insert_mentions(conn, domain, [(pks[o.key], o, m) for o in fresh for m in o.mentions], now)
 
 
 def _insert_mentions(
@@ -136,15 +166,18 @@ def _insert_mentions(
     if not items:
         return
     rows = [_mention_row(domain, pk, o, m, now) for pk, o, m in items]
-    mention_pks = (
-        conn.execute(insert(mentions).returning(mentions.c.id, sort_by_parameter_order=True), rows)
-        .scalars()
-        .all()
+    conn.execute(insert(mentions), rows)
+    mention_pks = dict(
+        conn.execute(
+            select(mentions.c.mention_key, mentions.c.id).where(
+                mentions.c.domain == domain, mentions.c.mention_key.in_([m.key for _, _, m in items])
+            )
+        ).all()
     )
     id_rows: list[dict] = []
     inter_rows: list[dict] = []
-    for (object_pk, _, m), mention_pk in zip(items, mention_pks, strict=True):
-        ids, inter = _children(domain, object_pk, m, mention_pk)
+    for object_pk, _, m in items:
+        ids, inter = _children(domain, object_pk, m, mention_pks[m.key])
         id_rows += ids
         inter_rows += inter
     if id_rows:

@@ -68,7 +68,7 @@ def snapshot(home: Path) -> dict[str, list[tuple]]:
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_stores_every_object_exactly_once(tmp_path: Path) -> None:
     data = Path(
-        write_dataset(GeneratorConfig(persons=2500, seed=11, bad_line_rate=0.01), tmp_path / "data")[
+        write_dataset(GeneratorConfig(persons=5000, seed=11, bad_line_rate=0.01), tmp_path / "data")[
             "objects_file"
         ]
     )
@@ -78,7 +78,7 @@ def test_sigkill_at_random_points_then_rerun_stores_every_object_exactly_once(tm
     rnd = random.Random(5)
     kills = 0
     for _ in range(4):
-        if run_ingest(crashed_home, data, kill_after=rnd.uniform(1.5, 4.0)) == -signal.SIGKILL:
+        if run_ingest(crashed_home, data, kill_after=rnd.uniform(1.2, 3.0)) == -signal.SIGKILL:
             kills += 1
     assert kills >= 3, "the ingest finished before it could be killed: use a larger file"
     run_ingest(crashed_home, data)

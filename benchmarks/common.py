@@ -1,0 +1,85 @@
+"""Shared bits of the benchmarks: machine description, child-process measurement, result files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown cpu",
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB RAM, Python {platform.python_version()}, "
+        f"{dt.date.today().isoformat()}, commit {commit.strip() or 'uncommitted'}"
+    )
+
+
+def run_measured(code: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run Python `code` in a fresh interpreter; it must print one JSON object as its last line.
+
+    Adds the child's wall time and peak resident memory (MiB), read from its own rusage.
+    """
+    wrapper = (
+        "import json, resource, sys, time\n_t0 = time.perf_counter()\n"
+        f"{code}\n"
+        "_r = result if 'result' in dir() else {}\n"
+        "_r['wall_s'] = round(time.perf_counter() - _t0, 2)\n"
+        "_r['peak_rss_mib'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)\n"
+        "print(json.dumps(_r))\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("UPT_")}
+    environ.update(env or {})
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper], capture_output=True, text=True, env=environ, cwd=ROOT
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_s"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def write_section(name: str, markdown: str, data: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def rebuild_benchmarks_md(order: list[str]) -> None:
+    parts = [
+        "# Benchmarks\n",
+        "Measured by `make bench` (`python -m benchmarks.run`; one part: `python -m benchmarks.run NAME`). "
+        "Each section names its machine and commit. This machine is small and noisy, so every figure that is "
+        "compared is compared against a baseline measured in the same run, as a ratio.\n",
+    ]
+    for name in order:
+        path = RESULTS / f"{name}.md"
+        if path.exists():
+            parts.append(path.read_text(encoding="utf-8"))
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts), encoding="utf-8")
