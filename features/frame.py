@@ -1,0 +1,105 @@
+"""Mentions as a pandas DataFrame: the columnar form every blocking and comparison step uses.
+
+One row per matchable mention, indexed by its store id (`mention_pk`). Scalar fields are plain
+columns; multi-valued ones (emails, phones, loyalty, documents) are tuples. The same frame shape
+is built for one online record (`frame_from_normalized`) and for a whole domain (`load_mentions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from profiles.store.schema import interactions, mentions
+
+SCALARS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "full_name",
+    "date_of_birth",
+    "gender",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "company",
+)
+LISTS = ("first_name_canonical", "emails", "phones", "phone_digits", "loyalty", "documents")
+COLUMNS = ("mention_key", "source", "object_pk", "content_hash", *SCALARS, *LISTS)
+
+
+def _row(
+    pk: int, key: str, source: str, object_pk: int, content_hash: str, norm: dict[str, Any]
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "mention_pk": pk,
+        "mention_key": key,
+        "source": source,
+        "object_pk": object_pk,
+        "content_hash": content_hash,
+    }
+    for name in SCALARS:
+        row[name] = norm.get(name) or ""
+    for name in LISTS:
+        row[name] = tuple(norm.get(name) or ())
+    return row
+
+
+def frame_from_rows(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=["mention_pk", *COLUMNS])
+    return frame.set_index("mention_pk", drop=False)
+
+
+def frame_from_normalized(items: Sequence[tuple[int, str, str, int, str, dict[str, Any]]]) -> pd.DataFrame:
+    """A frame from (mention_pk, key, source, object_pk, content_hash, normalized dict) tuples."""
+    return frame_from_rows(_row(*item) for item in items)
+
+
+def load_mentions(conn: Connection, domain: str, chunk: int = 50_000) -> pd.DataFrame:
+    """Every matchable mention of a domain, as a frame."""
+    query = (
+        select(
+            mentions.c.id,
+            mentions.c.mention_key,
+            mentions.c.source,
+            mentions.c.object_pk,
+            mentions.c.content_hash,
+            mentions.c.normalized,
+        )
+        .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
+        .order_by(mentions.c.id)
+        .execution_options(yield_per=chunk)
+    )
+    return frame_from_rows(_row(*r) for r in conn.execute(query))
+
+
+def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:
+    """(mention_pk, object_pk, kind, role, ref) of every interaction in the domain."""
+    rows = conn.execute(
+        select(
+            interactions.c.mention_pk,
+            interactions.c.object_pk,
+            interactions.c.kind,
+            interactions.c.role,
+            interactions.c.ref,
+            interactions.c.attributes,
+        ).where(interactions.c.domain == domain)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["mention_pk", "object_pk", "kind", "role", "ref", "attributes"])
+    frame["contacts"] = [_contacts(a) for a in frame["attributes"]]
+    return frame.drop(columns=["attributes"])
+
+
+def _contacts(attributes: dict[str, Any] | None) -> tuple[str, ...]:
+    """Normalized booking-contact emails and phone suffixes of an interaction (air bookings)."""
+    from features.normalize.emails import normalize_email
+
+    if not attributes:
+        return ()
+    emails = [normalize_email(e).value for e in attributes.get("contact_emails") or []]
+    phones = ["".join(ch for ch in p if ch.isdigit())[-8:] for p in attributes.get("contact_phones") or []]
+    return tuple(emails + [p for p in phones if len(p) == 8])

@@ -1,0 +1,191 @@
+"""`upt block`: embeddings, the candidate index and the candidate pairs of what is stored.
+
+Incremental: only mentions whose content changed since their embedding was computed are encoded,
+added to the index and queried; deterministic keys and the string pass are recomputed over the
+whole domain (they are vectorized and cheap); the stored pairs are updated by difference.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, knn_pairs
+from features.embedding.encoders import Encoder, load_encoder
+from features.embedding.index import CandidateIndex
+from features.embedding.text import record_texts
+from features.frame import load_interactions, load_mentions
+from profiles.settings import Settings
+from profiles.store import Store
+from profiles.store.vectors import (
+    embedding_hashes,
+    load_vectors,
+    replace_pairs,
+    save_embeddings,
+    stored_pairs,
+)
+
+Step = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(n)
+EMBED_BATCH = 4096
+
+
+def _quiet(_: str, __: int) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+@dataclass
+class BlockReport:
+    mentions: int = 0
+    embedded: int = 0
+    queried: int = 0
+    pairs: int = 0
+    index_kind: str = ""
+    written: dict[str, int] = field(default_factory=dict)
+    giant_keys: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def blocking_config(settings: Settings) -> BlockingConfig:
+    return BlockingConfig(max_block=settings.max_block, knn=settings.knn, knn_floor=settings.knn_floor)
+
+
+def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet) -> np.ndarray:
+    texts = record_texts(frame, template)
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    advance = step("embed", len(texts))
+    for start in range(0, len(texts), EMBED_BATCH):
+        out[start : start + EMBED_BATCH] = encoder.encode(texts[start : start + EMBED_BATCH])
+        advance(min(EMBED_BATCH, len(texts) - start))
+    return out
+
+
+def pair_cosines(pks: np.ndarray, vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each pair from the (sorted ids, normalized vectors) table; NaN where one is missing."""
+    out = np.full(len(a), np.nan, dtype=np.float32)
+    if len(pks) == 0:
+        return out
+    ia, ib = np.searchsorted(pks, a), np.searchsorted(pks, b)
+    ia[ia >= len(pks)] = 0
+    ib[ib >= len(pks)] = 0
+    ok = (pks[ia] == a) & (pks[ib] == b)
+    for start in range(0, len(a), 500_000):
+        sl = slice(start, start + 500_000)
+        sel = ok[sl]
+        out[sl][sel] = np.einsum("ij,ij->i", vectors[ia[sl][sel]], vectors[ib[sl][sel]])
+    return out
+
+
+def _reconcile(
+    index: CandidateIndex, frame_pks: np.ndarray, stored_pks: np.ndarray, stored: np.ndarray
+) -> None:
+    """Make the index hold exactly the stored embeddings of live mentions (after a crash, say)."""
+    in_index = index.ids()
+    index.remove(np.setdiff1d(in_index, frame_pks))
+    missing = np.setdiff1d(stored_pks, in_index)
+    if len(missing):
+        rows = np.searchsorted(stored_pks, missing)
+        index.add(missing, stored[rows])
+
+
+def run_block(
+    store: Store, settings: Settings, step: Step = _quiet, encoder: Encoder | None = None
+) -> tuple[pd.DataFrame, CandidatePairs, BlockReport]:
+    """Refresh embeddings, index and candidate pairs of the store's domain.
+
+    Embeddings and pairs are committed in one transaction, then the index is saved; a crash in
+    between is repaired on the next run, which re-adds stored vectors missing from the index.
+    """
+    report = BlockReport()
+    clock = time.perf_counter()
+    encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+        hashes = embedding_hashes(conn, store.domain, settings.encoder)
+        stored_pks, stored_vectors = load_vectors(conn, store.domain, settings.encoder, encoder.dim)
+        old_codes, old_flags = stored_pairs(conn, store.domain)
+        shared = load_interactions(conn, store.domain)
+    frame_pks = frame["mention_pk"].to_numpy(np.int64)
+    live = np.isin(stored_pks, frame_pks)
+    stored_pks, stored_vectors = stored_pks[live], stored_vectors[live]
+    report.mentions = len(frame)
+    report.seconds["load"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    stale = frame[
+        [hashes.get(pk) != h for pk, h in zip(frame["mention_pk"], frame["content_hash"], strict=True)]
+    ]
+    stale_pks = stale["mention_pk"].to_numpy(np.int64)
+    vectors = embed_frame(encoder, stale, settings.text_template, step)
+    report.embedded = len(stale)
+    report.seconds["embed"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    index_path = settings.index_path(store.domain)
+    index = CandidateIndex.load(index_path, encoder.dim, settings.index_exact_max, settings.hnsw_ef_search)
+    fresh_stored = ~np.isin(stored_pks, stale_pks)
+    _reconcile(index, frame_pks, stored_pks[fresh_stored], stored_vectors[fresh_stored])
+    index.add(stale_pks, vectors)
+    report.index_kind = index.kind
+    report.seconds["index"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    advance = step("knn", len(stale))
+    found_a, found_b = [], []
+    for start in range(0, len(stale), EMBED_BATCH):
+        neighbours, _ = index.search(
+            vectors[start : start + EMBED_BATCH], settings.knn + 1, settings.knn_floor
+        )
+        a, b = knn_pairs(stale_pks[start : start + EMBED_BATCH], neighbours)
+        found_a.append(a)
+        found_b.append(b)
+        advance(len(neighbours))
+    report.queried = len(stale)
+    keep = (old_flags & int(Blocker.EMBEDDING)) != 0
+    old_a, old_b = old_codes[keep] >> 32, old_codes[keep] & 0xFFFFFFFF
+    still = ~np.isin(old_a, stale_pks) & ~np.isin(old_b, stale_pks)
+    emb_a = np.concatenate([*found_a, old_a[still]])
+    emb_b = np.concatenate([*found_b, old_b[still]])
+    report.seconds["knn"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    pairs = block(frame, blocking_config(settings), (emb_a, emb_b), shared)
+    report.seconds["keys_and_strings"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    all_pks = np.concatenate([stored_pks[fresh_stored], stale_pks])
+    all_vectors = np.vstack([stored_vectors[fresh_stored], vectors]) if len(all_pks) else stored_vectors
+    order = np.argsort(all_pks)
+    pairs.cosine = pair_cosines(all_pks[order], all_vectors[order], pairs.a, pairs.b)
+    report.pairs = len(pairs)
+    report.giant_keys = pairs.giant_keys
+    with store.transaction() as conn:
+        if len(stale):
+            save_embeddings(
+                conn,
+                store.domain,
+                settings.encoder,
+                stale_pks,
+                stale["content_hash"].tolist(),
+                vectors,
+                set(hashes),
+            )
+        report.written = replace_pairs(
+            conn, store.domain, pairs.a, pairs.b, pairs.blockers, np.nan_to_num(pairs.cosine, nan=0.0)
+        )
+    index.save(index_path)
+    report.seconds["write"] = round(time.perf_counter() - clock, 2)
+    return frame, pairs, report
+
+
+def read_truth(path: Any) -> pd.DataFrame:
+    """A ground-truth file `mention_key,person_id`."""
+    truth = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"mention_key", "person_id"} - set(truth.columns)
+    if missing:
+        raise ValueError(f"{path} lacks columns {sorted(missing)}; it needs mention_key,person_id")
+    return truth[["mention_key", "person_id"]]

@@ -1,0 +1,138 @@
+"""Embedding rows and candidate pairs in the store (both cascade away with their mentions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from profiles.store.schema import candidate_pairs, embeddings, mentions
+
+CHUNK = 20_000
+
+
+def embedding_hashes(conn: Connection, domain: str, encoder: str) -> dict[int, str]:
+    """mention id -> content hash the stored embedding was computed from."""
+    rows = conn.execute(
+        select(embeddings.c.mention_pk, embeddings.c.content_hash).where(
+            embeddings.c.domain == domain, embeddings.c.encoder == encoder
+        )
+    )
+    return dict(rows.all())
+
+
+def save_embeddings(
+    conn: Connection,
+    domain: str,
+    encoder: str,
+    pks: np.ndarray,
+    hashes: list[str],
+    vectors: np.ndarray,
+    existing: set[int],
+) -> None:
+    """Insert or refresh embeddings (stored as float16 bytes)."""
+    now = dt.datetime.now(dt.UTC)
+    half = vectors.astype(np.float16)
+    new_rows, changed = [], []
+    for pk, h, v in zip(pks.tolist(), hashes, half, strict=True):
+        row = {
+            "mention_pk": pk,
+            "encoder": encoder,
+            "domain": domain,
+            "content_hash": h,
+            "vector": v.tobytes(),
+            "updated_at": now,
+        }
+        (changed if pk in existing else new_rows).append(row)
+    for start in range(0, len(new_rows), CHUNK):
+        conn.execute(insert(embeddings), new_rows[start : start + CHUNK])
+    for row in changed:
+        conn.execute(
+            update(embeddings)
+            .where(and_(embeddings.c.mention_pk == row["mention_pk"], embeddings.c.encoder == encoder))
+            .values(**row)
+        )
+
+
+def load_vectors(conn: Connection, domain: str, encoder: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted mention ids, float32 vectors) of every stored embedding of a domain."""
+    rows = conn.execute(
+        select(embeddings.c.mention_pk, embeddings.c.vector)
+        .where(embeddings.c.domain == domain, embeddings.c.encoder == encoder)
+        .order_by(embeddings.c.mention_pk)
+    ).all()
+    pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    buffer = b"".join(r[1] for r in rows)
+    vectors = np.frombuffer(buffer, dtype=np.float16).reshape(len(rows), dim).astype(np.float32)
+    return pks, vectors
+
+
+def stored_pairs(conn: Connection, domain: str) -> tuple[np.ndarray, np.ndarray]:
+    """(codes a<<32|b, blockers) of the stored candidate pairs, sorted by code."""
+    rows = conn.execute(
+        select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b, candidate_pairs.c.blockers).where(
+            candidate_pairs.c.domain == domain
+        )
+    ).all()
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    codes = (arr[:, 0] << 32) | arr[:, 1]
+    order = np.argsort(codes)
+    return codes[order], arr[order, 2]
+
+
+def replace_pairs(
+    conn: Connection, domain: str, a: np.ndarray, b: np.ndarray, blockers: np.ndarray, cosine: np.ndarray
+) -> dict[str, int]:
+    """Make the stored pairs equal to the given ones, writing only the difference."""
+    old_codes, old_flags = stored_pairs(conn, domain)
+    codes = (a.astype(np.int64) << 32) | b.astype(np.int64)
+    gone = old_codes[~np.isin(old_codes, codes)]
+    position = np.searchsorted(old_codes, codes)
+    position[position >= len(old_codes)] = 0
+    known = (
+        (len(old_codes) > 0) & (old_codes[position] == codes)
+        if len(old_codes)
+        else np.zeros(len(codes), bool)
+    )
+    changed = known & (old_flags[position] != blockers) if len(old_codes) else known
+    fresh = ~known
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, len(gone), CHUNK):
+        part = gone[start : start + CHUNK]
+        for code in part.tolist():
+            conn.execute(
+                delete(candidate_pairs).where(
+                    candidate_pairs.c.mention_a == code >> 32,
+                    candidate_pairs.c.mention_b == code & 0xFFFFFFFF,
+                )
+            )
+    idx = np.flatnonzero(fresh)
+    for start in range(0, len(idx), CHUNK):
+        part = idx[start : start + CHUNK]
+        conn.execute(
+            insert(candidate_pairs),
+            [
+                {
+                    "mention_a": int(a[i]),
+                    "mention_b": int(b[i]),
+                    "domain": domain,
+                    "blockers": int(blockers[i]),
+                    "cosine": float(cosine[i]),
+                    "created_at": now,
+                }
+                for i in part
+            ],
+        )
+    for i in np.flatnonzero(changed).tolist():
+        conn.execute(
+            update(candidate_pairs)
+            .where(candidate_pairs.c.mention_a == int(a[i]), candidate_pairs.c.mention_b == int(b[i]))
+            .values(blockers=int(blockers[i]), cosine=float(cosine[i]))
+        )
+    return {"inserted": int(fresh.sum()), "updated": int(changed.sum()), "deleted": len(gone)}
+
+
+def mention_pks(conn: Connection, domain: str) -> np.ndarray:
+    rows = conn.execute(select(mentions.c.id).where(mentions.c.domain == domain)).scalars().all()
+    return np.asarray(rows, dtype=np.int64)
