@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
@@ -51,7 +52,8 @@ def _row(
 
 def frame_from_rows(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(rows), columns=["mention_pk", *COLUMNS])
-    return frame.set_index("mention_pk", drop=False)
+    frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))  # unnamed: no clash with the column
+    return frame
 
 
 def frame_from_normalized(items: Sequence[tuple[int, str, str, int, str, dict[str, Any]]]) -> pd.DataFrame:

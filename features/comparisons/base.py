@@ -1,0 +1,233 @@
+"""Columnar mention arrays, built once per frame, and the pairs that index into them.
+
+Everything a comparison needs per mention is precomputed here in O(mentions): list fields become
+padded integer-code matrices, so "do the two share an email" is a (pairs, K, K) numpy equality
+instead of a Python set intersection per pair; strings stay object arrays for rapidfuzz cpdist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import process
+
+from features.blocking.keys import phonetic
+
+MAX_VALUES = 4  # values kept per list field and mention; more are rare and add little
+
+
+def _codes(values: pd.Series, vocabulary: dict[str, int]) -> np.ndarray:
+    """(n, MAX_VALUES) int32 matrix of value codes, -1 where empty."""
+    out = np.full((len(values), MAX_VALUES), -1, dtype=np.int32)
+    for row, items in enumerate(values.to_numpy()):
+        for col, item in enumerate(items[:MAX_VALUES]):
+            out[row, col] = vocabulary.setdefault(item, len(vocabulary))
+    return out
+
+
+def _dob_digits(values: pd.Series) -> np.ndarray:
+    text = values.str.replace("-", "", regex=False).where(values.str.len() == 10, "")
+    padded = text.where(text != "", "00000000").to_numpy(dtype="U8")
+    digits = padded.view(np.uint32).reshape(-1, 8).astype(np.int16) - ord("0")
+    digits[(text == "").to_numpy()] = -1
+    return digits
+
+
+def _phone_suffixes(phones: pd.Series, digits: pd.Series, width: int = 7) -> pd.Series:
+    return pd.Series(
+        [
+            tuple(dict.fromkeys("".join(ch for ch in p if ch.isdigit())[-width:] for p in (*x, *y)))
+            for x, y in zip(phones.to_numpy(), digits.to_numpy(), strict=True)
+        ],
+        index=phones.index,
+    )
+
+
+@dataclass
+class MentionArrays:
+    """Per-mention arrays of a frame, row-aligned with `pk` (sorted mention ids)."""
+
+    pk: np.ndarray
+    text: dict[str, np.ndarray] = field(default_factory=dict)
+    codes: dict[str, np.ndarray] = field(default_factory=dict)
+    ints: dict[str, np.ndarray] = field(default_factory=dict)
+    present: dict[str, np.ndarray] = field(default_factory=dict)
+    string_codes: dict[str, np.ndarray] = field(default_factory=dict)
+    vocabularies: dict[str, np.ndarray] = field(default_factory=dict)
+    dob: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.int16))
+
+    @classmethod
+    def build(cls, frame: pd.DataFrame, interactions: pd.DataFrame | None = None) -> MentionArrays:
+        frame = frame.sort_values("mention_pk")
+        arrays = cls(frame["mention_pk"].to_numpy(np.int64))
+        for column in (
+            "first_name",
+            "last_name",
+            "middle_name",
+            "street",
+            "city",
+            "postal_code",
+            "country",
+            "gender",
+            "source",
+        ):
+            arrays.text[column] = frame[column].fillna("").to_numpy(dtype=object)
+        full = (
+            (frame["first_name"] + " " + frame["middle_name"] + " " + frame["last_name"])
+            .str.split()
+            .str.join(" ")
+        )
+        arrays.text["full_name"] = full.fillna("").to_numpy(dtype=object)
+        emails = frame["emails"]
+        arrays.text["email_local"] = emails.map(lambda t: t[0].rpartition("@")[0] if t else "").to_numpy(
+            object
+        )
+        arrays.text["email_domain"] = emails.map(lambda t: t[0].rpartition("@")[2] if t else "").to_numpy(
+            object
+        )
+        vocabulary: dict[str, int] = {}
+        lists = {
+            "emails": emails,
+            "phones": frame["phones"],
+            "loyalty": frame["loyalty"],
+            "documents": frame["documents"],
+            "first_canonical": frame["first_name_canonical"],
+            "phone_suffixes": _phone_suffixes(frame["phones"], frame["phone_digits"]),
+            "document_kinds": frame["documents"].map(
+                lambda t: tuple(dict.fromkeys(d.split(":", 1)[0] for d in t))
+            ),
+            "loyalty_programs": frame["loyalty"].map(
+                lambda t: tuple(dict.fromkeys(x.split(":", 1)[0] for x in t))
+            ),
+        }
+        for name, values in lists.items():
+            codes = _codes(values, vocabulary)
+            used = int((codes >= 0).any(axis=0).sum())
+            arrays.codes[name] = np.ascontiguousarray(codes[:, : max(used, 1)])
+        for column, values in arrays.text.items():
+            arrays.present[column] = values != ""
+            codes, uniques = pd.factorize(values)
+            arrays.string_codes[column] = codes.astype(np.int64)
+            arrays.vocabularies[column] = np.asarray(uniques, dtype=object)
+        arrays.ints["first_initial"] = pd.factorize(frame["first_name"].str[:1])[0].astype(np.int32)
+        sound = phonetic(frame["last_name"])
+        arrays.ints["last_phonetic"] = pd.factorize(sound)[0].astype(np.int32)
+        arrays.ints["last_phonetic"][(sound == "").to_numpy()] = -1
+        arrays.ints["object_pk"] = frame["object_pk"].to_numpy(np.int64)
+        arrays.dob = _dob_digits(frame["date_of_birth"])
+        ref = np.full(len(frame), -1, np.int64)
+        role = np.full(len(frame), -1, np.int64)
+        if interactions is not None and len(interactions):
+            inter = interactions.drop_duplicates("mention_pk")
+            pos = np.searchsorted(arrays.pk, inter["mention_pk"].to_numpy(np.int64))
+            pos[pos >= len(arrays.pk)] = 0
+            ok = arrays.pk[pos] == inter["mention_pk"].to_numpy(np.int64)
+            ref[pos[ok]] = pd.factorize(inter["ref"])[0][ok]
+            role[pos[ok]] = pd.Categorical(inter["role"], categories=ROLES).codes[ok]
+        arrays.ints["ref"], arrays.ints["role"] = ref, role
+        return arrays
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.pk, ids)
+        if len(ids) and (pos.max() >= len(self.pk) or not np.array_equal(self.pk[pos], ids)):
+            raise KeyError("some pair ids are not mentions of this frame")
+        return pos
+
+
+ROLES = ["holder", "guest", "passenger", "user", "customer"]
+
+
+@dataclass(frozen=True)
+class PairData:
+    """Pair i compares mention rows `ia[i]` and `ib[i]` of `arrays`."""
+
+    arrays: MentionArrays
+    ia: np.ndarray
+    ib: np.ndarray
+    cosine: np.ndarray
+    _texts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _shared: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ia)
+
+    def text(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Both sides' strings of a column (gathered once per column and pair set)."""
+        if column not in self._texts:
+            values = self.arrays.text[column]
+            self._texts[column] = (values[self.ia], values[self.ib])
+        return self._texts[column]
+
+    def both_text(self, column: str) -> np.ndarray:
+        present = self.arrays.present[column]
+        return present[self.ia] & present[self.ib]
+
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        values = self.arrays.codes[column]
+        return values[self.ia], values[self.ib]
+
+    def shared(self, column: str) -> np.ndarray:
+        """How many values the pair has in common in a list field (computed once per column)."""
+        if column not in self._shared:
+            a, b = self.codes(column)
+            count = np.zeros(len(a), np.float32)
+            for i in range(a.shape[1]):
+                valid = a[:, i] >= 0
+                for j in range(b.shape[1]):
+                    count += valid & (a[:, i] == b[:, j])
+            self._shared[column] = count
+        return self._shared[column]
+
+    def both_have(self, column: str) -> np.ndarray:
+        a, b = self.codes(column)
+        return (a[:, 0] >= 0) & (b[:, 0] >= 0)
+
+
+class Comparison(Protocol):
+    name: str
+
+    def to_features(self, pairs: PairData) -> pd.DataFrame: ...
+
+
+def similarity(scorer: object, pairs: PairData, column: str) -> np.ndarray:
+    """Element-wise string similarity in [0, 1] (rapidfuzz cpdist); NaN where a side is empty.
+
+    Each distinct pair of strings is scored once and identical strings are 1.0 without scoring:
+    blocked pairs repeat the same names and places a lot.
+    """
+    codes = pairs.arrays.string_codes[column]
+    ca, cb = codes[pairs.ia], codes[pairs.ib]
+    both = pairs.both_text(column)
+    out = np.where(both, np.float32(1.0), np.float32(np.nan)).astype(np.float32)
+    differ = both & (ca != cb)
+    if differ.any():
+        combined = ca[differ] * len(pairs.arrays.vocabularies[column]) + cb[differ]
+        unique, inverse = np.unique(combined, return_inverse=True)
+        vocabulary = pairs.arrays.vocabularies[column]
+        size = len(vocabulary)
+        scores = np.asarray(
+            process.cpdist(
+                vocabulary[unique // size],
+                vocabulary[unique % size],
+                scorer=scorer,
+                dtype=np.float32,
+                workers=-1,
+            ),
+            dtype=np.float32,
+        )
+        if scorer_is_percent(scorer):
+            scores /= 100.0
+        out[differ] = scores[inverse]
+    return out
+
+
+def scorer_is_percent(scorer: object) -> bool:
+    """rapidfuzz's fuzz.* scorers return 0-100; the normalized distance scorers 0-1."""
+    return getattr(scorer, "__module__", "").startswith("rapidfuzz.fuzz")
+
+
+def where_both(both: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.where(both, values, np.nan).astype(np.float32)

@@ -1,0 +1,42 @@
+"""Travel evidence and the embedding cosine.
+
+Two mentions in one booking are either one person twice (the holder who is also a guest) or
+companions (co-passengers are usually different people); the roles let the model tell these
+apart. Every mention belongs to one object, so it has at most one booking reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.comparisons.base import ROLES, PairData
+
+HOLDER, GUEST, PASSENGER = (ROLES.index(r) for r in ("holder", "guest", "passenger"))
+
+
+class TravelComparison:
+    name = "travel"
+
+    def to_features(self, pairs: PairData) -> pd.DataFrame:
+        ref, role = pairs.arrays.ints["ref"], pairs.arrays.ints["role"]
+        objects = pairs.arrays.ints["object_pk"]
+        shared = (ref[pairs.ia] >= 0) & (ref[pairs.ia] == ref[pairs.ib])
+        ra, rb = role[pairs.ia], role[pairs.ib]
+        holder_guest = shared & (((ra == HOLDER) & (rb == GUEST)) | ((ra == GUEST) & (rb == HOLDER)))
+        companions = shared & (((ra == GUEST) & (rb == GUEST)) | ((ra == PASSENGER) & (rb == PASSENGER)))
+        return pd.DataFrame(
+            {
+                "shared_booking": shared.astype(np.float32),
+                "holder_and_guest": holder_guest.astype(np.float32),
+                "travelled_together": companions.astype(np.float32),
+                "same_object": (objects[pairs.ia] == objects[pairs.ib]).astype(np.float32),
+            }
+        )
+
+
+class EmbeddingComparison:
+    name = "embedding"
+
+    def to_features(self, pairs: PairData) -> pd.DataFrame:
+        return pd.DataFrame({"embedding_cosine": np.asarray(pairs.cosine, dtype=np.float32)})
