@@ -53,6 +53,8 @@ def union(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, 
         return empty, empty, empty
     codes = np.concatenate([(a.astype(np.int64) << 32) | b.astype(np.int64) for a, b, _ in parts])
     flags = np.concatenate([np.full(len(a), flag, np.int64) for a, _, flag in parts])
+    if len(codes) == 0:
+        return codes, codes.copy(), flags
     order = np.argsort(codes, kind="stable")
     codes, flags = codes[order], flags[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])

@@ -4,7 +4,8 @@ Three backends behind one `Encoder` protocol (texts -> L2-normalized float32 row
 
 - `minilm`: the full model with sentence-transformers (fp32, PyTorch);
 - `onnx-int8`: the same network exported to ONNX and dynamically quantized to int8, run with
-  ONNX Runtime and `tokenizers` directly;
+  ONNX Runtime and `tokenizers` directly (activations are quantized per batch, so one record
+  alone and the same record in a batch agree to a cosine above 0.99, not bit for bit);
 - `static`: a static embedding distilled from the model with model2vec (a vector per token,
   averaged): no network at inference time.
 

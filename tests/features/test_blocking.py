@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.blocking import Blocker, BlockingConfig, block, evaluate, knn_pairs, union
+from features.blocking.keys import key_tables, pairs_from_keys
+from features.blocking.strings import string_pairs
+from tests.features.people import frame_of, interactions_of
+
+
+def pairs_by(frame: pd.DataFrame, blocker: Blocker, max_block: int = 50) -> set[tuple[int, int]]:
+    a, b, _ = pairs_from_keys(key_tables(frame)[blocker], max_block)
+    return set(zip(a.tolist(), b.tolist(), strict=True))
+
+
+def test_identifier_keys_meet_across_formats() -> None:
+    frame = frame_of(
+        {
+            "first_name": "Ana",
+            "emails": [{"address": "Ana.Garcia+x@Example.com"}],
+            "phones": [{"number": "+34 612 345 678"}],
+        },
+        {"first_name": "Ana", "emails": [{"address": "ana.garcia@example.com"}]},
+        {"last_name": "Garcia", "phones": [{"number": "612345678"}]},  # national, no country: digits only
+        {
+            "last_name": "Garcia",
+            "loyalty": [{"program": "stay", "id": "sr-1"}],
+            "documents": [{"type": "passport", "number": "p 123"}],
+        },
+        {
+            "last_name": "G",
+            "loyalty": [{"program": "Stay", "id": "SR1"}],
+            "documents": [{"type": "passport", "number": "P123"}],
+        },
+    )
+    assert pairs_by(frame, Blocker.EMAIL) == {(1, 2)}
+    assert pairs_by(frame, Blocker.PHONE) == {(1, 3)}
+    assert pairs_by(frame, Blocker.LOYALTY) == {(4, 5)}
+    assert pairs_by(frame, Blocker.DOCUMENT) == {(4, 5)}
+
+
+def test_name_keys_cover_dob_phonetics_and_swaps() -> None:
+    frame = frame_of(
+        {"first_name": "John", "last_name": "Smith", "date_of_birth": "1980-01-02"},
+        {"first_name": "John", "last_name": "Smith", "date_of_birth": "1980-01-02"},
+        {"first_name": "Jon", "last_name": "Smyth", "date_of_birth": "1980-05-06"},
+        {"first_name": "Smith", "last_name": "John"},
+    )
+    assert pairs_by(frame, Blocker.NAME_DOB) == {(1, 2)}
+    assert {(1, 3), (2, 3)} <= pairs_by(frame, Blocker.PHONETIC_YEAR)
+    assert {(1, 4), (2, 4)} <= pairs_by(frame, Blocker.NAME)
+
+
+def test_a_giant_block_is_skipped_and_counted() -> None:
+    people = [{"first_name": f"P{i}", "phones": [{"number": "+44 20 7946 0000"}]} for i in range(60)]
+    frame = frame_of(*people)
+    a, _, giant = pairs_from_keys(key_tables(frame)[Blocker.PHONE], max_block=50)
+    assert len(a) == 0 and giant == 1
+    result = block(frame, BlockingConfig(max_block=50))
+    assert result.giant_keys == {"phone": 1}
+
+
+def test_string_pass_finds_typos_within_a_birth_year() -> None:
+    frame = frame_of(
+        {"first_name": "Michaela", "last_name": "Neumann", "date_of_birth": "1956-02-21"},
+        {"first_name": "Micheala", "last_name": "Nuemann", "date_of_birth": "1956-12-01"},
+        {"first_name": "Zed", "last_name": "Quayle", "date_of_birth": "1956-03-03"},
+    )
+    a, b = string_pairs(frame, k=1, threshold=0.88)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(1, 2)}
+
+
+def test_union_keeps_every_proposer() -> None:
+    a, b, flags = union([(np.array([1, 2]), np.array([3, 4]), 1), (np.array([1]), np.array([3]), 128)])
+    assert a.tolist() == [1, 2] and b.tolist() == [3, 4] and flags.tolist() == [129, 1]
+    assert Blocker.names_of(129) == ["email", "embedding"]
+
+
+def test_knn_pairs_are_ordered_and_drop_self_and_empty() -> None:
+    a, b = knn_pairs(np.array([5, 7]), np.array([[5, 7, -1], [7, 5, 9]]))
+    assert sorted(zip(a.tolist(), b.tolist(), strict=True)) == [(5, 7), (5, 7), (7, 9)]
+
+
+def test_travel_pairs_mentions_of_one_booking() -> None:
+    frame = frame_of(
+        {"first_name": "Ana", "last_name": "Ruiz"},
+        {"first_name": "A", "last_name": "R"},
+        {"first_name": "Luis", "last_name": "Ruiz"},
+    )
+    travel = interactions_of([(1, "pms/HB-1", "holder"), (2, "pms/HB-1", "guest"), (3, "pms/HB-2", "guest")])
+    pairs = block(frame, BlockingConfig(), interactions=travel)
+    flags = dict(
+        zip(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True), pairs.blockers.tolist(), strict=True)
+    )
+    assert flags[(1, 2)] & Blocker.TRAVEL
+
+
+def test_evaluate_reports_recall_transitive_recall_and_contributions() -> None:
+    frame = frame_of(*({"first_name": f"N{i}"} for i in range(4)))
+    truth = pd.DataFrame(
+        {
+            "mention_key": [f"crm/person_record/{i}#record" for i in (1, 2, 3, 4)],
+            "person_id": ["p", "p", "p", "q"],
+        }
+    )
+    pairs = block(frame, BlockingConfig(), (np.array([1, 2]), np.array([2, 3])))
+    result = evaluate(frame, pairs, truth)
+    assert result["true_pairs"] == 3 and result["recall"] == round(2 / 3, 5)
+    assert result["transitive_recall"] == 1.0
+    assert result["blockers"]["embedding"]["true_pairs_found"] == 2
+    assert result["candidates_per_mention"] == 0.5

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.comparisons import MentionArrays, compare
+from tests.features.people import frame_of, interactions_of
+
+
+def features_of(
+    *people: dict, pairs: list[tuple[int, int]], travel: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    frame = frame_of(*people)
+    a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    return compare(MentionArrays.build(frame, travel), a, b, np.full(len(a), 0.5))
+
+
+def test_names_nicknames_and_swaps() -> None:
+    out = features_of(
+        {"first_name": "Robert", "last_name": "Smith"},
+        {"first_name": "Bob", "last_name": "Smyth"},
+        {"first_name": "Smith", "last_name": "Robert"},
+        {"last_name": "Jones"},
+        pairs=[(1, 2), (1, 3), (1, 4)],
+    )
+    assert out.loc[0, "first_nickname_eq"] == 1.0 and out.loc[0, "last_phonetic_eq"] == 1.0
+    assert out.loc[0, "last_jw"] == pytest.approx(0.893, abs=0.01)
+    assert out.loc[1, "name_swap"] == 1.0 and out.loc[1, "first_jw"] < 0.6
+    assert out.loc[2, "first_missing"] == 1.0 and np.isnan(out.loc[2, "first_jw"])
+    assert out.loc[0, "embedding_cosine"] == 0.5
+
+
+def test_dates_of_birth() -> None:
+    out = features_of(
+        {"first_name": "A", "date_of_birth": "1980-03-04"},
+        {"first_name": "A", "date_of_birth": "1980-04-03"},
+        {"first_name": "A", "date_of_birth": "1980-03-05"},
+        {"first_name": "A", "date_of_birth": "1991-07-09"},
+        {"first_name": "A"},
+        pairs=[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5)],
+    )
+    assert out["dob_exact"].tolist()[:4] == [1, 0, 0, 0]
+    assert out["dob_day_month_swapped"].tolist()[:4] == [0, 1, 0, 0]
+    assert out["dob_one_digit_off"].tolist()[:4] == [0, 0, 1, 0]
+    assert out["dob_conflict"].tolist() == [0, 0, 0, 1, 0]
+    assert out.loc[3, "dob_year_gap"] == 11 and out.loc[4, "dob_missing"] == 1
+
+
+def test_contacts_identifiers_and_conflicts() -> None:
+    out = features_of(
+        {
+            "first_name": "A",
+            "emails": [{"address": "A.B+x@Gmail.com"}],
+            "phones": [{"number": "+34 612 345 678"}],
+            "documents": [{"type": "passport", "number": "X1"}],
+            "loyalty": [{"program": "sr", "id": "1"}],
+        },
+        {
+            "first_name": "A",
+            "emails": [{"address": "ab@gmail.com"}],
+            "phones": [{"number": "612 345 678"}],
+            "documents": [{"type": "passport", "number": "X2"}],
+            "loyalty": [{"program": "sr", "id": "1"}],
+        },
+        pairs=[(1, 2)],
+    )
+    row = out.iloc[0]
+    assert row["email_exact"] == 1 and row["phone_suffix_eq"] == 1 and np.isnan(row["phone_exact"])
+    assert row["document_conflict"] == 1 and row["document_eq"] == 0 and row["loyalty_eq"] == 1
+    assert row["shared_strong_ids"] == 2  # one email, one loyalty card
+
+
+def test_travel_evidence() -> None:
+    travel = interactions_of(
+        [
+            (1, "pms/HB-1", "holder"),
+            (2, "pms/HB-1", "guest"),
+            (3, "pms/HB-1", "guest"),
+            (4, "pss/PNR", "passenger"),
+        ]
+    )
+    out = features_of(*({"first_name": "A"} for _ in range(4)), pairs=[(1, 2), (2, 3), (1, 4)], travel=travel)
+    assert out["shared_booking"].tolist() == [1, 1, 0]
+    assert out["holder_and_guest"].tolist() == [1, 0, 0]
+    assert out["travelled_together"].tolist() == [0, 1, 0]
+
+
+name = st.sampled_from(["", "ana", "anna", "bob", "robert", "garcia", "garzia", "lee"])
+person = st.fixed_dictionaries(
+    {
+        "first_name": name,
+        "last_name": name,
+        "date_of_birth": st.sampled_from([None, "1980-01-02", "1980-02-01", "1981-01-02"]),
+    }
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(person, min_size=2, max_size=8), st.data())
+def test_one_pair_online_equals_the_same_pair_in_a_batch(people: list[dict], data: st.DataObject) -> None:
+    people = [{k: v for k, v in p.items() if v} or {"first_name": "x"} for p in people]
+    n = len(people)
+    pairs = data.draw(st.lists(st.tuples(st.integers(1, n), st.integers(1, n)), min_size=1, max_size=10))
+    batch = features_of(*people, pairs=pairs)
+    for i, pair in enumerate(pairs):
+        single = features_of(*people, pairs=[pair])
+        pd.testing.assert_series_equal(single.iloc[0], batch.iloc[i], check_names=False)

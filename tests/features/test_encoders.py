@@ -1,0 +1,59 @@
+"""The three real encoder backends, loaded offline from the installed MiniLM (cached artifacts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.embedding.encoders import BACKENDS, load_encoder
+from features.embedding.text import TEMPLATES, record_texts
+from profiles.settings import Settings
+from tests.features.people import frame_of
+
+TEXTS = ["ana garcia 1984-07-19 madrid", "anna garcia 1984-07-19 madrid", "john smith 1950-01-01 leeds"]
+
+
+@pytest.fixture(scope="module")
+def cache_dir() -> Path:
+    return Settings().model_cache_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_gives_unit_vectors_that_rank_the_duplicate_first(backend: str, cache_dir: Path) -> None:
+    encoder = load_encoder(backend, cache_dir)
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (3, encoder.dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert encoder.encode([]).shape == (0, encoder.dim)
+    # One online record gets the vector it gets in a batch; int8 activations are quantized per batch,
+    # so that backend agrees in direction only.
+    alone = encoder.encode(TEXTS[:1])[0]
+    assert float(alone @ vectors[0]) > (0.99 if backend == "onnx-int8" else 0.9999)
+
+
+def test_unknown_backend_is_refused(cache_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown encoder backend"):
+        load_encoder("word2vec", cache_dir)
+
+
+def test_record_texts_follow_the_template() -> None:
+    frame = frame_of(
+        {
+            "first_name": "Ana",
+            "last_name": "García",
+            "date_of_birth": "1984-07-19",
+            "emails": [{"address": "a@x.com"}],
+            "addresses": [{"city": "Madrid"}],
+        },
+        {"last_name": "Lee"},
+    )
+    assert record_texts(frame, "name") == ["ana garcia", "lee"]
+    assert record_texts(frame, "full") == ["ana garcia 1984-07-19 a@x.com madrid", "lee"]
+    assert set(TEMPLATES) >= {"name", "full"}
+    with pytest.raises(ValueError):
+        record_texts(pd.DataFrame(), "nope")
