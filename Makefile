@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy profiles features pipelines
+	$(BIN)/mypy profiles features models labeling training pipelines
 
 format: install
 	$(BIN)/ruff format .

@@ -21,6 +21,7 @@ SCALARS = (
     "middle_name",
     "last_name",
     "full_name",
+    "name_original",
     "date_of_birth",
     "gender",
     "street",

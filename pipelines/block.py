@@ -51,7 +51,13 @@ class BlockReport:
 
 
 def blocking_config(settings: Settings) -> BlockingConfig:
-    return BlockingConfig(max_block=settings.max_block, knn=settings.knn, knn_floor=settings.knn_floor)
+    return BlockingConfig(
+        max_block=settings.max_block,
+        max_name_block=settings.max_name_block,
+        knn=settings.knn,
+        knn_floor=settings.knn_floor,
+        string_k=settings.string_k,
+    )
 
 
 def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet) -> np.ndarray:
@@ -105,8 +111,8 @@ def run_block(
     encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain)
-        hashes = embedding_hashes(conn, store.domain, settings.encoder)
-        stored_pks, stored_vectors = load_vectors(conn, store.domain, settings.encoder, encoder.dim)
+        hashes = embedding_hashes(conn, store.domain, encoder.name)
+        stored_pks, stored_vectors = load_vectors(conn, store.domain, encoder.name, encoder.dim)
         old_codes, old_flags = stored_pairs(conn, store.domain)
         shared = load_interactions(conn, store.domain)
     frame_pks = frame["mention_pk"].to_numpy(np.int64)
@@ -125,7 +131,7 @@ def run_block(
     report.seconds["embed"] = round(time.perf_counter() - clock, 2)
 
     clock = time.perf_counter()
-    index_path = settings.index_path(store.domain)
+    index_path = settings.index_path(store.domain, encoder.name)
     index = CandidateIndex.load(index_path, encoder.dim, settings.index_exact_max, settings.hnsw_ef_search)
     fresh_stored = ~np.isin(stored_pks, stale_pks)
     _reconcile(index, frame_pks, stored_pks[fresh_stored], stored_vectors[fresh_stored])
@@ -168,7 +174,7 @@ def run_block(
             save_embeddings(
                 conn,
                 store.domain,
-                settings.encoder,
+                encoder.name,
                 stale_pks,
                 stale["content_hash"].tolist(),
                 vectors,

@@ -3,21 +3,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines.cli_common import JsonFlag, State, err, out, print_json, state_of
+from pipelines.cli_learning import register as register_learning
+from pipelines.cli_resolution import register as register_resolution
 from pipelines.ingest import ingest_path, is_table, replay_rejection
 from profiles.errors import UPTError
 from profiles.flat import parse_mapping
 from profiles.settings import Settings
-from profiles.store import Store, WriteResult, open_store
+from profiles.store import WriteResult
 from profiles.store.reads import get_rejection, list_rejections, store_stats
 
 app = typer.Typer(
@@ -27,26 +29,8 @@ app = typer.Typer(
 )
 errors_app = typer.Typer(help="Rejected input: list, inspect and replay it.", no_args_is_help=True)
 app.add_typer(errors_app, name="errors")
-out = Console()
-err = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on standard output.")]
-
-
-class _State:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._store: Store | None = None
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings)
-        return self._store
-
-
-def _state(ctx: typer.Context) -> _State:
-    return ctx.find_root().obj  # type: ignore[no-any-return]
+register_learning(app)
+register_resolution(app)
 
 
 @app.callback()
@@ -58,7 +42,7 @@ def main(
 ) -> None:
     overrides: dict[str, Any] = {"domain": domain} if domain else {}
     try:
-        ctx.obj = _State(Settings(**overrides))
+        ctx.obj = State(Settings(**overrides))
     except Exception as exc:  # pydantic or config errors: say which setting, then stop
         err.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -76,8 +60,8 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
+def _advance(bar: Progress, task: Any) -> Callable[[int], None]:
+    return lambda n: bar.advance(task, n)
 
 
 @app.command()
@@ -101,7 +85,7 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest contract objects (JSON Lines) or flat person tables; bad records are kept, with a reason."""
-    state = _state(ctx)
+    state = state_of(ctx)
     total = WriteResult()
     per_file = []
     with _progress(quiet or as_json) as bar:
@@ -117,13 +101,13 @@ def ingest(
                 path,
                 source=source,
                 mapping=column_mapping,
-                progress=lambda n, t=task: bar.advance(t, n),
+                progress=_advance(bar, task),
             )
             total.add(result)
             per_file.append({"file": str(path), **vars(result)})
     report = {"domain": state.store.domain, **vars(total), "files": per_file}
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     out.print(
         f"ingested into domain [bold]{report['domain']}[/bold]: {total.inserted} new, {total.replaced} replaced, "
@@ -135,11 +119,11 @@ def ingest(
 @app.command()
 def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Counts of objects, mentions, profiles and rejected input, per source, type and status."""
-    state = _state(ctx)
+    state = state_of(ctx)
     with state.store.reading() as conn:
         result = store_stats(conn, state.store.domain)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     out.print(
         f"domain [bold]{result['domain']}[/bold]: {result['objects']} objects, {result['mentions']} mentions, "
@@ -170,11 +154,11 @@ def errors_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Rejected lines and rows with the field and the reason."""
-    state = _state(ctx)
+    state = state_of(ctx)
     with state.store.reading() as conn:
         rows = list_rejections(conn, state.store.domain, None if status == "all" else status, limit)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("id", "where", "field", "reason", "status", "seen", title=f"rejected input ({status})")
     for r in rows:
@@ -196,7 +180,7 @@ def errors_show(
     raw: Annotated[bool, typer.Option("--raw", help="Write only the input exactly as received.")] = False,
 ) -> None:
     """One rejected input with its reason; `--raw` writes its bytes unaltered (to fix and replay)."""
-    state = _state(ctx)
+    state = state_of(ctx)
     with state.store.reading() as conn:
         item = get_rejection(conn, state.store.domain, rejection_id)
     if raw:
@@ -218,7 +202,7 @@ def errors_replay(
     ] = None,
 ) -> None:
     """Validate rejected input again (after a fix upstream or in `--fixed`) and ingest what passes."""
-    state = _state(ctx)
+    state = state_of(ctx)
     if fixed and len(ids or []) != 1:
         raise typer.BadParameter("--fixed needs exactly one id")
     with state.store.reading() as conn:
@@ -251,7 +235,7 @@ def generate(
 
     info = write_dataset(GeneratorConfig(persons=persons, seed=seed, bad_line_rate=bad_rate), out_dir, gzip_)
     if as_json:
-        _print_json(info)
+        print_json(info)
     else:
         out.print(
             f"wrote {info['lines']} lines about {info['persons']} persons to {info['objects_file']} "
@@ -273,7 +257,7 @@ def encoders_prepare(
     """Distill or export encoders from the installed MiniLM into the model cache (done once)."""
     from features.embedding.encoders import load_encoder
 
-    state = _state(ctx)
+    state = state_of(ctx)
     for name in backend or [state.settings.encoder]:
         encoder = load_encoder(name, state.settings.model_cache_dir)
         out.print(f"encoder {name}: ready ({encoder.dim} dimensions) in {state.settings.model_cache_dir}")
@@ -295,12 +279,12 @@ def block_command(
     from features.blocking import evaluate as evaluate_pairs
     from pipelines.block import read_truth, run_block
 
-    state = _state(ctx)
+    state = state_of(ctx)
     if evaluate and truth is None:
         raise typer.BadParameter("--evaluate needs --truth FILE")
     with _progress(quiet or as_json) as bar:
 
-        def step(description: str, total: int):  # type: ignore[no-untyped-def]
+        def step(description: str, total: int) -> Callable[[int], None]:
             task = bar.add_task(description, total=total)
             return lambda n: bar.advance(task, n)
 
@@ -309,7 +293,7 @@ def block_command(
     if evaluate and truth is not None:
         result = evaluate_pairs(frame, pairs, read_truth(truth))
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     out.print(
         f"blocked {report.mentions} mentions: {report.embedded} embedded, {report.pairs} candidate pairs "

@@ -299,7 +299,7 @@ def validate_object(raw: Any) -> ContractObject:
         source=env.source,
         id=env.id,
         modified_at=env.modified_at,
-        data=payload,  # type: ignore[arg-type]
+        data=payload,
     )
 
 

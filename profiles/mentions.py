@@ -57,6 +57,7 @@ def _at(day: dt.date) -> dt.datetime:
 def extract_mentions(obj: ContractObject) -> list[ExtractedMention]:
     """Every person of a contract object, in payload order, with its interaction if any."""
     people: list[tuple[str, Person, Interaction | None]] = []
+    attrs: dict[str, Any]
     data = obj.data
     if isinstance(data, GuestProfile | PaxProfile):
         people.append(("traveller", data.traveller, None))

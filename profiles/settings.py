@@ -84,10 +84,20 @@ class Settings(BaseSettings):
     )
     knn: int = Field(5, ge=1, description="Embedding neighbours asked for per mention.")
     knn_floor: float = Field(0.75, ge=-1, le=1, description="Cosine below which a neighbour is no candidate.")
-    index_exact_max: int = Field(200_000, ge=1, description="Above this many vectors the index becomes HNSW.")
+    index_exact_max: int = Field(50_000, ge=1, description="Above this many vectors the index becomes HNSW.")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW search breadth (recall against speed).")
     max_block: int = Field(
-        50, ge=2, description="A blocking key shared by more mentions is skipped as generic."
+        50, ge=2, description="An identifier key shared by more mentions is skipped as generic."
+    )
+    max_name_block: int = Field(30, ge=2, description="The same guard for name-derived keys (common names).")
+    string_k: int = Field(
+        3, ge=1, description="Jaro-Winkler neighbours per mention and block in the string pass."
+    )
+    merge_threshold: float | None = Field(
+        None, ge=0, le=1, description="Override the champion model's auto-merge threshold."
+    )
+    review_threshold: float | None = Field(
+        None, ge=0, le=1, description="Override the champion model's review threshold."
     )
     mlflow_tracking_uri: str = Field("mlruns", description="MLflow tracking and registry store.")
 
@@ -125,9 +135,9 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         return self.model_cache or Path.home() / ".cache" / "upt" / "models"
 
-    def index_path(self, domain: str | None = None) -> Path:
+    def index_path(self, domain: str | None = None, encoder: str | None = None) -> Path:
         """Where the FAISS index of a domain and encoder is kept."""
-        return self.home / "index" / (domain or self.domain) / f"{self.encoder}.faiss"
+        return self.home / "index" / (domain or self.domain) / f"{encoder or self.encoder}.faiss"
 
     def region_for_source(self, source: str) -> str | None:
         """Default phone region of a source, falling back to the global default."""

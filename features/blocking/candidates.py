@@ -16,9 +16,10 @@ from features.blocking.strings import string_pairs
 @dataclass(frozen=True)
 class BlockingConfig:
     max_block: int = 50  # a key shared by more mentions is a shared/corporate value, not a person
+    max_name_block: int = 30  # the same for name-derived keys (common names make big blocks)
     knn: int = 5
     knn_floor: float = 0.75
-    string_k: int = 5
+    string_k: int = 3
     string_threshold: float = 0.88
 
 
@@ -95,8 +96,10 @@ def block(
         tables[Blocker.TRAVEL] = pd.concat(
             [same_booking, contacts, holders[holders["key"].isin(contacts["key"])]]
         )
+    name_keys = (Blocker.NAME, Blocker.NAME_DOB, Blocker.PHONETIC_YEAR)
     for blocker, keys in tables.items():
-        a, b, skipped = pairs_from_keys(keys, config.max_block)
+        limit = config.max_name_block if blocker in name_keys else config.max_block
+        a, b, skipped = pairs_from_keys(keys, limit)
         parts.append((a, b, int(blocker)))
         if skipped:
             giant[str(blocker.name).lower()] = skipped
@@ -139,7 +142,9 @@ def evaluate(frame: pd.DataFrame, pairs: CandidatePairs, truth: pd.DataFrame) ->
     n = len(frame)
     all_pairs = n * (n - 1) // 2
     flags_of_true = (
-        pairs.blockers[np.searchsorted(cand_codes, true_codes[found])] if found.any() else np.zeros(0)
+        pairs.blockers[np.searchsorted(cand_codes, true_codes[found])]
+        if found.any()
+        else np.zeros(0, np.int64)
     )
     per_blocker = {}
     for blocker in Blocker:

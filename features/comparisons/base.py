@@ -8,7 +8,7 @@ instead of a Python set intersection per pair; strings stay object arrays for ra
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -192,7 +192,7 @@ class Comparison(Protocol):
     def to_features(self, pairs: PairData) -> pd.DataFrame: ...
 
 
-def similarity(scorer: object, pairs: PairData, column: str) -> np.ndarray:
+def similarity(scorer: Any, pairs: PairData, column: str) -> np.ndarray:
     """Element-wise string similarity in [0, 1] (rapidfuzz cpdist); NaN where a side is empty.
 
     Each distinct pair of strings is scored once and identical strings are 1.0 without scoring:

@@ -11,25 +11,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 HNSW_M = 32
 
 
+def _faiss() -> Any:
+    """The faiss module, imported on use (it is heavy) and typed loosely: its stubs lag its API."""
+    import faiss
+
+    return faiss
+
+
 class CandidateIndex:
     def __init__(self, dim: int, exact_max: int = 200_000, ef_search: int = 128) -> None:
-        import faiss
+        faiss = _faiss()
 
         self.dim = dim
         self.exact_max = exact_max
         self.ef_search = ef_search
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # faiss' own type stubs lag its API (SearchParametersHNSW, storage, codes): typed loosely.
+        self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.removed: set[int] = set()
 
     @property
     def kind(self) -> str:
-        import faiss
+        faiss = _faiss()
 
         return "hnsw" if isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSWFlat) else "exact"
 
@@ -37,7 +46,7 @@ class CandidateIndex:
         return int(self._index.ntotal) - len(self.removed)
 
     def ids(self) -> np.ndarray:
-        import faiss
+        faiss = _faiss()
 
         all_ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         if not self.removed:
@@ -56,7 +65,7 @@ class CandidateIndex:
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
 
     def remove(self, ids: np.ndarray) -> None:
-        import faiss
+        faiss = _faiss()
 
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0 or self._index.ntotal == 0:
@@ -71,7 +80,7 @@ class CandidateIndex:
 
     def _zero(self, ids: list[int]) -> None:
         """Overwrite the stored vectors of `ids` in HNSW storage with zeros (erasure)."""
-        import faiss
+        faiss = _faiss()
 
         if not ids:
             return
@@ -83,7 +92,7 @@ class CandidateIndex:
         faiss.copy_array_to_vector(codes.view(np.uint8).ravel(), storage.codes)
 
     def _to_hnsw(self) -> None:
-        import faiss
+        faiss = _faiss()
 
         ids = self.ids()
         vectors = (
@@ -103,7 +112,7 @@ class CandidateIndex:
 
     def search(self, vectors: np.ndarray, k: int, floor: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
         """(ids, similarities), each (n, k); slots below `floor` or empty hold id -1."""
-        import faiss
+        faiss = _faiss()
 
         queries = np.ascontiguousarray(vectors, dtype=np.float32)
         if self._index.ntotal == 0 or len(queries) == 0:
@@ -126,7 +135,7 @@ class CandidateIndex:
         return ids, sims
 
     def save(self, path: Path) -> None:
-        import faiss
+        faiss = _faiss()
 
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -138,7 +147,7 @@ class CandidateIndex:
     @classmethod
     def load(cls, path: Path, dim: int, exact_max: int = 200_000, ef_search: int = 128) -> CandidateIndex:
         """The saved index, or an empty one when none is saved (or its dimension changed)."""
-        import faiss
+        faiss = _faiss()
 
         index = cls(dim, exact_max, ef_search)
         meta_path = path.with_suffix(".json")

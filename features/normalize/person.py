@@ -99,12 +99,12 @@ def normalize_person(person: Person, source_region: str | None = None) -> Normal
         out.gender = _GENDERS.get(fold(person.gender), "x")
 
     for email in person.emails:
-        norm = normalize_email(email.address)
-        if not norm.valid:
+        email_norm = normalize_email(email.address)
+        if not email_norm.valid:
             out.flags["email"] = f"invalid address {email.address!r}"
             continue
-        if norm.value not in out.emails:
-            out.emails.append(norm.value)
+        if email_norm.value not in out.emails:
+            out.emails.append(email_norm.value)
 
     address = next((a for a in person.addresses if a.line1 or a.city or a.postal_code), None)
     if address:

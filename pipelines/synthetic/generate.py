@@ -90,6 +90,7 @@ class _Gen:
 
     def phone(self, region: str, kind: Any = phonenumbers.PhoneNumberType.MOBILE) -> str:
         example = phonenumbers.example_number_for_type(region, kind)
+        assert example is not None, f"phonenumbers has no example number for {region}"
         national = str(example.national_number)
         for _ in range(20):
             candidate = national[:3] + self.digits(len(national) - 3)
@@ -218,7 +219,7 @@ class _Gen:
 
     def phone_text(self, e164: str) -> dict[str, str]:
         parsed = phonenumbers.parse(e164)
-        region = phonenumbers.region_code_for_number(parsed)
+        region = phonenumbers.region_code_for_number(parsed) or ""
         style = self.rnd.randrange(5)
         if style == 0:
             return {"number": e164}
@@ -339,7 +340,7 @@ class _Gen:
         for _ in range(min(4, int(rnd.expovariate(1 / 1.2)))):
             party = [p] + [m for m in p.household if rnd.random() < 0.6]
             check_in = (EPOCH + dt.timedelta(days=rnd.randrange(700))).date()
-            data = {
+            data: dict[str, Any] = {
                 "hotel_code": rnd.choice(HOTEL_CODES),
                 "check_in": check_in.isoformat(),
                 "check_out": (check_in + dt.timedelta(days=rnd.randrange(1, 8))).isoformat(),
@@ -456,7 +457,7 @@ def write_dataset(cfg: GeneratorConfig, out_dir: Path, compress: bool = False) -
     truth: dict[str, str] = {}
     lines = 0
     opener = gzip.open if compress else open
-    with opener(path, "wt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(path, "wt", encoding="utf-8") as f:
         for line, rows in generate(cfg):
             f.write(line + "\n")
             lines += 1

@@ -34,14 +34,14 @@ def store_stats(conn: Connection, domain: str) -> dict[str, Any]:
     flags: Counter[str] = Counter()
     for (row_flags,) in conn.execute(select(mentions.c.flags).where(mentions.c.domain == domain)):
         flags.update((row_flags or {}).keys())
-    rejected_status = dict(
+    rejected_status: dict[str, int] = dict(
         conn.execute(
             select(rejected.c.status, func.count())
             .where(rejected.c.domain == domain)
             .group_by(rejected.c.status)
         ).all()
     )
-    profile_status = dict(
+    profile_status: dict[str, int] = dict(
         conn.execute(
             select(profiles.c.status, func.count())
             .where(profiles.c.domain == domain)
@@ -115,3 +115,18 @@ def mark_replayed(conn: Connection, domain: str, rejection_id: int) -> None:
         .where(rejected.c.domain == domain, rejected.c.id == rejection_id)
         .values(status="replayed")
     )
+
+
+def store_id(conn: Connection) -> str:
+    """The store's own id, made once when first asked for."""
+    import uuid
+
+    from sqlalchemy import insert
+
+    from profiles.store.schema import store_info
+
+    value = conn.execute(select(store_info.c.value).where(store_info.c.key == "store_id")).scalar()
+    if value is None:
+        value = uuid.uuid4().hex
+        conn.execute(insert(store_info).values(key="store_id", value=value))
+    return str(value)

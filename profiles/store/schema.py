@@ -6,6 +6,8 @@ Changing a table here needs a new Alembic revision in `profiles/migrations/versi
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -40,7 +42,7 @@ def _domain() -> Column[str]:
     return Column("domain", String(64), nullable=False)
 
 
-def _at(name: str, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _at(name: str, nullable: bool = False) -> Column[Any]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
@@ -242,4 +244,12 @@ candidate_pairs = Table(
     _at("created_at"),
     Index(None, "domain"),
     Index(None, "mention_b"),
+)
+
+# Facts about the store itself, e.g. its id (models are registered per store and domain).
+store_info = Table(
+    "store_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, insert, select, update
@@ -34,7 +35,8 @@ def save_embeddings(
     """Insert or refresh embeddings (stored as float16 bytes)."""
     now = dt.datetime.now(dt.UTC)
     half = vectors.astype(np.float16)
-    new_rows, changed = [], []
+    new_rows: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for pk, h, v in zip(pks.tolist(), hashes, half, strict=True):
         row = {
             "mention_pk": pk,
@@ -55,16 +57,23 @@ def save_embeddings(
         )
 
 
-def load_vectors(conn: Connection, domain: str, encoder: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted mention ids, float32 vectors) of every stored embedding of a domain."""
+def load_vectors(
+    conn: Connection, domain: str, encoder: str, dim: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted mention ids, float32 vectors) of every stored embedding of a domain and encoder.
+
+    The dimension is read from the stored rows; `dim` only shapes the empty result."""
     rows = conn.execute(
         select(embeddings.c.mention_pk, embeddings.c.vector)
         .where(embeddings.c.domain == domain, embeddings.c.encoder == encoder)
         .order_by(embeddings.c.mention_pk)
     ).all()
     pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if not rows:
+        return pks, np.zeros((0, dim or 0), dtype=np.float32)
+    width = len(rows[0][1]) // 2
     buffer = b"".join(r[1] for r in rows)
-    vectors = np.frombuffer(buffer, dtype=np.float16).reshape(len(rows), dim).astype(np.float32)
+    vectors = np.frombuffer(buffer, dtype=np.float16).reshape(len(rows), width).astype(np.float32)
     return pks, vectors
 
 

@@ -62,7 +62,7 @@ def test_block_is_incremental_and_repairs_a_lost_index(
         )
     )
     ingest_jsonl(store, settings, path)
-    settings.index_path(store.domain).unlink()  # as if a crash lost the index file
+    settings.index_path(store.domain, encoder.name).unlink()  # as if a crash lost the index file
     _, pairs, report = run_block(store, settings, encoder=encoder)
     assert report.embedded == 1
     assert {(1, 3), (2, 3)} <= set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))

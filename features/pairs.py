@@ -1,0 +1,73 @@
+"""Comparison vectors for stored candidate pairs, or for any pairs of stored mentions.
+
+The one place that turns what `upt block` stored into the feature DataFrame that labelling,
+training and resolution score; online serving builds the same frame for one record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from features.comparisons import MentionArrays, compare
+from features.frame import load_interactions, load_mentions
+from profiles.store.schema import candidate_pairs
+from profiles.store.vectors import load_vectors
+
+
+@dataclass
+class PairFeatures:
+    frame: pd.DataFrame  # the mentions
+    features: pd.DataFrame  # mention_a, mention_b (ids) + one column per feature
+    blockers: np.ndarray
+
+    def keys(self, rows: np.ndarray | list[int]) -> list[tuple[str, str]]:
+        keys = self.frame["mention_key"]
+        a = self.features["mention_a"].to_numpy()[rows]
+        b = self.features["mention_b"].to_numpy()[rows]
+        return list(zip(keys.loc[a].tolist(), keys.loc[b].tolist(), strict=True))
+
+
+def load_candidate_features(conn: Connection, domain: str) -> PairFeatures:
+    """Every stored candidate pair of a domain with its comparison vector."""
+    frame = load_mentions(conn, domain)
+    rows = conn.execute(
+        select(
+            candidate_pairs.c.mention_a,
+            candidate_pairs.c.mention_b,
+            candidate_pairs.c.blockers,
+            candidate_pairs.c.cosine,
+        )
+        .where(candidate_pairs.c.domain == domain)
+        .order_by(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b)
+    ).all()
+    table = np.array([(r[0], r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 3)
+    cosine = np.array([r[3] for r in rows], dtype=np.float32)
+    arrays = MentionArrays.build(frame, load_interactions(conn, domain))
+    features = compare(arrays, table[:, 0], table[:, 1], cosine)
+    return PairFeatures(frame, features, table[:, 2])
+
+
+def features_for_pairs(
+    conn: Connection,
+    domain: str,
+    encoder: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    frame: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Comparison vectors for any pairs of stored mentions (labelled pairs need not be candidates)."""
+    frame = load_mentions(conn, domain) if frame is None else frame
+    pks, vectors = load_vectors(conn, domain, encoder)
+    cosine = np.full(len(a), np.nan, np.float32)
+    if len(pks):
+        ia, ib = np.searchsorted(pks, a), np.searchsorted(pks, b)
+        ia[ia >= len(pks)] = 0
+        ib[ib >= len(pks)] = 0
+        ok = (pks[ia] == a) & (pks[ib] == b)
+        cosine[ok] = np.einsum("ij,ij->i", vectors[ia[ok]], vectors[ib[ok]])
+    arrays = MentionArrays.build(frame, load_interactions(conn, domain))
+    return compare(arrays, a, b, cosine)

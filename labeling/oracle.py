@@ -1,0 +1,28 @@
+"""A simulated labeller that answers from a ground-truth file, for benchmarks and tests only.
+
+It is never used by a real labelling path: `upt label --oracle FILE` names it on screen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+class SimulatedOracle:
+    labeller = "simulated-oracle"
+    origin = "oracle"
+
+    def __init__(self, truth: pd.DataFrame) -> None:
+        self.person = dict(zip(truth["mention_key"], truth["person_id"], strict=True))
+
+    @classmethod
+    def from_file(cls, path: Path) -> SimulatedOracle:
+        return cls(pd.read_csv(path, dtype=str, keep_default_na=False))
+
+    def answer(self, mention_a: str, mention_b: str) -> str:
+        a, b = self.person.get(mention_a), self.person.get(mention_b)
+        if a is None or b is None:
+            return "unsure"
+        return "match" if a == b else "non_match"

@@ -1,0 +1,175 @@
+"""Which pairs to ask about next: a seed round, uncertainty sampling, query-by-committee.
+
+The seed round spreads its questions over the range of an unsupervised similarity score and
+covers every blocker, so the first model sees clear matches, clear non-matches and the middle.
+Later rounds ask where the current model is least sure (uncertainty) or where a committee of
+models trained on bootstrap samples disagrees most (query-by-committee), skipping questions that
+are near-duplicates of ones already chosen in the round (diversity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from features.blocking import Blocker
+from models.base import feature_matrix
+from models.classifiers import LightGBMMatcher, Matcher, make_model
+
+# Similarities that mean "same person" when high, averaged into an unsupervised seed score.
+SEED_SCORE_COLUMNS = (
+    "first_jw",
+    "last_jw",
+    "full_token_set",
+    "dob_exact",
+    "email_exact",
+    "phone_suffix_eq",
+    "loyalty_eq",
+    "document_eq",
+    "postal_eq",
+    "street_token_set",
+    "embedding_cosine",
+)
+
+
+def seed_score(features: pd.DataFrame) -> np.ndarray:
+    columns = [c for c in SEED_SCORE_COLUMNS if c in features]
+    values = features[columns].to_numpy(np.float64)
+    present = ~np.isnan(values)
+    totals = np.where(present, values, 0.0).sum(axis=1)
+    return np.where(present.any(axis=1), totals / np.maximum(present.sum(axis=1), 1), 0.0)
+
+
+@dataclass
+class Pool:
+    """The candidate pairs to choose from, their features and what is labelled so far."""
+
+    features: pd.DataFrame
+    blockers: np.ndarray
+    labelled: dict[int, int]  # pool row -> 1 match / 0 non-match
+
+    def unlabelled(self, asked: set[int]) -> np.ndarray:
+        rows = np.arange(len(self.features))
+        return rows[~np.isin(rows, np.fromiter(asked, dtype=np.int64))] if asked else rows
+
+    def training_set(self) -> tuple[pd.DataFrame, np.ndarray]:
+        rows = np.fromiter(self.labelled, dtype=np.int64)
+        return self.features.iloc[rows], np.fromiter(self.labelled.values(), dtype=np.int64)
+
+
+def seed_round(pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]:
+    """`n` pairs spread over seed-score quantiles, with every blocker represented."""
+    free = pool.unlabelled(asked)
+    if len(free) == 0:
+        return []
+    scores = seed_score(pool.features.iloc[free])
+    order = free[np.argsort(scores, kind="stable")]
+    picks: list[int] = []
+    for chunk in np.array_split(order, min(n, len(order))):
+        if len(chunk):
+            picks.append(int(rng.choice(chunk)))
+    for blocker in Blocker:
+        if len(picks) >= n + len(Blocker):
+            break
+        has = free[(pool.blockers[free] & int(blocker)) != 0]
+        if len(has) and not np.any((pool.blockers[picks] & int(blocker)) != 0):
+            picks.append(int(rng.choice(has)))
+    return list(dict.fromkeys(picks))[: max(n, 1)]
+
+
+def _diverse(pool: Pool, ranked: np.ndarray, n: int) -> list[int]:
+    """The first `n` of `ranked` skipping near-duplicates of those already taken."""
+    x = np.nan_to_num(
+        feature_matrix(pool.features.iloc[ranked[: n * 10]], list(pool.features.columns[2:])), nan=-1.0
+    )
+    taken: list[int] = []
+    for i in range(min(len(ranked), n * 10)):
+        if len(taken) >= n:
+            break
+        if all(np.abs(x[i] - x[j]).max() > 0.05 for j in taken):
+            taken.append(i)
+    chosen = [int(ranked[i]) for i in taken]
+    for row in ranked:  # too few distinct ones: fill up in rank order
+        if len(chosen) >= n:
+            break
+        if int(row) not in chosen:
+            chosen.append(int(row))
+    return chosen
+
+
+class Strategy(Protocol):
+    name: str
+
+    def select(self, pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]: ...
+
+
+def _one_class_fallback(pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int] | None:
+    """While only one class is labelled, ask from the other end of the seed score."""
+    _, y = pool.training_set()
+    if len(np.unique(y)) == 2:
+        return None
+    free = pool.unlabelled(asked)
+    scores = seed_score(pool.features.iloc[free])
+    order = free[np.argsort(scores)]
+    end = order[::-1] if (len(y) == 0 or y[0] == 0) else order
+    return [int(i) for i in end[:n]]
+
+
+class UncertaintySampling:
+    name = "uncertainty"
+
+    def __init__(self, model_factory: Callable[[], Matcher] = lambda: make_model("lightgbm")) -> None:
+        self.model_factory = model_factory
+
+    def select(self, pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]:
+        fallback = _one_class_fallback(pool, n, asked, rng)
+        if fallback is not None:
+            return fallback
+        x, y = pool.training_set()
+        model = self.model_factory().fit(x, y)
+        free = pool.unlabelled(asked)
+        p = model.predict_proba(pool.features.iloc[free])
+        return _diverse(pool, free[np.argsort(np.abs(p - 0.5), kind="stable")], n)
+
+
+class QueryByCommittee:
+    name = "committee"
+
+    def __init__(self, members: int = 5) -> None:
+        self.members = members
+
+    def select(self, pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]:
+        fallback = _one_class_fallback(pool, n, asked, rng)
+        if fallback is not None:
+            return fallback
+        x, y = pool.training_set()
+        free = pool.unlabelled(asked)
+        votes: list[np.ndarray] = []
+        for member in range(self.members * 3):
+            if len(votes) == self.members:
+                break
+            rows = rng.integers(0, len(y), len(y))
+            if len(np.unique(y[rows])) < 2:
+                continue
+            model = LightGBMMatcher(seed=member).fit(x.iloc[rows], y[rows])
+            votes.append(model.predict_proba(pool.features.iloc[free]))
+        if not votes:
+            return [int(i) for i in rng.choice(free, size=min(n, len(free)), replace=False)]
+        disagreement = np.var(np.vstack(votes), axis=0)
+        return _diverse(pool, free[np.argsort(-disagreement, kind="stable")], n)
+
+
+STRATEGIES: dict[str, Callable[[], Strategy]] = {
+    "uncertainty": UncertaintySampling,
+    "committee": QueryByCommittee,
+}
+
+
+def make_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
+    return STRATEGIES[name]()

@@ -1,0 +1,268 @@
+"""Match classifiers: LightGBM (default) and logistic regression, calibrated, saved as JSON.
+
+One calibrator maps the classifier's raw score to a probability; it is fitted on out-of-fold
+scores (cross-validation), isotonic when each class has at least 100 labels, else Platt
+(sigmoid): with 50 labels isotonic overfits. The learned state is plain data (LightGBM's text
+model, coefficients, calibration parameters), never a pickle, so a saved model is a contract
+(`to_dict` / `from_dict`, stamped with a format version).
+Explanations: LightGBM `pred_contrib` (SHAP values in log-odds) or coefficient x standardized value.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.base import feature_matrix
+
+FORMAT_VERSION = 1
+ISOTONIC_MIN_PER_CLASS = 100
+
+
+def _folds(labels: np.ndarray) -> int:
+    return max(2, min(5, int(min((labels == 1).sum(), (labels == 0).sum()))))
+
+
+class Calibrator:
+    """Raw score -> probability: Platt (a, b on the logit) or isotonic (interpolated steps)."""
+
+    def __init__(self, method: str = "sigmoid", params: dict[str, Any] | None = None) -> None:
+        self.method = method
+        self.params = params or {}
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Calibrator:
+        if self.method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, labels)
+            self.params = {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            lr = LogisticRegression(C=1e4, max_iter=1000).fit(_logit(scores)[:, None], labels)
+            self.params = {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+        return self
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            return np.interp(scores, self.params["x"], self.params["y"])
+        from scipy.special import expit
+
+        return np.asarray(expit(self.params["a"] * _logit(scores) + self.params["b"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "params": self.params}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class Matcher(ABC):
+    """Shared fit/predict: a classifier plus a calibrator fitted on out-of-fold scores."""
+
+    name = "base"
+
+    @abstractmethod
+    def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any: ...
+
+    @abstractmethod
+    def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray: ...
+
+    def fit(self, features: pd.DataFrame, labels: np.ndarray) -> Matcher:
+        from sklearn.model_selection import StratifiedKFold
+
+        y = np.asarray(labels, dtype=np.int64)
+        if len(np.unique(y)) < 2:
+            raise ValueError("training needs labelled matches and non-matches; label more pairs")
+        self.columns_ = [c for c in features.columns if c not in ("mention_a", "mention_b")]
+        x = feature_matrix(features, self.columns_)
+        self.fitted_ = self._fit_raw(x, y)
+        oof = np.zeros(len(y))
+        for train, test in StratifiedKFold(_folds(y), shuffle=True, random_state=0).split(x, y):
+            if len(np.unique(y[train])) < 2:
+                oof[test] = y[train].mean()
+                continue
+            oof[test] = self._raw(self._fit_raw(x[train], y[train]), x[test])
+        method = "isotonic" if min((y == 1).sum(), (y == 0).sum()) >= ISOTONIC_MIN_PER_CLASS else "sigmoid"
+        self.calibrator_ = Calibrator(method).fit(oof, y)
+        self.oof_proba_ = self.calibrator_(oof)
+        return self
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        x = feature_matrix(features, self.columns_)
+        return np.asarray(self.calibrator_(self._raw(self.fitted_, x)), dtype=np.float64)
+
+    @abstractmethod
+    def explain(self, features: pd.DataFrame) -> pd.DataFrame: ...
+
+    @abstractmethod
+    def importance(self) -> dict[str, float]: ...
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class LightGBMMatcher(Matcher):
+    name = "lightgbm"
+
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 3,
+        seed: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.seed = seed
+
+    def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
+        from lightgbm import LGBMClassifier
+
+        model = LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            min_data_in_bin=1,
+            random_state=self.seed,
+            verbose=-1,
+            n_jobs=1,
+        ).fit(x, y)
+        return model.booster_
+
+    def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
+        return np.asarray(fitted.predict(x), dtype=np.float64)
+
+    def explain(self, features: pd.DataFrame) -> pd.DataFrame:
+        contrib = self.fitted_.predict(feature_matrix(features, self.columns_), pred_contrib=True)
+        return pd.DataFrame(contrib, columns=[*self.columns_, "bias"])
+
+    def importance(self) -> dict[str, float]:
+        gains = self.fitted_.feature_importance(importance_type="gain")
+        return dict(zip(self.columns_, (float(g) for g in gains), strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.name,
+            "columns": self.columns_,
+            "booster": self.fitted_.model_to_string(),
+            "calibrator": self.calibrator_.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LightGBMMatcher:
+        import lightgbm
+
+        model = cls()
+        model.columns_ = list(data["columns"])
+        model.fitted_ = lightgbm.Booster(model_str=data["booster"])
+        model.calibrator_ = Calibrator(data["calibrator"]["method"], data["calibrator"]["params"])
+        return model
+
+
+class _Linear:
+    """A fitted standardized logistic regression as plain arrays."""
+
+    def __init__(
+        self, fill: float, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float
+    ) -> None:
+        self.fill, self.mean, self.scale, self.coef, self.intercept = fill, mean, scale, coef, intercept
+
+    def standardized(self, x: np.ndarray) -> np.ndarray:
+        return (np.where(np.isnan(x), self.fill, x) - self.mean) / self.scale
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        return np.asarray(expit(self.standardized(x) @ self.coef + self.intercept))
+
+
+class LogisticMatcher(Matcher):
+    name = "logistic"
+    FILL = -1.0  # missing values become -1: outside every similarity's range, so it stays distinct
+
+    def __init__(self, c: float = 1.0) -> None:
+        self.c = c
+
+    def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        filled = np.where(np.isnan(x), self.FILL, x)
+        mean, scale = filled.mean(axis=0), filled.std(axis=0)
+        scale[scale == 0] = 1.0
+        lr = LogisticRegression(C=self.c, max_iter=2000).fit((filled - mean) / scale, y)
+        return _Linear(self.FILL, mean, scale, lr.coef_[0], float(lr.intercept_[0]))
+
+    def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
+        return np.asarray(fitted.predict(x), dtype=np.float64)
+
+    def explain(self, features: pd.DataFrame) -> pd.DataFrame:
+        z = self.fitted_.standardized(feature_matrix(features, self.columns_))
+        out = pd.DataFrame(z * self.fitted_.coef, columns=self.columns_)
+        out["bias"] = self.fitted_.intercept
+        return out
+
+    def importance(self) -> dict[str, float]:
+        return {c: float(abs(w)) for c, w in zip(self.columns_, self.fitted_.coef, strict=True)}
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.fitted_
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.name,
+            "columns": self.columns_,
+            "linear": {
+                "fill": f.fill,
+                "mean": f.mean.tolist(),
+                "scale": f.scale.tolist(),
+                "coef": f.coef.tolist(),
+                "intercept": f.intercept,
+            },
+            "calibrator": self.calibrator_.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogisticMatcher:
+        model = cls()
+        model.columns_ = list(data["columns"])
+        lin = data["linear"]
+        model.fitted_ = _Linear(
+            lin["fill"],
+            np.array(lin["mean"]),
+            np.array(lin["scale"]),
+            np.array(lin["coef"]),
+            lin["intercept"],
+        )
+        model.calibrator_ = Calibrator(data["calibrator"]["method"], data["calibrator"]["params"])
+        return model
+
+
+MODELS: dict[str, type[LightGBMMatcher] | type[LogisticMatcher]] = {
+    "lightgbm": LightGBMMatcher,
+    "logistic": LogisticMatcher,
+}
+
+
+def make_model(name: str) -> Matcher:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+    return MODELS[name]()
+
+
+def load_model(data: dict[str, Any]) -> LightGBMMatcher | LogisticMatcher:
+    """A model from its `to_dict` form, refusing formats this version cannot read."""
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"model format {data.get('format_version')} is not {FORMAT_VERSION}; retrain or upgrade UPT"
+        )
+    return MODELS[data["kind"]].from_dict(data)

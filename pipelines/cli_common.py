@@ -1,0 +1,41 @@
+"""What every `upt` command module shares: consoles, the --json flag, the per-invocation state."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from profiles.settings import Settings
+from profiles.store import Store, open_store
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on standard output.")]
+
+
+class State:
+    """Settings of this invocation and the store, opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+
+def state_of(ctx: typer.Context) -> State:
+    state: State = ctx.find_root().obj
+    return state
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")

@@ -1,0 +1,247 @@
+"""The data scientist's commands: `upt label`, `upt labels ...`, `upt train`, `upt models ...`."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipelines.cli_common import JsonFlag, err, out, print_json, state_of
+
+labels_app = typer.Typer(help="Labels: import, export, conflicts.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry of this store and domain.", no_args_is_help=True)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def label(
+    ctx: typer.Context,
+    oracle: Annotated[
+        Path | None,
+        typer.Option(help="Truth CSV (mention_key,person_id): a SIMULATED labeller.", exists=True),
+    ] = None,
+    budget: Annotated[int, typer.Option(help="How many pairs to ask about.")] = 50,
+    strategy: Annotated[str, typer.Option(help="uncertainty or committee.")] = "uncertainty",
+    labeller: Annotated[str | None, typer.Option(help="Who answers (default: your login name).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Label candidate pairs chosen by active learning: y (same person), n (not), u (unsure), b (back), q (quit)."""
+    from pipelines.label import label_pairs, side_by_side, undo
+
+    state = state_of(ctx)
+    if oracle is not None:
+        from labeling.oracle import SimulatedOracle
+
+        sim = SimulatedOracle.from_file(oracle)
+        if not as_json:
+            out.print(f"[yellow]simulated labeller[/yellow]: answers come from {oracle}, not from a person")
+
+        def ask_oracle(row: int, pairs: Any) -> str:
+            ((a, b),) = pairs.keys([row])
+            return sim.answer(a, b)
+
+        report = label_pairs(state.store, ask_oracle, sim.labeller, sim.origin, budget, strategy)
+    else:
+        who = labeller or _user()
+        history: list[int] = []
+
+        def ask_person(row: int, pairs: Any) -> str | None:
+            while True:
+                table = Table("field", "left", "right", title=f"pair {len(history) + 1} of up to {budget}")
+                for name, left, right, same in side_by_side(pairs, row):
+                    style = "green" if same else "red"
+                    table.add_row(name, f"[{style}]{left}[/]", f"[{style}]{right}[/]")
+                out.print(table)
+                out.print(
+                    "same person? [bold]y[/]es / [bold]n[/]o / [bold]u[/]nsure / [bold]b[/]ack / [bold]q[/]uit"
+                )
+                key = typer.getchar().lower()
+                if key == "q":
+                    return None
+                if key == "b" and history:
+                    undo(state.store, pairs, history.pop(), who)
+                    out.print(
+                        "[yellow]the previous answer was removed; it will be asked again later[/yellow]"
+                    )
+                    continue
+                answer = {"y": "match", "n": "non_match", "u": "unsure"}.get(key)
+                if answer:
+                    history.append(row)
+                    return answer
+
+        def progress(rep: Any) -> None:
+            estimate = rep.estimates[-1] if rep.estimates else {}
+            out.print(
+                f"{rep.asked} answered ({rep.matches} same, {rep.non_matches} different, {rep.unsure} unsure); "
+                f"model estimates precision {estimate.get('estimated_precision', '?')}, "
+                f"recall {estimate.get('estimated_recall', '?')}"
+            )
+
+        report = label_pairs(state.store, ask_person, who, "cli", budget, strategy, progress)
+    result = {k: v for k, v in vars(report).items() if k != "estimates"}
+    result["estimate"] = report.estimates[-1] if report.estimates else {}
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"labelled {report.asked} pairs ({report.matches} matches, {report.non_matches} non-matches, "
+            f"{report.unsure} unsure); current estimate {result['estimate']}"
+        )
+
+
+@labels_app.command("export")
+def labels_export(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help="labels.csv or labels.jsonl")]
+) -> None:
+    """Write every label of the domain as CSV or JSON Lines."""
+    from labeling.store import export_labels, load_labels
+
+    state = state_of(ctx)
+    with state.store.reading() as conn:
+        frame = load_labels(conn, state.store.domain)
+    export_labels(frame, path)
+    out.print(f"wrote {len(frame)} labels to {path}")
+
+
+@labels_app.command("import")
+def labels_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True)],
+    labeller: Annotated[str | None, typer.Option(help="For rows without a labeller column.")] = None,
+) -> None:
+    """Read labels (mention_a, mention_b, label[, labeller]) from CSV or JSON Lines."""
+    from labeling.store import read_label_file, save_labels
+
+    state = state_of(ctx)
+    items = read_label_file(path, labeller or _user())
+    with state.store.transaction() as conn:
+        count = save_labels(conn, state.store.domain, items)
+    out.print(f"imported {count} labels")
+
+
+@labels_app.command("conflicts")
+def labels_conflicts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Pairs that labellers answered differently."""
+    from labeling.store import conflicts, load_labels
+
+    state = state_of(ctx)
+    with state.store.reading() as conn:
+        frame = conflicts(load_labels(conn, state.store.domain))
+    rows = frame[["mention_a", "mention_b", "label", "labeller"]].to_dict(orient="records")
+    if as_json:
+        print_json(rows)
+    else:
+        out.print(frame.to_string(index=False) if len(frame) else "no conflicting labels")
+
+
+def train(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="lightgbm or logistic.")] = "lightgbm",
+    target_precision: Annotated[
+        float, typer.Option(help="Precision the auto-merge threshold must reach.")
+    ] = 0.995,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train, evaluate (cross-validated), log to MLflow and register a match model."""
+    from training.train import train as run_training
+
+    state = state_of(ctx)
+    result = run_training(state.store, state.settings, model, target_precision, actor=_user())
+    if as_json:
+        print_json(vars(result))
+        return
+    m = result.metrics
+    out.print(
+        f"registered {result.registered_name} version {result.version} ({', '.join(result.aliases)}) on "
+        f"{result.labels} labels: precision {m['precision']:.4f}, recall {m['recall']:.4f}, F1 {m['f1']:.4f} at "
+        f"merge threshold {result.thresholds['merge']:.3f} (review from {result.thresholds['review']:.3f})"
+    )
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Registered versions with their aliases and evaluation metrics."""
+    from training.registry import list_versions
+
+    state = state_of(ctx)
+    rows = list_versions(state.store, state.settings)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("version", "aliases", "labels", "precision", "recall", "f1", "merge at")
+    for r in rows:
+        table.add_row(
+            r["version"],
+            ", ".join(r["aliases"]),
+            _num(r["labels"], 0),
+            _num(r["precision"]),
+            _num(r["recall"]),
+            _num(r["f1"]),
+            _num(r["thresholds"]["merge"], 3),
+        )
+    out.print(table if rows else "no model yet: `upt train`")
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+@models_app.command("show")
+def models_show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Version or alias.")] = "champion",
+    as_json: JsonFlag = False,
+) -> None:
+    """One version: aliases, metrics, thresholds, tags."""
+    from training.registry import list_versions, resolve_version
+
+    state = state_of(ctx)
+    version = resolve_version(state.store, state.settings, ref)
+    row = next((r for r in list_versions(state.store, state.settings) if r["version"] == version), None)
+    if row is None:
+        err.print(f"no version {ref}")
+        raise typer.Exit(2)
+    print_json(row) if as_json else out.print(row)
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Version or alias.")] = "challenger",
+    force: Annotated[bool, typer.Option(help="Promote even if it scores worse.")] = False,
+) -> None:
+    """Make a version the champion, if it scores at least as well on the evaluation labels."""
+    from training.registry import promote
+
+    state = state_of(ctx)
+    try:
+        result = promote(state.store, state.settings, ref, _user(), force)
+    except ValueError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"version {result['version']} is champion (was {result['previous_champion']})")
+
+
+@models_app.command("rollback")
+def models_rollback(ctx: typer.Context) -> None:
+    """Give the champion alias back to the previous champion."""
+    from training.registry import rollback
+
+    state = state_of(ctx)
+    result = rollback(state.store, state.settings, _user())
+    out.print(f"champion is version {result['champion']} again (was {result['was']})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("label")(label)
+    app.command("train")(train)
+    app.add_typer(labels_app, name="labels")
+    app.add_typer(models_app, name="models")

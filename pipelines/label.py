@@ -1,0 +1,96 @@
+"""`upt label`: the active-learning loop over the stored candidate pairs, answered by a person in
+the terminal or, for benchmarks and tests, by a simulated oracle reading a truth file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from features.pairs import PairFeatures, load_candidate_features
+from labeling.loop import LoopReport, run_loop
+from labeling.store import Label, load_labels, remove_label, save_labels
+from labeling.strategies import Pool, make_strategy
+from profiles.store import Store
+
+SHOWN = (
+    "name_original",
+    "date_of_birth",
+    "gender",
+    "emails",
+    "phones",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "loyalty",
+    "documents",
+    "company",
+)
+
+
+def build_pool(store: Store) -> tuple[PairFeatures, Pool]:
+    """The candidate pairs with their features, and which of them are already labelled."""
+    with store.reading() as conn:
+        pairs = load_candidate_features(conn, store.domain)
+        existing = load_labels(conn, store.domain)
+    pool = Pool(pairs.features, pairs.blockers, {})
+    if len(existing):
+        index = {key: row for row, key in enumerate(pairs.keys(np.arange(len(pairs.features))))}
+        for a, b, label in existing[["mention_a", "mention_b", "label"]].itertuples(index=False):
+            row = index.get((a, b), index.get((b, a)))
+            if row is not None and label != "unsure":
+                pool.labelled[row] = 1 if label == "match" else 0
+    return pairs, pool
+
+
+def label_pairs(
+    store: Store,
+    ask: Callable[[int, PairFeatures], str | None],
+    labeller: str,
+    origin: str,
+    budget: int,
+    strategy: str,
+    progress: Callable[[LoopReport], None] | None = None,
+) -> LoopReport:
+    pairs, pool = build_pool(store)
+    if len(pool.features) == 0:
+        raise ValueError("no candidate pairs: run `upt block` first")
+    keys = pairs.keys
+
+    def save(row: int, answer: str) -> None:
+        ((a, b),) = keys([row])
+        vector = pool.features.iloc[row].drop(["mention_a", "mention_b"]).to_dict()
+        with store.transaction() as conn:
+            save_labels(conn, store.domain, [Label(a, b, answer, labeller, origin, vector)])
+
+    return run_loop(
+        pool, lambda row: ask(row, pairs), save, budget, make_strategy(strategy), progress=progress
+    )
+
+
+def undo(store: Store, pairs: PairFeatures, row: int, labeller: str) -> None:
+    ((a, b),) = pairs.keys([row])
+    with store.transaction() as conn:
+        remove_label(conn, store.domain, a, b, labeller)
+
+
+def side_by_side(pairs: PairFeatures, row: int) -> list[tuple[str, str, str, bool]]:
+    """(field, left value, right value, same?) for the terminal view."""
+    a, b = pairs.features["mention_a"].iloc[row], pairs.features["mention_b"].iloc[row]
+    left, right = pairs.frame.loc[a], pairs.frame.loc[b]
+    out = [("mention", str(left["mention_key"]), str(right["mention_key"]), False)]
+    for column in SHOWN:
+        if column not in pairs.frame:
+            continue
+        lv, rv = _text(left[column]), _text(right[column])
+        if lv or rv:
+            out.append((column, lv, rv, lv == rv))
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return "" if value is None else str(value)

@@ -1,0 +1,1 @@
+"""Resolution: scores and decisions -> clusters -> profiles with stable ids."""

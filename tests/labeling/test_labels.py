@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labeling.loop import run_loop
+from labeling.oracle import SimulatedOracle
+from labeling.store import (
+    Label,
+    conflicts,
+    export_labels,
+    load_labels,
+    read_label_file,
+    save_labels,
+    training_labels,
+)
+from labeling.strategies import Pool, QueryByCommittee, UncertaintySampling, seed_round
+from profiles.errors import ValidationFailed
+from profiles.store import Store
+
+
+def test_labels_are_one_per_pair_and_labeller_with_conflicts_listed(store: Store, tmp_path: Path) -> None:
+    with store.transaction() as conn:
+        save_labels(
+            conn,
+            store.domain,
+            [
+                Label("b", "a", "match", "ann", "cli", {"x": 1.0}),
+                Label("a", "b", "non_match", "ann", "cli"),  # ann changes her mind: one label remains
+                Label("a", "b", "match", "bob", "ui"),
+                Label("c", "d", "unsure", "bob", "ui"),
+                Label("e", "f", "match", "bob", "import"),
+            ],
+        )
+        frame = load_labels(conn, store.domain)
+    assert len(frame) == 4
+    assert set(conflicts(frame)["labeller"]) == {"ann", "bob"}
+    usable = training_labels(frame)
+    assert usable[["mention_a", "mention_b", "y"]].values.tolist() == [["e", "f", 1]]
+    export_labels(frame, tmp_path / "labels.csv")
+    export_labels(frame, tmp_path / "labels.jsonl")
+    assert len(read_label_file(tmp_path / "labels.csv", "me")) == 4
+    assert read_label_file(tmp_path / "labels.jsonl", "me")[0].labeller in {"ann", "bob"}
+    with pytest.raises(ValidationFailed), store.transaction() as conn:
+        save_labels(conn, store.domain, [Label("a", "b", "maybe", "ann", "cli")])
+
+
+def test_oracle_answers_from_truth() -> None:
+    oracle = SimulatedOracle(pd.DataFrame({"mention_key": ["a", "b", "c"], "person_id": ["1", "1", "2"]}))
+    assert [oracle.answer("a", "b"), oracle.answer("a", "c"), oracle.answer("a", "zz")] == [
+        "match",
+        "non_match",
+        "unsure",
+    ]
+
+
+def pool(n: int = 300, seed: int = 1) -> tuple[Pool, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    features = pd.DataFrame(
+        {
+            "mention_a": np.arange(n),
+            "mention_b": np.arange(n) + n,
+            "first_jw": np.clip(0.55 + 0.35 * y + rng.normal(0, 0.12, n), 0, 1),
+            "dob_exact": np.where(rng.random(n) < 0.5, np.nan, y).astype(float),
+        }
+    )
+    blockers = np.where(rng.random(n) < 0.5, 1, 128)
+    return Pool(features, blockers, {}), y
+
+
+def test_seed_round_spreads_over_scores_and_blockers() -> None:
+    p, _ = pool()
+    picks = seed_round(p, 10, set(), np.random.default_rng(0))
+    assert len(picks) == 10 and len(set(picks)) == 10
+    assert {1, 128} <= {int(b) for b in p.blockers[picks]}
+    scores = p.features["first_jw"].to_numpy()[picks]
+    assert scores.min() < 0.6 < scores.max()
+
+
+@pytest.mark.parametrize("strategy", [UncertaintySampling(), QueryByCommittee(members=3)])
+def test_loop_with_the_oracle_learns_a_good_model_and_saves_every_answer(strategy: object) -> None:
+    p, y = pool()
+    saved: list[tuple[int, str]] = []
+    report = run_loop(
+        p,
+        lambda row: "match" if y[row] else "non_match",
+        lambda r, a: saved.append((r, a)),
+        budget=30,
+        strategy=strategy,
+        seed_size=10,
+        batch=5,
+    )  # type: ignore[arg-type]
+    assert report.asked == 30 == len(saved) == len({r for r, _ in saved})
+    assert report.matches + report.non_matches == 30
+    assert report.estimates and report.estimates[-1]["estimated_precision"] > 0.8
+
+
+def test_quitting_stops_at_once() -> None:
+    p, _ = pool()
+    answers = iter(["match", "non_match", None])
+    report = run_loop(
+        p, lambda row: next(answers), lambda r, a: None, budget=20, strategy=UncertaintySampling()
+    )
+    assert report.stopped_early and report.asked == 2

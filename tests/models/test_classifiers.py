@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.bundle import Bundle, Thresholds
+from models.classifiers import LightGBMMatcher, LogisticMatcher, load_model, make_model
+
+
+def toy(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    name = np.clip(y * 0.3 + rng.normal(0.6, 0.12, n), 0, 1)
+    dob = np.where(rng.random(n) < 0.3, np.nan, (y == 1) & (rng.random(n) < 0.9)).astype(float)
+    frame = pd.DataFrame(
+        {"mention_a": np.arange(n), "mention_b": np.arange(n) + n, "name_jw": name, "dob_exact": dob}
+    )
+    return frame, y
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "logistic"])
+def test_models_learn_calibrate_explain_and_round_trip_as_json(name: str) -> None:
+    x, y = toy()
+    model = make_model(name).fit(x, y)
+    p = model.predict_proba(x)
+    assert p.shape == (len(y),) and ((p >= 0) & (p <= 1)).all()
+    assert ((p >= 0.5) == y).mean() > 0.85
+    assert model.oof_proba_.shape == (len(y),)
+    contrib = model.explain(x.head(5))
+    assert list(contrib.columns) == ["name_jw", "dob_exact", "bias"]
+    restored = load_model(json.loads(json.dumps(model.to_dict())))
+    assert np.allclose(restored.predict_proba(x), p)
+    assert set(model.importance()) == {"name_jw", "dob_exact"}
+
+
+def test_lightgbm_contributions_add_up_to_the_raw_score() -> None:
+    x, y = toy()
+    model = LightGBMMatcher().fit(x, y)
+    contrib = model.explain(x).sum(axis=1).to_numpy()
+    raw = model.fitted_.predict(x[["name_jw", "dob_exact"]].to_numpy(np.float32), raw_score=True)
+    assert np.allclose(contrib, raw, atol=1e-6)
+
+
+def test_one_class_is_refused_and_formats_are_checked() -> None:
+    x, y = toy()
+    with pytest.raises(ValueError, match="matches and non-matches"):
+        LogisticMatcher().fit(x, np.zeros_like(y))
+    with pytest.raises(ValueError, match="format"):
+        load_model({"format_version": 99, "kind": "lightgbm"})
+
+
+def test_bundle_scores_and_decides_with_its_thresholds() -> None:
+    x, y = toy()
+    bundle = Bundle(LightGBMMatcher().fit(x, y), Thresholds(merge=0.9, review=0.4))
+    scored = bundle.score(x)
+    p = scored["probability"].to_numpy()
+    expected = np.where(p >= 0.9, "merge", np.where(p >= 0.4, "review", "no_match"))
+    assert (scored["decision"].to_numpy() == expected).all()
+    again = Bundle.from_dict(json.loads(json.dumps(bundle.to_dict())))
+    assert np.allclose(again.score(x)["probability"], p)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import numpy as np
+
+from profiles.resolution.clustering import ClusterInputs, cluster
+from profiles.resolution.identity import assign_ids
+
+
+def groups(labels: np.ndarray) -> list[set[int]]:
+    out: dict[int, set[int]] = {}
+    for node, label in enumerate(labels.tolist()):
+        out.setdefault(label, set()).add(node)
+    return sorted(out.values(), key=min)
+
+
+def test_strongest_edges_first_and_cannot_link_stops_chaining() -> None:
+    # 0-1 and 2-3 are pairs; a weak edge 1-2 would chain them, but 0 and 3 travelled together.
+    inputs = ClusterInputs(4, [(0, 1, 0.99), (2, 3, 0.98), (1, 2, 0.6)], cannot_link=[(0, 3)])
+    labels, report = cluster(inputs)
+    assert groups(labels) == [{0, 1}, {2, 3}]
+    assert report.refused_cannot_link == 1 and report.joined == 2
+
+
+def test_recheck_refuses_to_weld_clusters_whose_members_disagree() -> None:
+    scores = {(0, 2): 0.1, (0, 3): 0.05, (1, 3): 0.2, (1, 2): 0.7}
+    inputs = ClusterInputs(4, [(0, 1, 0.99), (2, 3, 0.99), (1, 2, 0.7)], pair_scores=scores)
+    labels, report = cluster(inputs)
+    assert groups(labels) == [{0, 1}, {2, 3}] and report.refused_recheck == 1
+    agreeing = {(0, 2): 0.9, (0, 3): 0.8, (1, 3): 0.9, (1, 2): 0.7}
+    labels, _ = cluster(ClusterInputs(4, [(0, 1, 0.99), (2, 3, 0.99), (1, 2, 0.7)], pair_scores=agreeing))
+    assert groups(labels) == [{0, 1, 2, 3}]
+
+
+def test_ids_survive_merges_and_splits() -> None:
+    created = {"OLD": "2023-01-01", "NEW": "2024-01-01"}
+    # a merge of OLD (1 member) and NEW (2 members) keeps the older id; NEW becomes an alias
+    ids, retired = assign_ids(np.array([0, 0, 0]), ["OLD", "NEW", "NEW"], created)
+    assert ids == ["OLD"] * 3 and retired == {"NEW"}
+    # a split keeps the id on the larger part; the smaller part gets a new id
+    ids, retired = assign_ids(np.array([0, 0, 1]), ["OLD", "OLD", "OLD"], created)
+    assert ids[:2] == ["OLD", "OLD"] and ids[2].startswith("P-") and ids[2] != "OLD" and not retired
+    # unchanged clusters keep their ids; new mentions join without changing them
+    ids, _ = assign_ids(np.array([0, 0, 1]), ["OLD", None, None], created)
+    assert ids[0] == ids[1] == "OLD" and ids[2] not in {"OLD", "NEW"}

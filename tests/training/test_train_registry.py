@@ -1,0 +1,88 @@
+"""Training, MLflow logging and the registry end to end on generated data with oracle labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labeling.oracle import SimulatedOracle
+from pipelines.block import run_block
+from pipelines.ingest import ingest_jsonl
+from pipelines.label import label_pairs
+from pipelines.synthetic import GeneratorConfig, write_dataset
+from profiles.settings import Settings
+from profiles.store import Store
+from profiles.store.schema import audit_log
+from tests.pipelines.test_block import HashEncoder
+from training import registry
+from training.metrics import cluster_scores, merge_threshold
+from training.train import train
+
+
+@pytest.fixture
+def labelled(store: Store, settings: Settings, tmp_path: Path) -> tuple[Store, Settings]:
+    info = write_dataset(GeneratorConfig(persons=150, seed=4), tmp_path / "data")
+    ingest_jsonl(store, settings, Path(info["objects_file"]))
+    run_block(store, settings, encoder=HashEncoder())
+    oracle = SimulatedOracle.from_file(Path(info["truth_file"]))
+    label_pairs(
+        store,
+        lambda row, pairs: oracle.answer(*pairs.keys([row])[0]),
+        oracle.labeller,
+        oracle.origin,
+        40,
+        "uncertainty",
+    )
+    return store, settings.model_copy(
+        update={"mlflow_tracking_uri": str(tmp_path / "mlruns"), "encoder": "hash"}
+    )
+
+
+@pytest.mark.slow
+def test_train_logs_registers_and_promotion_is_guarded(labelled: tuple[Store, Settings]) -> None:
+    store, settings = labelled
+    first = train(store, settings, "lightgbm")
+    assert first.aliases == ["champion"] and first.labels >= 30
+    assert 0.5 <= first.thresholds["review"] <= first.thresholds["merge"] <= 1.0
+    second = train(store, settings, "logistic")
+    assert second.aliases == ["challenger"]
+    versions = registry.list_versions(store, settings)
+    assert [v["version"] for v in versions] == ["2", "1"] or [v["version"] for v in versions] == [
+        second.version,
+        first.version,
+    ]
+    assert {"precision", "recall", "f1"} <= set(versions[0]) and versions[1]["aliases"] == ["champion"]
+    mine = registry.evaluate_version(store, settings, second.version)
+    champion = registry.evaluate_version(store, settings, first.version)
+    if mine["f1"] < champion["f1"]:
+        with pytest.raises(ValueError, match="--force"):
+            registry.promote(store, settings, "challenger", "tester")
+    result = registry.promote(store, settings, "challenger", "tester", force=True)
+    assert result["previous_champion"] == first.version
+    assert registry.resolve_version(store, settings, "champion") == second.version
+    back = registry.rollback(store, settings, "tester")
+    assert back["champion"] == first.version
+    with store.reading() as conn:
+        actions = [r.action for r in conn.execute(audit_log.select())]
+    assert actions == ["model.promote", "model.rollback"]
+
+
+def test_cluster_scores_match_the_independent_scorer_definitions() -> None:
+    truth = {"a": "1", "b": "1", "c": "2", "d": "2"}
+    perfect = cluster_scores(truth, {"a": "x", "b": "x", "c": "y", "d": "y"})
+    assert perfect["f1"] == perfect["b3_f1"] == 1.0
+    lumped = cluster_scores(truth, {"a": "x", "b": "x", "c": "x", "d": "x"})
+    assert lumped["precision"] == pytest.approx(2 / 6) and lumped["recall"] == 1.0
+    assert lumped["b3_precision"] == pytest.approx(0.5)
+    missing = cluster_scores(truth, {"a": "x"})
+    assert missing["recall"] == 0.0
+
+
+def test_merge_threshold_reaches_the_target_precision() -> None:
+    import numpy as np
+
+    y = np.array([1, 1, 1, 0, 1, 0, 0])
+    p = np.array([0.99, 0.95, 0.9, 0.85, 0.8, 0.3, 0.1])
+    assert merge_threshold(y, p, 0.995) == 0.9
+    assert merge_threshold(y, p, 0.75) == 0.8

@@ -1,0 +1,144 @@
+"""The model registry of a store and domain: list, show, promote (guarded), roll back.
+
+Promotion compares the candidate with the champion on the same evaluation labels (the current
+labels of the domain) and refuses a model whose F1 there is lower, unless forced; who promoted
+and when is recorded on the version and in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from profiles.settings import Settings
+from profiles.store import Store
+from profiles.store.reads import store_id
+from profiles.store.schema import audit_log
+from training import tracking
+from training.metrics import pair_scores
+
+
+def _client(settings: Settings) -> Any:
+    tracking.configure(settings)
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def model_name(store: Store) -> str:
+    with store.transaction() as conn:
+        return tracking.registered_name(store_id(conn), store.domain)
+
+
+def list_versions(store: Store, settings: Settings) -> list[dict[str, Any]]:
+    """Every registered version with its aliases and evaluation metrics, newest first."""
+    import mlflow
+
+    client = _client(settings)
+    name = model_name(store)
+    try:
+        registered = client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        return []
+    aliases_of: dict[str, list[str]] = {}
+    for alias, version in registered.aliases.items():
+        aliases_of.setdefault(str(version), []).append(alias)
+    out = []
+    for mv in client.search_model_versions(f"name='{name}'"):
+        metrics = dict(mlflow.get_run(mv.run_id).data.metrics) if mv.run_id else {}
+        out.append(
+            {
+                "name": name,
+                "version": str(mv.version),
+                "aliases": sorted(aliases_of.get(str(mv.version), [])),
+                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).isoformat(),
+                "precision": metrics.get("precision"),
+                "recall": metrics.get("recall"),
+                "f1": metrics.get("f1"),
+                "labels": metrics.get("labels"),
+                "tags": dict(mv.tags),
+                "thresholds": {
+                    "merge": metrics.get("threshold_merge"),
+                    "review": metrics.get("threshold_review"),
+                },
+            }
+        )
+    return sorted(out, key=lambda v: int(v["version"]), reverse=True)
+
+
+def resolve_version(store: Store, settings: Settings, ref: str) -> str:
+    """A version number from a number or an alias (`champion`, `challenger`)."""
+    if ref.isdigit():
+        return ref
+    client = _client(settings)
+    return str(client.get_model_version_by_alias(model_name(store), ref).version)
+
+
+def evaluate_version(store: Store, settings: Settings, version: str) -> dict[str, float]:
+    """A version's precision/recall/F1 on the domain's current labels, at its own merge threshold."""
+    from models.bundle import load_bundle
+    from training.train import labelled_features
+
+    bundle = load_bundle(f"models:/{model_name(store)}/{version}")
+    features, y, _ = labelled_features(store, settings)
+    p = bundle.model.predict_proba(features)
+    return pair_scores(y, p, bundle.thresholds.merge)
+
+
+def promote(store: Store, settings: Settings, ref: str, actor: str, force: bool = False) -> dict[str, Any]:
+    client = _client(settings)
+    name = model_name(store)
+    version = resolve_version(store, settings, ref)
+    aliases = client.get_registered_model(name).aliases
+    champion = str(aliases["champion"]) if "champion" in aliases else None
+    result: dict[str, Any] = {"name": name, "version": version, "previous_champion": champion}
+    if champion and champion != version:
+        mine, theirs = evaluate_version(store, settings, version), evaluate_version(store, settings, champion)
+        result.update({"candidate_metrics": mine, "champion_metrics": theirs})
+        if mine["f1"] < theirs["f1"] and not force:
+            raise ValueError(
+                f"version {version} scores F1 {mine['f1']:.4f} on the evaluation labels, below the "
+                f"champion {champion} ({theirs['f1']:.4f}); use --force to promote it anyway"
+            )
+        client.set_registered_model_alias(name, "previous-champion", champion)
+    client.set_registered_model_alias(name, "champion", version)
+    if aliases.get("challenger") is not None and str(aliases["challenger"]) == version:
+        client.delete_registered_model_alias(name, "challenger")
+    now = dt.datetime.now(dt.UTC)
+    client.set_model_version_tag(name, version, "promoted_by", actor)
+    client.set_model_version_tag(name, version, "promoted_at", now.isoformat())
+    with store.transaction() as conn:
+        conn.execute(
+            audit_log.insert().values(
+                domain=store.domain,
+                at=now,
+                actor=actor,
+                action="model.promote",
+                details={k: v for k, v in result.items() if k != "name"} | {"forced": force},
+            )
+        )
+    return result
+
+
+def rollback(store: Store, settings: Settings, actor: str) -> dict[str, Any]:
+    """Give `champion` back to the version that held it before the last promotion."""
+    client = _client(settings)
+    name = model_name(store)
+    aliases = client.get_registered_model(name).aliases
+    if "previous-champion" not in aliases:
+        raise ValueError("no previous champion to roll back to")
+    previous, current = str(aliases["previous-champion"]), str(aliases.get("champion"))
+    client.set_registered_model_alias(name, "champion", previous)
+    client.set_registered_model_alias(name, "previous-champion", current)
+    now = dt.datetime.now(dt.UTC)
+    with store.transaction() as conn:
+        conn.execute(
+            audit_log.insert().values(
+                domain=store.domain,
+                at=now,
+                actor=actor,
+                action="model.rollback",
+                details={"from": current, "to": previous},
+            )
+        )
+    return {"name": name, "champion": previous, "was": current}
