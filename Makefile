@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/upt generate --persons 2000 --seed 7 --bad-rate 0.005 --out $(DEMO)
 	$(BIN)/upt ingest $(DEMO)/objects.jsonl
+	$(BIN)/upt errors list --limit 5
+	$(BIN)/upt block
+	$(BIN)/upt block --evaluate --truth $(DEMO)/truth.csv
+	@echo "== labelling: a SIMULATED labeller answers from the sample's truth file =="
+	$(BIN)/upt label --oracle $(DEMO)/truth.csv --budget 50
+	$(BIN)/upt train
+	$(BIN)/upt resolve
+	$(BIN)/upt export --mentions $(DEMO)/assignment.csv
+	$(BIN)/upt evaluate --truth $(DEMO)/truth.csv
 	$(BIN)/upt stats
-	$(BIN)/upt errors list --limit 10
 
 test: install
 	$(BIN)/pytest
