@@ -31,6 +31,21 @@ SCALARS = (
     "company",
 )
 LISTS = ("first_name_canonical", "emails", "phones", "phone_digits", "loyalty", "documents")
+# The fields a person recognizes a mention by: the labelling view and golden records show these.
+PERSON_FIELDS = (
+    "name_original",
+    "date_of_birth",
+    "gender",
+    "emails",
+    "phones",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "loyalty",
+    "documents",
+    "company",
+)
 COLUMNS = ("mention_key", "source", "object_pk", "content_hash", *SCALARS, *LISTS)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from features.comparisons import MentionArrays, compare
+from features.embedding.similarity import pair_cosines
 from features.frame import load_interactions, load_mentions
 from profiles.store.schema import candidate_pairs
 from profiles.store.vectors import load_vectors
@@ -62,12 +63,6 @@ def features_for_pairs(
     """Comparison vectors for any pairs of stored mentions (labelled pairs need not be candidates)."""
     frame = load_mentions(conn, domain) if frame is None else frame
     pks, vectors = load_vectors(conn, domain, encoder)
-    cosine = np.full(len(a), np.nan, np.float32)
-    if len(pks):
-        ia, ib = np.searchsorted(pks, a), np.searchsorted(pks, b)
-        ia[ia >= len(pks)] = 0
-        ib[ib >= len(pks)] = 0
-        ok = (pks[ia] == a) & (pks[ib] == b)
-        cosine[ok] = np.einsum("ij,ij->i", vectors[ia[ok]], vectors[ib[ok]])
+    cosine = pair_cosines(pks, vectors, a, b)
     arrays = MentionArrays.build(frame, load_interactions(conn, domain))
     return compare(arrays, a, b, cosine)

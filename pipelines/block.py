@@ -18,6 +18,7 @@ import pandas as pd
 from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, knn_pairs
 from features.embedding.encoders import Encoder, load_encoder
 from features.embedding.index import CandidateIndex
+from features.embedding.similarity import pair_cosines
 from features.embedding.text import record_texts
 from features.frame import load_interactions, load_mentions
 from profiles.settings import Settings
@@ -67,22 +68,6 @@ def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step
     for start in range(0, len(texts), EMBED_BATCH):
         out[start : start + EMBED_BATCH] = encoder.encode(texts[start : start + EMBED_BATCH])
         advance(min(EMBED_BATCH, len(texts) - start))
-    return out
-
-
-def pair_cosines(pks: np.ndarray, vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine of each pair from the (sorted ids, normalized vectors) table; NaN where one is missing."""
-    out = np.full(len(a), np.nan, dtype=np.float32)
-    if len(pks) == 0:
-        return out
-    ia, ib = np.searchsorted(pks, a), np.searchsorted(pks, b)
-    ia[ia >= len(pks)] = 0
-    ib[ib >= len(pks)] = 0
-    ok = (pks[ia] == a) & (pks[ib] == b)
-    for start in range(0, len(a), 500_000):
-        sl = slice(start, start + 500_000)
-        sel = ok[sl]
-        out[sl][sel] = np.einsum("ij,ij->i", vectors[ia[sl][sel]], vectors[ib[sl][sel]])
     return out
 
 

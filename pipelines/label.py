@@ -8,26 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from features.frame import PERSON_FIELDS
 from features.pairs import PairFeatures, load_candidate_features
 from labeling.loop import LoopReport, run_loop
 from labeling.store import Label, load_labels, remove_label, save_labels
 from labeling.strategies import Pool, make_strategy
 from profiles.store import Store
 
-SHOWN = (
-    "name_original",
-    "date_of_birth",
-    "gender",
-    "emails",
-    "phones",
-    "street",
-    "city",
-    "postal_code",
-    "country",
-    "loyalty",
-    "documents",
-    "company",
-)
+SHOWN = PERSON_FIELDS
 
 
 def build_pool(store: Store) -> tuple[PairFeatures, Pool]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.frame import PERSON_FIELDS
 from features.pairs import load_candidate_features
 from models.bundle import Bundle, load_bundle
 from profiles.resolution.clustering import ClusterInputs, cluster
@@ -24,19 +25,7 @@ from profiles.store import Store
 from profiles.store.profiles_io import current_membership, queue_reviews, record_decisions, write_profiles
 from training.registry import model_name, resolve_version
 
-GOLDEN_FIELDS = (
-    "name_original",
-    "date_of_birth",
-    "gender",
-    "emails",
-    "phones",
-    "street",
-    "city",
-    "postal_code",
-    "country",
-    "loyalty",
-    "documents",
-)
+GOLDEN_FIELDS = PERSON_FIELDS
 
 
 @dataclass

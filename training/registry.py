@@ -13,7 +13,7 @@ from typing import Any
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.reads import store_id
-from profiles.store.schema import audit_log
+from profiles.store.writes import write_audit
 from training import tracking
 from training.metrics import pair_scores
 
@@ -104,19 +104,11 @@ def promote(store: Store, settings: Settings, ref: str, actor: str, force: bool 
     client.set_registered_model_alias(name, "champion", version)
     if aliases.get("challenger") is not None and str(aliases["challenger"]) == version:
         client.delete_registered_model_alias(name, "challenger")
-    now = dt.datetime.now(dt.UTC)
     client.set_model_version_tag(name, version, "promoted_by", actor)
-    client.set_model_version_tag(name, version, "promoted_at", now.isoformat())
+    client.set_model_version_tag(name, version, "promoted_at", dt.datetime.now(dt.UTC).isoformat())
     with store.transaction() as conn:
-        conn.execute(
-            audit_log.insert().values(
-                domain=store.domain,
-                at=now,
-                actor=actor,
-                action="model.promote",
-                details={k: v for k, v in result.items() if k != "name"} | {"forced": force},
-            )
-        )
+        details = {k: v for k, v in result.items() if k != "name"} | {"forced": force}
+        write_audit(conn, store.domain, actor, "model.promote", details)
     return result
 
 
@@ -130,15 +122,6 @@ def rollback(store: Store, settings: Settings, actor: str) -> dict[str, Any]:
     previous, current = str(aliases["previous-champion"]), str(aliases.get("champion"))
     client.set_registered_model_alias(name, "champion", previous)
     client.set_registered_model_alias(name, "previous-champion", current)
-    now = dt.datetime.now(dt.UTC)
     with store.transaction() as conn:
-        conn.execute(
-            audit_log.insert().values(
-                domain=store.domain,
-                at=now,
-                actor=actor,
-                action="model.rollback",
-                details={"from": current, "to": previous},
-            )
-        )
+        write_audit(conn, store.domain, actor, "model.rollback", {"from": current, "to": previous})
     return {"name": name, "champion": previous, "was": current}

@@ -290,3 +290,14 @@ def write_batch(
     result = write_objects(conn, domain, records)
     result.rejected += write_rejections(conn, domain, rejections)
     return result
+
+
+def write_audit(conn: Connection, domain: str, actor: str, action: str, details: dict[str, Any]) -> None:
+    """One audit-log entry (never personal data: ids, versions, counts)."""
+    from profiles.store.schema import audit_log
+
+    conn.execute(
+        insert(audit_log).values(
+            domain=domain, at=dt.datetime.now(dt.UTC), actor=actor, action=action, details=details
+        )
+    )

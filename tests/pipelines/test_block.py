@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ class HashEncoder:
         out = np.zeros((len(texts), self.dim), np.float32)
         for row, text in enumerate(texts):
             for i in range(max(len(text) - 2, 1)):
-                out[row, hash(text[i : i + 3]) % self.dim] += 1
+                out[row, zlib.crc32(text[i : i + 3].encode()) % self.dim] += (
+                    1  # not hash(): salted per process
+                )
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
