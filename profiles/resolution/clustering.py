@@ -4,9 +4,8 @@ Merge edges are applied strongest first with union-find. Two clusters are not jo
 - a cannot-link pair lies across them: co-travellers of one booking or stay, and pairs with
   conflicting documents or dates of birth that the model itself did not judge a match (a typo'd
   or noisy value on a pair the model merges is not a conflict: the direct evidence wins);
-- the scored pairs between the newcomer(s) and the cluster's members disagree on average (a
-  bounded re-check of at most 64 x 64 pairs; single-linkage growth one mention at a time is
-  what chains strangers),
+- both already have several members and the scored pairs between them disagree on average (a
+  bounded re-check of at most 64 x 64 pairs),
   so one strong edge cannot weld two big groups.
 """
 
@@ -35,7 +34,7 @@ class ClusterReport:
     refused_recheck: int = 0
 
 
-LARGE = 2  # a join into a cluster of this size or more gets the re-check
+LARGE = 2  # clusters of this size or more on both sides get the re-check
 RECHECK_MAX_PAIRS = 4096  # the re-check looks at no more cross pairs than this
 
 
@@ -62,7 +61,7 @@ def cluster(inputs: ClusterInputs) -> tuple[np.ndarray, ClusterReport]:
         if any(find(p) == large for m in members[small] for p in forbidden.get(m, ())):
             report.refused_cannot_link += 1
             continue
-        if len(members[large]) >= LARGE:
+        if len(members[small]) >= LARGE:
             cross = [
                 inputs.pair_scores.get((min(x, y), max(x, y)))
                 for x in members[small][:64]
