@@ -15,7 +15,8 @@ import numpy as np
 from labeling.strategies import Pool, Strategy, seed_round
 from models.classifiers import make_model
 
-Ask = Callable[[int], str | None]  # pool row -> "match" | "non_match" | "unsure" | None (quit)
+BACK = "back"
+Ask = Callable[[int], str | None]  # pool row -> "match" | "non_match" | "unsure" | "back" | None (quit)
 
 
 @dataclass
@@ -26,6 +27,30 @@ class LoopReport:
     unsure: int = 0
     estimates: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
+
+
+def _count(pool: Pool, report: LoopReport, row: int, answer: str) -> None:
+    report.asked += 1
+    if answer == "match":
+        pool.labelled[row] = 1
+        report.matches += 1
+    elif answer == "non_match":
+        pool.labelled[row] = 0
+        report.non_matches += 1
+    else:
+        report.unsure += 1
+
+
+def _forget(pool: Pool, report: LoopReport, previous: tuple[int, str]) -> None:
+    row, answer = previous
+    pool.labelled.pop(row, None)
+    report.asked -= 1
+    if answer == "match":
+        report.matches -= 1
+    elif answer == "non_match":
+        report.non_matches -= 1
+    else:
+        report.unsure -= 1
 
 
 def estimate(pool: Pool) -> dict[str, float]:
@@ -52,10 +77,12 @@ def run_loop(
     batch: int = 5,
     seed: int = 0,
     progress: Callable[[LoopReport], None] | None = None,
+    unsave: Callable[[int], None] | None = None,
 ) -> LoopReport:
     rng = np.random.default_rng(seed)
     report = LoopReport()
     asked: set[int] = set(pool.labelled)  # labelled in an earlier session: never asked again
+    history: list[tuple[int, str]] = []
     first = not pool.labelled
     while report.asked < budget:
         want = min(seed_size if first else batch, budget - report.asked)
@@ -63,24 +90,27 @@ def run_loop(
         first = False
         if not rows:
             break
-        for row in rows:
+        queue = list(rows)
+        while queue and report.asked < budget:
+            row = queue.pop(0)
             answer = ask(row)
             if answer is None:
                 report.stopped_early = True
                 return report
+            if answer == BACK:
+                if history:
+                    previous = history.pop()
+                    _forget(pool, report, previous)
+                    if unsave:
+                        unsave(previous[0])
+                    queue[:0] = [previous[0], row]  # ask the undone pair again, then this one
+                else:
+                    queue.insert(0, row)
+                continue
             asked.add(row)
             save(row, answer)
-            report.asked += 1
-            if answer == "match":
-                pool.labelled[row] = 1
-                report.matches += 1
-            elif answer == "non_match":
-                pool.labelled[row] = 0
-                report.non_matches += 1
-            else:
-                report.unsure += 1
-            if report.asked >= budget:
-                break
+            history.append((row, answer))
+            _count(pool, report, row, answer)
         current = estimate(pool)
         if current:
             report.estimates.append(current)

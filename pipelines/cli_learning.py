@@ -34,7 +34,8 @@ def label(
     as_json: JsonFlag = False,
 ) -> None:
     """Label candidate pairs chosen by active learning: y (same person), n (not), u (unsure), b (back), q (quit)."""
-    from pipelines.label import label_pairs, side_by_side, undo
+    from labeling.loop import BACK
+    from pipelines.label import label_pairs, side_by_side
 
     state = state_of(ctx)
     if oracle is not None:
@@ -51,30 +52,28 @@ def label(
         report = label_pairs(state.store, ask_oracle, sim.labeller, sim.origin, budget, strategy)
     else:
         who = labeller or _user()
-        history: list[int] = []
+        asked = {"n": 0}
 
         def ask_person(row: int, pairs: Any) -> str | None:
+            table = Table("field", "left", "right", title=f"pair {asked['n'] + 1} of up to {budget}")
+            for name, left, right, same in side_by_side(pairs, row):
+                style = "green" if same else "red"
+                table.add_row(name, f"[{style}]{left}[/]", f"[{style}]{right}[/]")
+            out.print(table)
+            out.print(
+                "same person? [bold]y[/]es / [bold]n[/]o / [bold]u[/]nsure / [bold]b[/]ack / [bold]q[/]uit"
+            )
             while True:
-                table = Table("field", "left", "right", title=f"pair {len(history) + 1} of up to {budget}")
-                for name, left, right, same in side_by_side(pairs, row):
-                    style = "green" if same else "red"
-                    table.add_row(name, f"[{style}]{left}[/]", f"[{style}]{right}[/]")
-                out.print(table)
-                out.print(
-                    "same person? [bold]y[/]es / [bold]n[/]o / [bold]u[/]nsure / [bold]b[/]ack / [bold]q[/]uit"
-                )
                 key = typer.getchar().lower()
                 if key == "q":
                     return None
-                if key == "b" and history:
-                    undo(state.store, pairs, history.pop(), who)
-                    out.print(
-                        "[yellow]the previous answer was removed; it will be asked again later[/yellow]"
-                    )
-                    continue
+                if key == "b":
+                    asked["n"] = max(asked["n"] - 1, 0)
+                    out.print("[yellow]going back: the previous answer is removed and asked again[/yellow]")
+                    return BACK
                 answer = {"y": "match", "n": "non_match", "u": "unsure"}.get(key)
                 if answer:
-                    history.append(row)
+                    asked["n"] += 1
                     return answer
 
         def progress(rep: Any) -> None:

@@ -53,8 +53,17 @@ def label_pairs(
         with store.transaction() as conn:
             save_labels(conn, store.domain, [Label(a, b, answer, labeller, origin, vector)])
 
+    def unsave(row: int) -> None:
+        undo(store, pairs, row, labeller)
+
     return run_loop(
-        pool, lambda row: ask(row, pairs), save, budget, make_strategy(strategy), progress=progress
+        pool,
+        lambda row: ask(row, pairs),
+        save,
+        budget,
+        make_strategy(strategy),
+        progress=progress,
+        unsave=unsave,
     )
 
 

@@ -106,3 +106,28 @@ def test_quitting_stops_at_once() -> None:
         p, lambda row: next(answers), lambda r, a: None, budget=20, strategy=UncertaintySampling()
     )
     assert report.stopped_early and report.asked == 2
+
+
+def test_back_undoes_the_previous_answer_everywhere() -> None:
+    p, _ = pool()
+    script = iter(["match", "back", "non_match", "non_match", "unsure"])
+    saved: dict[int, str] = {}
+    unsaved: list[int] = []
+    order: list[int] = []
+
+    def ask(row: int) -> str | None:
+        order.append(row)
+        return next(script, None)
+
+    def save(row: int, answer: str) -> None:
+        saved[row] = answer
+
+    def unsave(row: int) -> None:
+        unsaved.append(row)
+        saved.pop(row)
+
+    report = run_loop(p, ask, save, budget=3, strategy=UncertaintySampling(), unsave=unsave)
+    assert unsaved == [order[0]] and order[2] == order[0]  # the undone pair is asked again at once
+    assert saved[order[0]] == "non_match" and len(saved) == 3
+    assert (report.asked, report.matches, report.non_matches, report.unsure) == (3, 0, 2, 1)
+    assert p.labelled[order[0]] == 0
