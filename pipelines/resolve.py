@@ -18,6 +18,7 @@ import pandas as pd
 from features.frame import PERSON_FIELDS
 from features.pairs import load_candidate_features
 from models.bundle import Bundle, load_bundle
+from profiles.errors import NotFound
 from profiles.resolution.clustering import ClusterInputs, cluster
 from profiles.resolution.identity import assign_ids
 from profiles.settings import Settings
@@ -41,7 +42,16 @@ class ResolveReport:
 
 
 def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
-    version = resolve_version(store, settings, "champion")
+    """The champion bundle of this store and domain, or NotFound telling what to do."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = resolve_version(store, settings, "champion")
+    except MlflowException:
+        raise NotFound(
+            f"no champion model for domain {store.domain!r} of this store: run `upt label` and "
+            "`upt train` first (or point UPT_MLFLOW_TRACKING_URI at the registry that has it)"
+        ) from None
     return load_bundle(f"models:/{model_name(store)}/{version}"), version
 
 

@@ -28,6 +28,7 @@ from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
 from models.bundle import Bundle, Thresholds
 from models.classifiers import make_model
+from profiles.errors import ValidationFailed
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.reads import store_id
@@ -130,8 +131,9 @@ def train(
 ) -> TrainResult:
     features, y, labels = labelled_features(store, settings)
     if len(np.unique(y)) < 2:
-        raise ValueError(
-            f"{len(y)} usable labels with one class only: label matches and non-matches first (`upt label`)"
+        raise ValidationFailed(
+            "labels",
+            f"{len(y)} usable labels with one class only: label matches and non-matches first (`upt label`)",
         )
     model = make_model(model_name).fit(features, y)
     oof = model.oof_proba_
