@@ -3,14 +3,62 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, delete, select, update
 
 from profiles.store.schema import candidate_pairs, embeddings, mentions
 
 CHUNK = 20_000
+
+
+def bulk_insert(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Iterable[tuple[Any, ...]],
+    chunk: int = 50_000,
+) -> int:
+    """Insert plain tuples through the driver's executemany, in chunks.
+
+    Millions of candidate pairs are the biggest write of blocking; SQLAlchemy's per-row dict
+    handling cost more than the database itself. Timestamps are rendered as SQLAlchemy stores
+    them on SQLite (ISO text); other drivers take them as they are.
+    """
+    style = conn.dialect.paramstyle
+    marks = ", ".join(
+        "?" if style == "qmark" else "%s" if style in ("format", "pyformat") else f":{c}" for c in columns
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+    sqlite = conn.dialect.name == "sqlite"
+    total = 0
+    batch: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        nonlocal total
+        if batch:
+            params: Any = (
+                batch
+                if style in ("qmark", "format", "pyformat")
+                else [dict(zip(columns, r, strict=True)) for r in batch]
+            )
+            conn.exec_driver_sql(sql, params)
+            total += len(batch)
+            batch.clear()
+
+    for row in rows:
+        if sqlite:
+            row = tuple(
+                v.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, dt.datetime) else v
+                for v in row
+            )
+        batch.append(row)
+        if len(batch) >= chunk:
+            flush()
+    flush()
+    return total
 
 
 def embedding_hashes(conn: Connection, domain: str, encoder: str) -> dict[int, str]:
@@ -47,8 +95,12 @@ def save_embeddings(
             "updated_at": now,
         }
         (changed if pk in existing else new_rows).append(row)
-    for start in range(0, len(new_rows), CHUNK):
-        conn.execute(insert(embeddings), new_rows[start : start + CHUNK])
+    bulk_insert(
+        conn,
+        embeddings,
+        ("mention_pk", "encoder", "domain", "content_hash", "vector", "updated_at"),
+        (tuple(r.values()) for r in new_rows),
+    )
     for row in changed:
         conn.execute(
             update(embeddings)
@@ -117,22 +169,20 @@ def replace_pairs(
                 )
             )
     idx = np.flatnonzero(fresh)
-    for start in range(0, len(idx), CHUNK):
-        part = idx[start : start + CHUNK]
-        conn.execute(
-            insert(candidate_pairs),
-            [
-                {
-                    "mention_a": int(a[i]),
-                    "mention_b": int(b[i]),
-                    "domain": domain,
-                    "blockers": int(blockers[i]),
-                    "cosine": float(cosine[i]),
-                    "created_at": now,
-                }
-                for i in part
-            ],
-        )
+    bulk_insert(
+        conn,
+        candidate_pairs,
+        ("mention_a", "mention_b", "domain", "blockers", "cosine", "created_at"),
+        zip(
+            a[idx].tolist(),
+            b[idx].tolist(),
+            [domain] * len(idx),
+            blockers[idx].tolist(),
+            cosine[idx].astype(float).tolist(),
+            [now] * len(idx),
+            strict=True,
+        ),
+    )
     for i in np.flatnonzero(changed).tolist():
         conn.execute(
             update(candidate_pairs)

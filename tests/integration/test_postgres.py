@@ -53,3 +53,23 @@ def test_domains_are_separate_on_postgres(pg_store: Store, settings: Settings, t
         mine, theirs = store_stats(conn, pg_store.domain), store_stats(conn, other.domain)
     assert mine["mentions"] == theirs["mentions"] == 2
     assert mine["flags_by_field"] == {"date_of_birth": 1}
+
+
+def test_blocking_writes_embeddings_and_pairs_on_postgres(
+    pg_store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    from pipelines.block import run_block
+    from profiles.store.vectors import load_vectors, stored_pairs
+    from tests.pipelines.test_block import HashEncoder
+
+    info = write_dataset(GeneratorConfig(persons=120, seed=8), tmp_path / "d")
+    ingest_jsonl(pg_store, settings, Path(info["objects_file"]))
+    _, pairs, report = run_block(pg_store, settings, encoder=HashEncoder())
+    assert report.written["inserted"] == len(pairs) > 100
+    with pg_store.reading() as conn:
+        codes, flags = stored_pairs(conn, pg_store.domain)
+        pks, vectors = load_vectors(conn, pg_store.domain, "hash")
+    assert len(codes) == len(pairs) and (flags > 0).all()
+    assert len(pks) == report.mentions and vectors.shape[1] == HashEncoder.dim
+    _, _, again = run_block(pg_store, settings, encoder=HashEncoder())
+    assert again.embedded == 0 and again.written == {"inserted": 0, "updated": 0, "deleted": 0}
