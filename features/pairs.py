@@ -32,9 +32,10 @@ class PairFeatures:
         return list(zip(keys.loc[a].tolist(), keys.loc[b].tolist(), strict=True))
 
 
-def load_candidate_features(conn: Connection, domain: str) -> PairFeatures:
-    """Every stored candidate pair of a domain with its comparison vector."""
-    frame = load_mentions(conn, domain)
+def load_candidate_features(conn: Connection, domain: str, frame: pd.DataFrame | None = None) -> PairFeatures:
+    """Every stored candidate pair of a domain with its comparison vector (`frame`: the domain's
+    mentions when the caller has loaded them already)."""
+    frame = load_mentions(conn, domain) if frame is None else frame
     rows = conn.execute(
         select(
             candidate_pairs.c.mention_a,

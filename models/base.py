@@ -1,30 +1,14 @@
-"""The match-model interface: the probability that a pair of mentions is one person.
+"""What every match model shares: its input, the comparison vectors as a float matrix.
 
-Models follow the scikit-learn estimator contract (`__init__` stores arguments, `fit` returns
-self, learned state ends in `_`), take the comparison-vector DataFrame of `features.comparisons`
-and return calibrated probabilities.
+The interface itself is `models.classifiers.Matcher` (the probability that a pair of mentions is
+one person), following the scikit-learn estimator contract: `__init__` stores arguments, `fit`
+returns self, learned state ends in `_`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 import pandas as pd
-
-
-class MatchModel(Protocol):
-    name: str
-
-    def fit(self, features: pd.DataFrame, labels: np.ndarray) -> MatchModel: ...
-
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """P(match) for each row, calibrated."""
-        ...
-
-    def explain(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Each feature's contribution to each row's score (plus a `bias` column)."""
-        ...
 
 
 def feature_matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:

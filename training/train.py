@@ -54,11 +54,13 @@ class TrainResult:
     aliases: list[str] = field(default_factory=list)
 
 
-def labelled_features(store: Store, settings: Settings) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+def labelled_features(
+    store: Store, settings: Settings, frame: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Comparison vectors of the labelled pairs whose mentions are still stored, and their labels."""
     with store.reading() as conn:
         labels = training_labels(load_labels(conn, store.domain))
-        frame = load_mentions(conn, store.domain)
+        frame = load_mentions(conn, store.domain) if frame is None else frame
         ids = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
         labels = labels[labels["mention_a"].isin(ids) & labels["mention_b"].isin(ids)].reset_index(drop=True)
         a = labels["mention_a"].map(ids).to_numpy(np.int64)
@@ -129,7 +131,9 @@ def train(
     target_precision: float = 0.995,
     actor: str = "cli",
 ) -> TrainResult:
-    features, y, labels = labelled_features(store, settings)
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+    features, y, labels = labelled_features(store, settings, frame)
     if len(np.unique(y)) < 2:
         raise ValidationFailed(
             "labels",
@@ -138,7 +142,7 @@ def train(
     model = make_model(model_name).fit(features, y)
     oof = model.oof_proba_
     with store.reading() as conn:
-        pool = load_candidate_features(conn, store.domain).features
+        pool = load_candidate_features(conn, store.domain, frame).features
     pool_p = model.predict_proba(pool) if len(pool) else np.zeros(0)
     # A precision of 0.995 cannot be measured on a few dozen labels, and a model calibrated on
     # them may never score near 1: then the threshold is the F1-best one on out-of-fold scores.

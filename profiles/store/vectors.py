@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Table, and_, delete, select, update
 
-from profiles.store.schema import candidate_pairs, embeddings, mentions
+from profiles.store.schema import candidate_pairs, embeddings
 
 CHUNK = 20_000
+EMBEDDING_COLUMNS = ("mention_pk", "encoder", "domain", "content_hash", "vector", "updated_at")
 
 
 def bulk_insert(
@@ -83,30 +84,19 @@ def save_embeddings(
     """Insert or refresh embeddings (stored as float16 bytes)."""
     now = dt.datetime.now(dt.UTC)
     half = vectors.astype(np.float16)
-    new_rows: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    for pk, h, v in zip(pks.tolist(), hashes, half, strict=True):
-        row = {
-            "mention_pk": pk,
-            "encoder": encoder,
-            "domain": domain,
-            "content_hash": h,
-            "vector": v.tobytes(),
-            "updated_at": now,
-        }
-        (changed if pk in existing else new_rows).append(row)
-    bulk_insert(
-        conn,
-        embeddings,
-        ("mention_pk", "encoder", "domain", "content_hash", "vector", "updated_at"),
-        (tuple(r.values()) for r in new_rows),
-    )
-    for row in changed:
-        conn.execute(
-            update(embeddings)
-            .where(and_(embeddings.c.mention_pk == row["mention_pk"], embeddings.c.encoder == encoder))
-            .values(**row)
-        )
+    rows = [
+        (pk, encoder, domain, h, v.tobytes(), now)
+        for pk, h, v in zip(pks.tolist(), hashes, half, strict=True)
+    ]
+    bulk_insert(conn, embeddings, EMBEDDING_COLUMNS, (r for r in rows if r[0] not in existing))
+    for row in rows:
+        if row[0] in existing:
+            values = dict(zip(EMBEDDING_COLUMNS, row, strict=True))
+            conn.execute(
+                update(embeddings)
+                .where(and_(embeddings.c.mention_pk == row[0], embeddings.c.encoder == encoder))
+                .values(**values)
+            )
 
 
 def load_vectors(
@@ -190,8 +180,3 @@ def replace_pairs(
             .values(blockers=int(blockers[i]), cosine=float(cosine[i]))
         )
     return {"inserted": int(fresh.sum()), "updated": int(changed.sum()), "deleted": len(gone)}
-
-
-def mention_pks(conn: Connection, domain: str) -> np.ndarray:
-    rows = conn.execute(select(mentions.c.id).where(mentions.c.domain == domain)).scalars().all()
-    return np.asarray(rows, dtype=np.int64)
