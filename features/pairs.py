@@ -32,10 +32,23 @@ class PairFeatures:
         return list(zip(keys.loc[a].tolist(), keys.loc[b].tolist(), strict=True))
 
 
-def load_candidate_features(conn: Connection, domain: str, frame: pd.DataFrame | None = None) -> PairFeatures:
-    """Every stored candidate pair of a domain with its comparison vector (`frame`: the domain's
-    mentions when the caller has loaded them already)."""
-    frame = load_mentions(conn, domain) if frame is None else frame
+@dataclass
+class CandidateTable:
+    """Every stored candidate pair of a domain: ids (a < b), blocker bits, embedding cosine."""
+
+    a: np.ndarray
+    b: np.ndarray
+    blockers: np.ndarray
+    cosine: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def subset(self, rows: np.ndarray) -> CandidateTable:
+        return CandidateTable(self.a[rows], self.b[rows], self.blockers[rows], self.cosine[rows])
+
+
+def load_candidate_table(conn: Connection, domain: str) -> CandidateTable:
     rows = conn.execute(
         select(
             candidate_pairs.c.mention_a,
@@ -48,9 +61,17 @@ def load_candidate_features(conn: Connection, domain: str, frame: pd.DataFrame |
     ).all()
     table = np.array([(r[0], r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 3)
     cosine = np.array([r[3] for r in rows], dtype=np.float32)
+    return CandidateTable(table[:, 0], table[:, 1], table[:, 2], cosine)
+
+
+def load_candidate_features(conn: Connection, domain: str, frame: pd.DataFrame | None = None) -> PairFeatures:
+    """Every stored candidate pair of a domain with its comparison vector (`frame`: the domain's
+    mentions when the caller has loaded them already)."""
+    frame = load_mentions(conn, domain) if frame is None else frame
+    table = load_candidate_table(conn, domain)
     arrays = MentionArrays.build(frame, load_interactions(conn, domain))
-    features = compare(arrays, table[:, 0], table[:, 1], cosine)
-    return PairFeatures(frame, features, table[:, 2])
+    features = compare(arrays, table.a, table.b, table.cosine)
+    return PairFeatures(frame, features, table.blockers)
 
 
 def features_for_pairs(

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from pipelines.cli_common import JsonFlag, State, err, out, print_json, state_of
+from pipelines.cli_common import JsonFlag, State, err, out, print_json, progress_bar, state_of
 from pipelines.cli_learning import register as register_learning
 from pipelines.cli_resolution import register as register_resolution
 from pipelines.ingest import ingest_path, is_table, replay_rejection
@@ -49,15 +49,7 @@ def main(
 
 
 def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
-        transient=False,
-    )
+    return progress_bar(quiet)
 
 
 def _advance(bar: Progress, task: Any) -> Callable[[int], None]:

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from pipelines.cli_common import JsonFlag, out, print_json, state_of
+from pipelines.cli_common import JsonFlag, out, print_json, progress_steps, state_of
 
 
-def resolve(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Score candidate pairs with the champion model, cluster, and write profiles (stable ids)."""
+def resolve(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="Decide every candidate pair again.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rules, model and imported scores -> decisions -> clusters -> profiles (incremental by default)."""
     from pipelines.resolve import run_resolve
 
     state = state_of(ctx)
-    report = run_resolve(state.store, state.settings)
+    with progress_steps(quiet or as_json) as step:
+        report = run_resolve(state.store, state.settings, full=full, step=step)
     if as_json:
         print_json(vars(report))
         return
-    out.print(
-        f"resolved {report.mentions} mentions into {report.profiles} profiles with model version "
-        f"{report.model_version}: {report.merges} merges, {report.reviews} new review items; "
-        f"clustering {report.clustering}"
+    out.print(resolve_summary(report))
+
+
+def resolve_summary(report: Any) -> str:
+    merges = ", ".join(f"{n} by {k}" for k, n in sorted(report.merges.items())) or "none"
+    rules = ", ".join(f"{k} {n}" for k, n in sorted(report.rule_hits.items())) or "none"
+    return (
+        f"resolved ({report.mode}: {report.mode_reason}) {report.mentions} mentions, "
+        f"{report.dirty_mentions} new or changed; {report.pairs_decided} pairs decided, "
+        f"{report.decisions_changed} decisions changed\n"
+        f"  profiles {report.profiles}; merges in effect: {merges}; rule hits this run: {rules}\n"
+        f"  new review items {report.reviews}; events {report.events or 'none'}; "
+        f"model version {report.model_version} (merge >= {report.thresholds['merge']:.3f}, "
+        f"review >= {report.thresholds['review']:.3f}); rules {report.rules_version}"
     )
 
 

@@ -1,48 +1,92 @@
-"""`upt resolve`: score the candidate pairs with the champion model, decide, cluster, and write
-profiles with stable ids, golden records, decisions and the review queue.
+"""`upt resolve`: rules, model scores and imported scores become decisions; decisions become
+profiles with stable ids, golden records and a history of every membership change.
 
-This is the batch path over everything stored (a full pass each run; profile ids stay stable
-across runs). Deterministic rule levels, configurable survivorship and incremental resolution of
-only new mentions are the next steps of the resolution issue.
+Incremental by default: pairs that touch a new or changed mention (or one whose imported scores
+changed) are compared, ruled, scored and decided; every other pair keeps its current decision.
+`--full`, or a new champion model, decides every candidate pair again. Manual decisions (review
+answers, manual merges and unmerges) are never overridden. Clustering always runs over all current
+decisions, so the profiles are the same whichever way a decision came to be. Everything a run
+writes is one transaction: a crash leaves the previous state, and the next run redoes the work,
+with neither lost nor duplicated decisions.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.frame import PERSON_FIELDS
-from features.pairs import load_candidate_features
-from models.bundle import Bundle, load_bundle
+from features.comparisons import MentionArrays, compare
+from features.embedding.similarity import pair_cosines
+from features.frame import PERSON_FIELDS, load_interactions, load_mentions
+from features.pairs import CandidateTable, load_candidate_table
+from models.bundle import Bundle, Thresholds, load_bundle
 from profiles.errors import NotFound
-from profiles.resolution.clustering import ClusterInputs, cluster
+from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, cluster
+from profiles.resolution.golden import Survivorship, golden_record
 from profiles.resolution.identity import assign_ids
+from profiles.resolution.rules import RuleSet, load_rules
 from profiles.settings import Settings
 from profiles.store import Store
-from profiles.store.profiles_io import current_membership, queue_reviews, record_decisions, write_profiles
+from profiles.store.decisions import (
+    current_decisions,
+    get_info,
+    load_external_scores,
+    record_decisions,
+    record_event,
+    set_info,
+)
+from profiles.store.profiles_io import (
+    Membership,
+    current_membership,
+    mention_times,
+    queue_reviews,
+    write_profiles,
+)
+from profiles.store.vectors import load_vectors
+from profiles.store.writes import write_audit
 from training.registry import model_name, resolve_version
 
+Step = Callable[[str, int], Callable[[int], None]]
 GOLDEN_FIELDS = PERSON_FIELDS
+EDGE_DECISIONS = ("merge",)
+APART = "apart"  # a cannot-link: co-travellers, conflicting documents or birth dates, a "no" from a person
+
+
+def _quiet(_: str, __: int) -> Callable[[int], None]:
+    return lambda n: None
 
 
 @dataclass
 class ResolveReport:
+    mode: str = "incremental"
+    mode_reason: str = ""
     mentions: int = 0
-    pairs_scored: int = 0
-    merges: int = 0
-    reviews: int = 0
+    dirty_mentions: int = 0
+    candidate_pairs: int = 0
+    pairs_decided: int = 0
+    decisions_changed: int = 0
+    merges: dict[str, int] = field(default_factory=dict)  # current merge edges by source
+    rule_hits: dict[str, int] = field(default_factory=dict)  # this run, by rule
+    reviews: int = 0  # new review items
     profiles: int = 0
+    events: dict[str, int] = field(default_factory=dict)
     model_version: str = ""
+    thresholds: dict[str, float] = field(default_factory=dict)
+    rules_version: str = ""
     clustering: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
-    """The champion bundle of this store and domain, or NotFound telling what to do."""
+    """The champion bundle of this store and domain (thresholds overridden by settings), or
+    NotFound telling what to do."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -52,85 +96,196 @@ def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
             f"no champion model for domain {store.domain!r} of this store: run `upt label` and "
             "`upt train` first (or point UPT_MLFLOW_TRACKING_URI at the registry that has it)"
         ) from None
-    return load_bundle(f"models:/{model_name(store)}/{version}"), version
+    bundle = load_bundle(f"models:/{model_name(store)}/{version}")
+    bundle.thresholds = effective_thresholds(bundle.thresholds, settings)
+    return bundle, version
 
 
-def golden_record(frame: pd.DataFrame) -> dict[str, Any]:
-    """Most frequent non-empty value per field (ties: the most recent mention), with its sources."""
-    out: dict[str, Any] = {}
-    for column in GOLDEN_FIELDS:
-        if column not in frame:
-            continue
-        values = frame[column]
-        flat = [v for item in values for v in (item if isinstance(item, tuple) else (item,)) if v]
-        if not flat:
-            continue
-        best = Counter(flat).most_common(1)[0][0]
-        out[column] = {
-            "value": best,
-            "from": [
-                k
-                for k, item in zip(frame["mention_key"], values, strict=True)
-                if best == item or (isinstance(item, tuple) and best in item)
-            ][:20],
-        }
-    return out
+def effective_thresholds(thresholds: Thresholds, settings: Settings) -> Thresholds:
+    merge = settings.merge_threshold if settings.merge_threshold is not None else thresholds.merge
+    review = settings.review_threshold if settings.review_threshold is not None else thresholds.review
+    return Thresholds(merge=merge, review=min(review, merge))
 
 
-def run_resolve(store: Store, settings: Settings) -> ResolveReport:
-    report = ResolveReport()
-    bundle, version = champion(store, settings)
-    if settings.merge_threshold is not None:
-        bundle.thresholds.merge = settings.merge_threshold
-    if settings.review_threshold is not None:
-        bundle.thresholds.review = min(settings.review_threshold, bundle.thresholds.merge)
-    report.model_version = version
-    with store.reading() as conn:
-        pairs = load_candidate_features(conn, store.domain)
-        previous, created = current_membership(conn, store.domain)
-    frame, features = pairs.frame, pairs.features
-    report.mentions, report.pairs_scored = len(frame), len(features)
-    scored = bundle.score(features)
-    p = scored["probability"].to_numpy()
-    decision = scored["decision"].to_numpy()
-    node = {pk: i for i, pk in enumerate(frame["mention_pk"].tolist())}
-    a = np.array([node[x] for x in features["mention_a"].tolist()], dtype=np.int64)
-    b = np.array([node[x] for x in features["mention_b"].tolist()], dtype=np.int64)
-    merge = decision == "merge"
-    companions = (features["travelled_together"] == 1).to_numpy()
-    conflict = ((features["document_conflict"] == 1) | (features["dob_conflict"] == 1)).to_numpy() & ~merge
-    apart = companions | conflict
-    inputs = ClusterInputs(
-        n=len(frame),
-        edges=list(zip(a[merge].tolist(), b[merge].tolist(), p[merge].tolist(), strict=True)),
-        cannot_link=list(zip(a[apart].tolist(), b[apart].tolist(), strict=True)),
-        pair_scores=dict(
-            zip(
-                zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True),
-                p.tolist(),
-                strict=True,
-            )
-        ),
-    )
-    labels, clustering = cluster(inputs)
-    report.clustering = vars(clustering)
-    ids, retired = assign_ids(labels, [previous.get(pk) for pk in frame["mention_pk"]], created)
-    frame = frame.assign(profile_id=ids)
-    golden = {pid: golden_record(group) for pid, group in frame.groupby("profile_id", sort=False)}
-    keys = frame["mention_key"].to_numpy()
-    decisions = [
+def survivorship_of(settings: Settings) -> Survivorship:
+    return Survivorship(GOLDEN_FIELDS, dict(settings.survivorship), tuple(settings.source_priority))
+
+
+@dataclass
+class _Work:
+    """The pairs this run decides, as mention ids, with where each came from."""
+
+    a: np.ndarray
+    b: np.ndarray
+    cosine: np.ndarray
+    external: np.ndarray  # imported score, NaN where none
+    scorer: np.ndarray  # scorer name, "" where none
+
+
+def _work_pairs(
+    table: CandidateTable,
+    external: pd.DataFrame,
+    pk_of: dict[str, int],
+    dirty: np.ndarray,
+    vectors: tuple[np.ndarray, np.ndarray],
+) -> _Work:
+    touch = np.isin(table.a, dirty) | np.isin(table.b, dirty)
+    a, b, cosine = table.a[touch], table.b[touch], table.cosine[touch]
+    ext_score = np.full(len(a), np.nan)
+    ext_scorer = np.full(len(a), "", dtype=object)
+    if len(external):
+        ea = np.array([pk_of.get(k, -1) for k in external["mention_a"]], np.int64)
+        eb = np.array([pk_of.get(k, -1) for k in external["mention_b"]], np.int64)
+        known = (ea >= 0) & (eb >= 0) & (ea != eb)
+        lo, hi = np.minimum(ea, eb)[known], np.maximum(ea, eb)[known]
+        score = external["score"].to_numpy(np.float64)[known]
+        scorer = external["scorer"].to_numpy(object)[known]
+        mine = np.isin(lo, dirty) | np.isin(hi, dirty)
+        lo, hi, score, scorer = lo[mine], hi[mine], score[mine], scorer[mine]
+        where = {(x, y): i for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True))}
+        extra = []
+        for x, y, s, name in zip(lo.tolist(), hi.tolist(), score.tolist(), scorer.tolist(), strict=True):
+            i = where.get((x, y))
+            if i is None:
+                extra.append((x, y, s, name))
+            else:
+                ext_score[i], ext_scorer[i] = s, name
+        if extra:
+            xa = np.array([e[0] for e in extra], np.int64)
+            xb = np.array([e[1] for e in extra], np.int64)
+            a, b = np.concatenate([a, xa]), np.concatenate([b, xb])
+            cosine = np.concatenate([cosine, pair_cosines(*vectors, xa, xb)])
+            ext_score = np.concatenate([ext_score, [e[2] for e in extra]])
+            ext_scorer = np.concatenate([ext_scorer, np.array([e[3] for e in extra], dtype=object)])
+    return _Work(a, b, cosine, ext_score, ext_scorer)
+
+
+def _decide(
+    features: pd.DataFrame,
+    work: _Work,
+    bundle: Bundle,
+    version: str,
+    rules: RuleSet,
+    frame: pd.DataFrame,
+    report: ResolveReport,
+) -> pd.DataFrame:
+    """One decision per work pair: a rule level if one fires, else the imported score if there is
+    one, else the model; co-travellers and conflicting identities become cannot-links."""
+    n = len(features)
+    p = bundle.model.predict_proba(features) if n else np.zeros(0)
+    has_ext = ~np.isnan(work.external)
+    score = np.where(has_ext, work.external, p)
+    decision = bundle.thresholds.decide(score).astype(object)
+    source = np.where(has_ext, "external", "model").astype(object)
+    actor = np.where(has_ext, "scorer:" + work.scorer.astype(str), f"model:{version}").astype(object)
+    rule = np.full(n, None, dtype=object)
+    threshold = np.where(decision == "merge", bundle.thresholds.merge, bundle.thresholds.review)
+    level, action = rules.apply(features, frame) if n else (np.zeros(0, np.int32), np.zeros(0, object))
+    fired = level >= 0
+    for i in np.unique(level[fired]).tolist():
+        report.rule_hits[rules.rule_name(i)] = int((level == i).sum())
+    decision[fired] = np.where(action[fired] == "merge", "merge", "review")
+    source[fired], actor[fired] = "rule", "rules"
+    rule[fired] = [rules.rule_name(i) for i in level[fired].tolist()]
+    threshold = np.where(fired, np.nan, threshold)
+    companions = features["travelled_together"].to_numpy() == 1
+    conflict = (features["document_conflict"].to_numpy() == 1) | (features["dob_conflict"].to_numpy() == 1)
+    apart = companions | (conflict & (decision == "no_match"))
+    decision[apart] = APART
+    return pd.DataFrame(
         {
-            "mention_a": keys[x],
-            "mention_b": keys[y],
-            "score": float(s),
-            "model_version": version,
-            "rule": None,
-            "decision": d,
-            "actor": "model",
+            "a": work.a,
+            "b": work.b,
+            "decision": decision,
+            "source": source,
+            "score": score,
+            "probability": p,
+            "rule": rule,
+            "actor": actor,
+            "threshold": threshold,
         }
-        for x, y, s, d in zip(a.tolist(), b.tolist(), p.tolist(), decision.tolist(), strict=True)
-        if d != "no_match"
-    ]
+    )
+
+
+def run_resolve(
+    store: Store, settings: Settings, full: bool = False, step: Step = _quiet, actor: str = "upt resolve"
+) -> ResolveReport:
+    report = ResolveReport()
+    clock = time.perf_counter()
+    rules = load_rules(settings.rules_file)
+    survivorship = survivorship_of(settings)
+    bundle, version = champion(store, settings)
+    report.model_version, report.rules_version = version, rules.version
+    report.thresholds = {"merge": bundle.thresholds.merge, "review": bundle.thresholds.review}
+    info_key = f"resolve_model_version:{store.domain}"
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+        frame["modified_at"] = frame["mention_pk"].map(mention_times(conn, store.domain)).fillna("")
+        interactions = load_interactions(conn, store.domain)
+        table = load_candidate_table(conn, store.domain)
+        state = current_membership(conn, store.domain)
+        current = current_decisions(conn, store.domain)
+        external = load_external_scores(conn, store.domain)
+        last_version = get_info(conn, info_key)
+        vectors = load_vectors(conn, store.domain, settings.encoder)
+    report.seconds["load"] = round(time.perf_counter() - clock, 2)
+    if full:
+        report.mode, report.mode_reason = "full", "asked for (--full)"
+    elif last_version is None:
+        report.mode, report.mode_reason = "full", "first resolve of this domain"
+    elif last_version != version:
+        report.mode, report.mode_reason = "full", f"champion changed from version {last_version} to {version}"
+    else:
+        report.mode_reason = "new or changed mentions only"
+    pks = frame["mention_pk"].to_numpy(np.int64)
+    keys = frame["mention_key"].to_numpy(object)
+    pk_of = dict(zip(keys.tolist(), pks.tolist(), strict=True))
+    hashes = frame["content_hash"].tolist()
+    if report.mode == "full":
+        dirty = pks
+    else:
+        dirty = pks[[state.resolved.get(pk) != h for pk, h in zip(pks.tolist(), hashes, strict=True)]]
+    report.mentions, report.dirty_mentions, report.candidate_pairs = len(frame), len(dirty), len(table)
+
+    clock = time.perf_counter()
+    work = _work_pairs(table, external, pk_of, dirty, vectors)
+    advance = step("compare and score", len(work.a))
+    arrays = MentionArrays.build(frame, interactions)
+    parts = []
+    for start in range(0, len(work.a), 500_000):
+        rows = slice(start, start + 500_000)
+        parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
+        advance(len(parts[-1]))
+    features = pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
+    decided = _decide(features, work, bundle, version, rules, frame, report)
+    report.pairs_decided = len(decided)
+    report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    changes, effective = _merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version)
+    report.decisions_changed = len(changes)
+    labels, clustering = cluster(_cluster_inputs(effective, table, len(frame), pks))
+    report.clustering = vars(clustering)
+    ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
+    report.seconds["cluster"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
+    frame = frame.assign(profile_id=ids)
+    live, dirty_set = set(pks.tolist()), set(dirty.tolist())
+    changed = {pid for pk, pid in zip(pks.tolist(), ids, strict=True) if state.members.get(pk) != pid}
+    changed |= {pid for pk, pid in state.members.items() if pk not in live or pk in dirty_set}
+    changed |= {pid for pid, pk in zip(ids, pks.tolist(), strict=True) if pk in dirty_set}
+    redo = frame[frame["profile_id"].isin(changed | (set(ids) - set(state.golden)))]
+    golden = {pid: state.golden[pid] for pid in set(ids) if pid in state.golden}
+    advance = step("golden records", redo["profile_id"].nunique())
+    for pid, group in redo.groupby("profile_id", sort=False):
+        golden[str(pid)] = golden_record(group, survivorship)
+        advance(1)
+    survivors = _survivors(retired, state, pks, ids)
+    events = _events(state, frame, survivors, ids, pks)
+    report.seconds["golden"] = round(time.perf_counter() - clock, 2)
+
+    clock = time.perf_counter()
     reviews = [
         {
             "mention_a": r["mention_a"],
@@ -138,19 +293,181 @@ def run_resolve(store: Store, settings: Settings) -> ResolveReport:
             "score": r["score"],
             "model_version": version,
         }
-        for r in decisions
+        for r in changes
         if r["decision"] == "review"
     ]
-    survivors = {}
-    for pid in retired:
-        holders = [ids[i] for i, pk in enumerate(frame["mention_pk"]) if previous.get(pk) == pid]
-        survivors[pid] = Counter(holders).most_common(1)[0][0] if holders else None
+    assignment = dict(zip(pks.tolist(), zip(ids, hashes, strict=True), strict=True))
     with store.transaction() as conn:
-        report.written = write_profiles(
-            conn, store.domain, dict(zip(frame["mention_pk"].tolist(), ids, strict=True)), golden, survivors
-        )
-        record_decisions(conn, store.domain, decisions)
+        report.written = write_profiles(conn, store.domain, assignment, golden, survivors, state)
+        record_decisions(conn, store.domain, changes)
         report.reviews = queue_reviews(conn, store.domain, reviews)
-    report.merges = int(merge.sum())
-    report.profiles = len(golden)
+        for kind, pid, before, after, reason in events:
+            record_event(conn, store.domain, kind, pid, before, after, actor, reason)
+        set_info(conn, info_key, version)
+        report.merges = dict(Counter(effective.loc[effective["decision"] == "merge", "source"]))
+        report.events = dict(Counter(e[0] for e in events))
+        report.profiles = len(set(ids))
+        write_audit(
+            conn,
+            store.domain,
+            actor,
+            "resolve",
+            {
+                "mode": report.mode,
+                "model_version": version,
+                "rules_version": rules.version,
+                "thresholds": report.thresholds,
+                "pairs_decided": report.pairs_decided,
+                "decisions_changed": report.decisions_changed,
+                "rule_hits": report.rule_hits,
+                "profiles": report.profiles,
+                "events": report.events,
+            },
+        )
+    report.seconds["write"] = round(time.perf_counter() - clock, 2)
     return report
+
+
+def _merge_decisions(
+    decided: pd.DataFrame, current: pd.DataFrame, key_of: pd.Series, pk_of: dict[str, int], version: str
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """(decision rows to record: those that differ from the pair's current one; every pair's
+    decision in effect now, by mention id). Manual decisions stand until a person changes them."""
+    now = decided.assign(
+        mention_a=key_of.loc[decided["a"]].to_numpy(object),
+        mention_b=key_of.loc[decided["b"]].to_numpy(object),
+    )
+    old = current.rename(columns={"decision": "old_decision", "source": "old_source"})[
+        ["mention_a", "mention_b", "old_decision", "old_source"]
+    ]
+    now = now.merge(old, on=["mention_a", "mention_b"], how="left")
+    manual = (now["old_source"] == "manual").to_numpy()
+    unseen = now["old_decision"].isna().to_numpy()
+    same = ((now["old_decision"] == now["decision"]) & (now["old_source"] == now["source"])).to_numpy()
+    record = ~manual & ~same & ~(unseen & (now["decision"] == "no_match").to_numpy())
+    changes = [
+        {
+            "mention_a": r.mention_a,
+            "mention_b": r.mention_b,
+            "decision": r.decision,
+            "source": r.source,
+            "score": float(r.score),
+            "rule": r.rule,
+            "actor": r.actor,
+            "model_version": version if r.source != "external" else None,
+            "threshold": None if np.isnan(r.threshold) else float(r.threshold),
+        }
+        for r in now.loc[record].itertuples(index=False)
+    ]
+    fresh = now.loc[~manual, ["a", "b", "decision", "source", "score"]]
+    decided_pairs = pd.MultiIndex.from_frame(now[["mention_a", "mention_b"]])
+    if len(current):
+        stored = pd.MultiIndex.from_frame(current[["mention_a", "mention_b"]])
+        rest = current[~stored.isin(decided_pairs) | (current["source"] == "manual").to_numpy()]
+    else:
+        rest = current
+    ra = np.array([pk_of.get(k, -1) for k in rest["mention_a"]], np.int64)
+    rb = np.array([pk_of.get(k, -1) for k in rest["mention_b"]], np.int64)
+    live = (ra >= 0) & (rb >= 0)
+    kept = pd.DataFrame(
+        {
+            "a": ra[live],
+            "b": rb[live],
+            "decision": rest["decision"].to_numpy(object)[live],
+            "source": rest["source"].fillna("model").to_numpy(object)[live],
+            "score": rest["score"].fillna(0.0).to_numpy(np.float64)[live],
+        }
+    )
+    return changes, pd.concat([fresh, kept], ignore_index=True)
+
+
+def _cluster_inputs(effective: pd.DataFrame, table: CandidateTable, n: int, pks: np.ndarray) -> ClusterInputs:
+    node = {pk: i for i, pk in enumerate(pks.tolist())}
+    a = np.array([node[x] for x in effective["a"].tolist()], np.int64)
+    b = np.array([node[x] for x in effective["b"].tolist()], np.int64)
+    decision, source = effective["decision"].to_numpy(object), effective["source"].to_numpy(object)
+    score = effective["score"].to_numpy(np.float64)
+    manual = source == "manual"
+    weight = np.where(manual, MANUAL_SCORE, score)
+    merge = decision == "merge"
+    apart = (decision == APART) | (manual & (decision == "no_match"))
+    # The re-check compares two groups by the scores between them: the score of each merge,
+    # review or cannot-link decision, 0 for candidate pairs judged no match (whose scores are not
+    # kept), so that an incremental and a full run cluster the same decisions the same way.
+    scores: dict[tuple[int, int], float] = {}
+    ta = [node.get(x) for x in table.a.tolist()]
+    tb = [node.get(x) for x in table.b.tolist()]
+    for x, y in zip(ta, tb, strict=True):
+        if x is not None and y is not None:
+            scores[(min(x, y), max(x, y))] = 0.0
+    for x, y, s, d in zip(a.tolist(), b.tolist(), score.tolist(), decision.tolist(), strict=True):
+        scores[(min(x, y), max(x, y))] = s if d != "no_match" else 0.0
+    return ClusterInputs(
+        n=n,
+        edges=list(zip(a[merge].tolist(), b[merge].tolist(), weight[merge].tolist(), strict=True)),
+        cannot_link=list(zip(a[apart].tolist(), b[apart].tolist(), strict=True)),
+        pair_scores=scores,
+    )
+
+
+def _survivors(
+    retired: set[str], state: Membership, pks: np.ndarray, ids: list[str]
+) -> dict[str, str | None]:
+    now = dict(zip(pks.tolist(), ids, strict=True))
+    holders: dict[str, Counter[str]] = defaultdict(Counter)
+    for pk, pid in state.members.items():
+        if pid in retired and pk in now:
+            holders[pid][now[pk]] += 1
+    return {pid: (holders[pid].most_common(1)[0][0] if holders[pid] else None) for pid in retired}
+
+
+def _events(
+    state: Membership, frame: pd.DataFrame, survivors: dict[str, str | None], ids: list[str], pks: np.ndarray
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any], str]]:
+    """Merges (previous profiles now one) and splits (one previous profile now several), each with
+    the exact membership and golden records before, so that an unmerge can restore them."""
+    key_of = dict(zip(pks.tolist(), frame["mention_key"].tolist(), strict=True))
+    now = dict(zip(pks.tolist(), ids, strict=True))
+    before_members: dict[str, list[str]] = defaultdict(list)
+    for pk, pid in state.members.items():
+        if pk in key_of:
+            before_members[pid].append(key_of[pk])
+    after_members: dict[str, list[str]] = defaultdict(list)
+    for pk, pid in now.items():
+        after_members[pid].append(key_of[pk])
+    events = []
+    absorbed: dict[str, list[str]] = defaultdict(list)
+    for old, into in survivors.items():
+        if into:
+            absorbed[into].append(old)
+    for into, olds in absorbed.items():
+        involved = [into, *sorted(olds)] if into in before_members else sorted(olds)
+        events.append(
+            (
+                "merge",
+                into,
+                {
+                    "members": {p: sorted(before_members[p]) for p in involved},
+                    "golden": {p: state.golden.get(p, {}) for p in involved},
+                },
+                {"members": {into: sorted(after_members[into])}, "retired": sorted(olds)},
+                "resolve: clusters joined",
+            )
+        )
+    parts_of: dict[str, set[str]] = defaultdict(set)
+    for pk, pid in state.members.items():
+        if pk in now:
+            parts_of[pid].add(now[pk])
+    for pid, members in before_members.items():
+        parts = parts_of[pid]
+        if pid not in survivors and len(parts) > 1:
+            events.append(
+                (
+                    "split",
+                    pid,
+                    {"members": {pid: sorted(members)}, "golden": {pid: state.golden.get(pid, {})}},
+                    {"members": {p: sorted(after_members[p]) for p in sorted(parts)}},
+                    "resolve: cluster split",
+                )
+            )
+    return events

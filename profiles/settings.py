@@ -100,6 +100,21 @@ class Settings(BaseSettings):
         None, ge=0, le=1, description="Override the champion model's review threshold."
     )
     mlflow_tracking_uri: str = Field("mlruns", description="MLflow tracking and registry store.")
+    rules_file: Path | None = Field(
+        None,
+        description="Deterministic rule levels (YAML); default: the versioned rules shipped with UPT.",
+    )
+    survivorship: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Golden-record rule per field (most_frequent | most_recent | most_complete | "
+            "source_priority); fields not named use most_frequent."
+        ),
+    )
+    source_priority: list[str] = Field(
+        default_factory=list,
+        description="Sources in order of trust, for fields whose survivorship is source_priority.",
+    )
 
     @field_validator("domain")
     @classmethod

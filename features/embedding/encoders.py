@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -102,7 +103,10 @@ def _export_onnx_int8(target: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
-    with torch.no_grad():
+    # The TorchScript exporter is the one that handles BERT's dynamic axes without onnxscript;
+    # torch warns that it is legacy and that tracing fixes shapes; both are known here.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings too: tracing BERT is known to warn
         torch.onnx.export(
             _Hidden().eval(),
             (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),

@@ -34,6 +34,7 @@ class ClusterReport:
     refused_recheck: int = 0
 
 
+MANUAL_SCORE = 2.0  # a person's merge: above every score, applied first and never refused
 LARGE = 2  # clusters of this size or more on both sides get the re-check
 RECHECK_MAX_PAIRS = 4096  # the re-check looks at no more cross pairs than this
 
@@ -53,15 +54,17 @@ def cluster(inputs: ClusterInputs) -> tuple[np.ndarray, ClusterReport]:
             x = parent[x]
         return x
 
-    for a, b, _score in sorted(inputs.edges, key=lambda e: -e[2]):
+    for a, b, score in sorted(inputs.edges, key=lambda e: (-e[2], min(e[0], e[1]), max(e[0], e[1]))):
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
         small, large = (ra, rb) if len(members[ra]) <= len(members[rb]) else (rb, ra)
-        if any(find(p) == large for m in members[small] for p in forbidden.get(m, ())):
+        if score >= MANUAL_SCORE:
+            pass
+        elif any(find(p) == large for m in members[small] for p in forbidden.get(m, ())):
             report.refused_cannot_link += 1
             continue
-        if len(members[small]) >= LARGE:
+        elif len(members[small]) >= LARGE:
             cross = [
                 inputs.pair_scores.get((min(x, y), max(x, y)))
                 for x in members[small][:64]

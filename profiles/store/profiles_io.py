@@ -3,43 +3,61 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from profiles.store.schema import match_decisions, profile_members, profiles, review_queue
+from profiles.store.schema import profile_members, profiles, review_queue
 
 CHUNK = 20_000
 
 
-def current_membership(conn: Connection, domain: str) -> tuple[dict[int, str], dict[str, str]]:
-    """(mention id -> active profile id, profile id -> created_at as sortable text)."""
-    members = dict(
-        conn.execute(
-            select(profile_members.c.mention_pk, profile_members.c.profile_id).where(
-                profile_members.c.domain == domain
-            )
-        ).all()
-    )
-    created = {
-        pid: str(at)
-        for pid, at in conn.execute(
-            select(profiles.c.id, profiles.c.created_at).where(profiles.c.domain == domain)
+@dataclass
+class Membership:
+    """The resolved state of a domain: who is in which profile, and as of which mention content."""
+
+    members: dict[int, str]  # mention id -> active profile id
+    resolved: dict[int, str | None]  # mention id -> content hash when last resolved
+    created: dict[str, str]  # profile id -> created_at as sortable text
+    golden: dict[str, dict[str, Any]]  # active profile id -> golden record
+
+
+def current_membership(conn: Connection, domain: str) -> Membership:
+    rows = conn.execute(
+        select(
+            profile_members.c.mention_pk, profile_members.c.profile_id, profile_members.c.resolved_hash
+        ).where(profile_members.c.domain == domain)
+    ).all()
+    created, golden = {}, {}
+    for pid, at, status, record in conn.execute(
+        select(profiles.c.id, profiles.c.created_at, profiles.c.status, profiles.c.golden).where(
+            profiles.c.domain == domain
         )
-    }
-    return members, created
+    ):
+        created[pid] = str(at)
+        if status == "active":
+            golden[pid] = record
+    return Membership(
+        members={m: p for m, p, _ in rows},
+        resolved={m: h for m, _, h in rows},
+        created=created,
+        golden=golden,
+    )
 
 
 def write_profiles(
     conn: Connection,
     domain: str,
-    assignment: dict[int, str],
+    assignment: dict[int, tuple[str, str | None]],
     golden: dict[str, dict[str, Any]],
     retired: dict[str, str | None],
+    before: Membership,
 ) -> dict[str, int]:
-    """Make membership equal to `assignment`; create, refresh and retire profiles accordingly."""
+    """Make membership equal to `assignment` (mention id -> (profile id, resolved content hash));
+    create and refresh the profiles in `golden`, retire those in `retired` (id -> merged into)."""
     now = dt.datetime.now(dt.UTC)
-    existing = set(conn.execute(select(profiles.c.id).where(profiles.c.domain == domain)).scalars())
+    existing = set(before.created)
     new_ids = [pid for pid in golden if pid not in existing]
     for start in range(0, len(new_ids), CHUNK):
         conn.execute(
@@ -56,34 +74,47 @@ def write_profiles(
                 for pid in new_ids[start : start + CHUNK]
             ],
         )
+    refreshed = 0
     for pid in set(golden) & existing:
-        conn.execute(
-            update(profiles)
-            .where(profiles.c.id == pid)
-            .values(status="active", golden=golden[pid], updated_at=now)
-        )
+        if before.golden.get(pid) != golden[pid]:
+            conn.execute(
+                update(profiles)
+                .where(profiles.c.id == pid)
+                .values(status="active", golden=golden[pid], updated_at=now)
+            )
+            refreshed += 1
     for pid, into in retired.items():
         conn.execute(
             update(profiles)
             .where(profiles.c.id == pid)
             .values(status="retired", golden={"merged_into": into}, updated_at=now)
         )
-    conn.execute(delete(profile_members).where(profile_members.c.domain == domain))
+    changed = [
+        m for m, (pid, h) in assignment.items() if before.members.get(m) != pid or before.resolved.get(m) != h
+    ]
+    gone = [m for m in before.members if m not in assignment]
+    for start in range(0, len(changed) + len(gone), 500):
+        part = (changed + gone)[start : start + 500]
+        conn.execute(delete(profile_members).where(profile_members.c.mention_pk.in_(part)))
     rows = [
-        {"mention_pk": m, "domain": domain, "profile_id": p, "added_at": now} for m, p in assignment.items()
+        {
+            "mention_pk": m,
+            "domain": domain,
+            "profile_id": assignment[m][0],
+            "added_at": now,
+            "resolved_hash": assignment[m][1],
+        }
+        for m in changed
     ]
     for start in range(0, len(rows), CHUNK):
         conn.execute(insert(profile_members), rows[start : start + CHUNK])
-    return {"profiles": len(golden), "created": len(new_ids), "retired": len(retired)}
-
-
-def record_decisions(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> None:
-    now = dt.datetime.now(dt.UTC)
-    for start in range(0, len(rows), CHUNK):
-        conn.execute(
-            insert(match_decisions),
-            [{**r, "domain": domain, "decided_at": now} for r in rows[start : start + CHUNK]],
-        )
+    return {
+        "profiles": len(golden),
+        "created": len(new_ids),
+        "refreshed": refreshed,
+        "retired": len(retired),
+        "memberships_changed": len(changed) + len(gone),
+    }
 
 
 def queue_reviews(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
@@ -121,3 +152,17 @@ def assignment_rows(conn: Connection, domain: str) -> list[tuple[str, str]]:
             .order_by(mentions.c.mention_key)
         )
     ]
+
+
+def mention_times(conn: Connection, domain: str) -> dict[int, str]:
+    """mention id -> its object's modified_at (ISO text): what "most recent" means for golden records."""
+    from profiles.store.schema import mentions, objects
+
+    return {
+        pk: at.isoformat() if at is not None else ""
+        for pk, at in conn.execute(
+            select(mentions.c.id, objects.c.modified_at)
+            .join(objects, objects.c.id == mentions.c.object_pk)
+            .where(mentions.c.domain == domain)
+        )
+    }

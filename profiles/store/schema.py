@@ -138,6 +138,9 @@ profile_members = Table(
     _domain(),
     Column("profile_id", String(40), ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
     _at("added_at"),
+    # The mention's content hash when it was last resolved: incremental resolve redoes a mention
+    # whose hash differs (changed, or never resolved: NULL).
+    Column("resolved_hash", String(64)),
     Index(None, "profile_id"),
 )
 
@@ -151,10 +154,45 @@ match_decisions = Table(
     Column("score", Float),
     Column("model_version", String(64)),
     Column("rule", String(64)),
-    Column("decision", String(16), nullable=False),  # merge | review | no_match | unmerge
+    Column("decision", String(16), nullable=False),  # merge | review | no_match
     Column("actor", String(128), nullable=False),
     _at("decided_at"),
+    # Who decided: rule | model | external | manual; and the threshold the score was held to.
+    Column("source", String(16)),
+    Column("threshold", Float),
     Index(None, "domain", "mention_a", "mention_b"),
+)
+
+# Pair scores from another system (`upt import-matches`), decided like the model's own.
+external_scores = Table(
+    "external_scores",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_a", String(400), nullable=False),
+    Column("mention_b", String(400), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("scorer", String(64), nullable=False),
+    _at("imported_at"),
+    UniqueConstraint("domain", "mention_a", "mention_b", "scorer"),
+)
+
+# Every change of a profile's membership (automatic or manual merge, split, unmerge, erasure) with
+# the exact state before it, so that an unmerge can restore it.
+profile_events = Table(
+    "profile_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("kind", String(16), nullable=False),  # merge | split | unmerge | erase
+    Column("profile_id", String(40), nullable=False),
+    Column("before", JSON, nullable=False),  # {profile id: [mention keys]} and golden records
+    Column("after", JSON, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("reverted_by", BigInteger),
+    _at("at"),
+    Index(None, "domain", "profile_id"),
 )
 
 labels = Table(

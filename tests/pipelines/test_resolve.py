@@ -27,7 +27,8 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
     models = json.loads(upt(home, "models", "list", "--json", env=env).stdout)
     assert models[0]["aliases"] == ["champion"] and {"precision", "recall", "f1"} <= set(models[0])
     first = json.loads(upt(home, "resolve", "--json", env=env).stdout)
-    assert first["profiles"] < first["mentions"] and first["merges"] > 0
+    assert first["profiles"] < first["mentions"] and sum(first["merges"].values()) > 0
+    assert first["mode"] == "full" and first["dirty_mentions"] == first["mentions"]
     out = tmp_path / "assignment.csv"
     upt(home, "export", "--mentions", str(out), env=env)
     with out.open() as f:
@@ -36,8 +37,13 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
     scores = json.loads(upt(home, "evaluate", "--truth", truth, "--json", env=env).stdout)
     # regression guards below what this path measures on this data today (precision 0.73, B-cubed F1 0.75)
     assert scores["precision"] > 0.6 and scores["b3_f1"] > 0.65
-    # resolving again keeps every profile id
-    upt(home, "resolve", env=env)
+    # resolving again (incremental: nothing changed), and again in full, keeps every profile id
+    # and changes no decision
+    again = json.loads(upt(home, "resolve", "--json", env=env).stdout)
+    assert again["mode"] == "incremental" and again["dirty_mentions"] == 0 and again["decisions_changed"] == 0
+    assert again["merges"] == first["merges"] and again["events"] == {}
+    redo = json.loads(upt(home, "resolve", "--full", "--json", env=env).stdout)
+    assert redo["mode"] == "full" and redo["decisions_changed"] == 0 and redo["merges"] == first["merges"]
     upt(home, "export", "--mentions", str(tmp_path / "again.csv"), env=env)
     with (tmp_path / "again.csv").open() as f:
         assert list(csv.DictReader(f)) == rows

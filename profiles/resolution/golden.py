@@ -1,0 +1,102 @@
+"""Golden records: one value per field of a profile, chosen by a configurable survivorship rule
+and traceable to the mentions it came from.
+
+Rules per field: `most_frequent` (ties go to the most recent), `most_recent` (the value of the
+most recently modified mention that has one), `most_complete` (the longest value: "Jonathan" over
+"Jon"), `source_priority` (the value of the most trusted source that has one, then frequency).
+Multi-valued fields (emails, phones, loyalty ids, documents) keep every distinct value as well.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from profiles.errors import ConfigError
+
+STRATEGIES = ("most_frequent", "most_recent", "most_complete", "source_priority")
+MAX_SOURCES = 20  # mention keys listed per golden value; the count is always exact
+
+
+@dataclass(frozen=True)
+class Survivorship:
+    fields: tuple[str, ...]
+    rules: Mapping[str, str] = field(default_factory=dict)
+    source_priority: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, rule in self.rules.items():
+            if name not in self.fields:
+                raise ConfigError(
+                    f"survivorship.{name}: not a golden-record field; fields: {list(self.fields)}"
+                )
+            if rule not in STRATEGIES:
+                raise ConfigError(f"survivorship.{name}: {rule!r} is not one of {STRATEGIES}")
+            if rule == "source_priority" and not self.source_priority:
+                raise ConfigError(f"survivorship.{name}: source_priority needs the setting source_priority")
+
+    def rule(self, name: str) -> str:
+        return self.rules.get(name, "most_frequent")
+
+
+def _values(item: Any) -> tuple[Any, ...]:
+    values = item if isinstance(item, tuple | list) else (item,)
+    return tuple(v for v in values if v not in (None, ""))
+
+
+def _choose(rule: str, candidates: Sequence[tuple[Any, str, str, int]], priority: Sequence[str]) -> Any:
+    """candidates: (value, modified_at, source, position) per occurrence."""
+    counts = Counter(value for value, *_ in candidates)
+    latest: dict[Any, tuple[str, int]] = {}
+    for value, at, _, position in candidates:
+        latest[value] = max(latest.get(value, ("", -1)), (at, position))
+    rank = {source: i for i, source in enumerate(priority)}
+    best_source: dict[Any, int] = {}
+    for value, _, source, _ in candidates:
+        best_source[value] = min(best_source.get(value, len(rank)), rank.get(source, len(rank)))
+
+    def key(value: Any) -> tuple[Any, ...]:
+        if rule == "most_recent":
+            return (latest[value], counts[value])
+        if rule == "most_complete":
+            return (len(str(value)), counts[value], latest[value])
+        if rule == "source_priority":
+            return (-best_source[value], counts[value], latest[value])
+        return (counts[value], latest[value])
+
+    return max(counts, key=key)
+
+
+def golden_record(frame: pd.DataFrame, survivorship: Survivorship) -> dict[str, Any]:
+    """The golden record of one profile's mentions (columns mention_key, source, modified_at and
+    the survivorship fields): per field its value, the rule that chose it, and where it came from."""
+    keys = frame["mention_key"].tolist()
+    sources = frame["source"].tolist() if "source" in frame else [""] * len(frame)
+    times = [str(t or "") for t in frame["modified_at"]] if "modified_at" in frame else [""] * len(frame)
+    out: dict[str, Any] = {}
+    for name in survivorship.fields:
+        if name not in frame:
+            continue
+        column = frame[name].tolist()
+        candidates = [
+            (value, times[i], sources[i], i) for i, item in enumerate(column) for value in _values(item)
+        ]
+        if not candidates:
+            continue
+        rule = survivorship.rule(name)
+        value = _choose(rule, candidates, survivorship.source_priority)
+        holders = [keys[i] for i, item in enumerate(column) if value in _values(item)]
+        entry: dict[str, Any] = {
+            "value": value,
+            "rule": rule,
+            "from": holders[:MAX_SOURCES],
+            "support": len(holders),
+        }
+        if any(isinstance(item, tuple | list) for item in column):
+            entry["values"] = [v for v, _ in Counter(v for v, *_ in candidates).most_common()]
+        out[name] = entry
+    return out

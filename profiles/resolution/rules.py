@@ -1,0 +1,223 @@
+"""Deterministic rule levels, declared in a versioned YAML file and run before the model.
+
+Levels are tried in order, like Amazon Connect Customer Profiles' matching rules; the first level
+whose conditions hold (and that no `unless` condition or exclusion vetoes) decides the pair:
+`merge` makes a clustering edge, `link` sends the pair to the review queue. Conditions read the
+pair's comparison vector, so a rule sees exactly what the model sees; exclusions read the mentions
+(generic desk emails, contact values shared by several people, household signals).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from profiles.errors import ConfigError
+
+DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+ACTIONS = ("merge", "link")
+EXCLUSIONS = ("generic_email", "shared_email", "shared_phone", "household")
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "!=": operator.ne,
+    "==": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+_CONDITION = re.compile(r"^\s*(>=|<=|!=|==|>|<)?\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    feature: str
+    op: str
+    value: float
+
+    def holds(self, features: pd.DataFrame) -> np.ndarray:
+        column = features[self.feature].to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(_OPS[self.op](column, self.value)) & ~np.isnan(column)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    action: str
+    when: tuple[tuple[Condition, ...], ...]  # any of these groups, each all of its conditions
+    unless: tuple[Condition, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def candidates(self, features: pd.DataFrame) -> np.ndarray:
+        """Pairs the conditions select, before exclusions (which need the mentions)."""
+        hit = np.zeros(len(features), bool)
+        for group in self.when:
+            ok = np.ones(len(features), bool)
+            for condition in group:
+                ok &= condition.holds(features)
+            hit |= ok
+        for condition in self.unless:
+            hit &= ~condition.holds(features)
+        return hit
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    levels: tuple[Rule, ...]
+    generic_email_local_parts: frozenset[str] = frozenset()
+    shared_value_max_names: int = 2
+    source: str = ""
+
+    def features_needed(self) -> set[str]:
+        return {c.feature for rule in self.levels for c in (*[c for g in rule.when for c in g], *rule.unless)}
+
+    def apply(self, features: pd.DataFrame, mentions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(level index or -1, action) of every pair of `features` (columns mention_a, mention_b +
+        the comparison vector); `mentions` is the frame indexed by mention id."""
+        missing = self.features_needed() - set(features.columns)
+        if missing:
+            raise ConfigError(f"rules {self.source}: unknown features {sorted(missing)}")
+        level = np.full(len(features), -1, np.int32)
+        context = _ExclusionContext(self, mentions)
+        for i, rule in enumerate(self.levels):
+            hit = rule.candidates(features) & (level < 0)
+            rows = np.flatnonzero(hit)
+            if len(rows) and rule.exclude:
+                a = features["mention_a"].to_numpy()[rows]
+                b = features["mention_b"].to_numpy()[rows]
+                vetoed = np.zeros(len(rows), bool)
+                for name in rule.exclude:
+                    vetoed |= context.vetoes(name, a, b, features.iloc[rows])
+                rows = rows[~vetoed]
+            level[rows] = i
+        action = np.array([""] + [r.action for r in self.levels], dtype=object)[level + 1]
+        return level, action
+
+    def rule_name(self, level: int) -> str:
+        return f"{self.version}/{self.levels[level].name}"
+
+
+@dataclass
+class _ExclusionContext:
+    rules: RuleSet
+    mentions: pd.DataFrame
+    _shared: dict[str, set[str]] = field(default_factory=dict)
+
+    def shared_values(self, column: str) -> set[str]:
+        """Values of a multi-valued column written on mentions of too many distinct names."""
+        if column not in self._shared:
+            frame = self.mentions[[column, "first_name", "last_name"]].explode(column).dropna(subset=[column])
+            frame = frame[frame[column] != ""]
+            names = (frame["first_name"] + " " + frame["last_name"]).str.strip()
+            counts = names.groupby(frame[column]).nunique()
+            self._shared[column] = set(counts.index[counts > self.rules.shared_value_max_names])
+        return self._shared[column]
+
+    def personal(self, pk: int, column: str, skip: set[str], generic: bool = False) -> set[str]:
+        values = set(self.mentions.at[pk, column])
+        if generic:
+            values = {v for v in values if v.rpartition("@")[0] not in self.rules.generic_email_local_parts}
+        return values - skip
+
+    def vetoes(self, name: str, a: np.ndarray, b: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+        if name == "household":
+            # Same household, different people: names or birth dates that disagree.
+            first = features["first_jw"].to_numpy(np.float64)
+            nickname = features["first_nickname_eq"].to_numpy(np.float64) == 1
+            return ((first < 0.85) & ~nickname) | (features["dob_conflict"].to_numpy() == 1)
+        column = "phones" if name == "shared_phone" else "emails"
+        skip = self.shared_values(column) if name.startswith("shared_") else set()
+        generic = name == "generic_email"
+        return np.array(
+            [
+                not (self.personal(x, column, skip, generic) & self.personal(y, column, skip, generic))
+                for x, y in zip(a.tolist(), b.tolist(), strict=True)
+            ],
+            dtype=bool,
+        )
+
+
+def _condition(feature: str, spec: Any, where: str) -> Condition:
+    if isinstance(spec, bool) or not isinstance(spec, int | float | str):
+        raise ConfigError(f"{where}.{feature}: a number or a comparison like '>=0.9', not {spec!r}")
+    if isinstance(spec, int | float):
+        return Condition(feature, "==", float(spec))
+    match = _CONDITION.match(spec)
+    if not match:
+        raise ConfigError(f"{where}.{feature}: cannot read condition {spec!r} (e.g. '>=0.9', '<1', 1)")
+    return Condition(feature, match.group(1) or "==", float(match.group(2)))
+
+
+def _conditions(spec: Any, where: str) -> tuple[Condition, ...]:
+    if spec is None:
+        return ()
+    if not isinstance(spec, Mapping) or not spec:
+        raise ConfigError(f"{where}: a mapping of feature: condition")
+    return tuple(_condition(str(k), v, where) for k, v in spec.items())
+
+
+def _rule(spec: Any, where: str) -> Rule:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: a rule is a mapping with name, action, when")
+    name = str(spec.get("name") or "")
+    if not name:
+        raise ConfigError(f"{where}.name: missing")
+    action = spec.get("action")
+    if action not in ACTIONS:
+        raise ConfigError(f"{where}.action: {action!r} is not one of {ACTIONS}")
+    when = spec.get("when")
+    groups: Sequence[Any] = when if isinstance(when, list) else [when]
+    if when is None or not groups:
+        raise ConfigError(f"{where}.when: missing")
+    exclude = tuple(str(x) for x in spec.get("exclude") or ())
+    unknown = set(exclude) - set(EXCLUSIONS)
+    if unknown:
+        raise ConfigError(f"{where}.exclude: unknown {sorted(unknown)}; known: {list(EXCLUSIONS)}")
+    return Rule(
+        name=name,
+        action=action,
+        when=tuple(_conditions(g, f"{where}.when[{i}]") for i, g in enumerate(groups)),
+        unless=tuple(
+            c
+            for item in (spec.get("unless") or {}).items()
+            for c in _conditions(dict([item]), f"{where}.unless")
+        ),
+        exclude=exclude,
+    )
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    """The rule set of a YAML file (default: the one shipped with UPT), validated field by field."""
+    path = path or DEFAULT_RULES
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"rules file {path}: {exc}") from None
+    if not isinstance(data, Mapping) or not data.get("version"):
+        raise ConfigError(f"rules file {path}: needs a top-level 'version' and 'levels'")
+    levels = data.get("levels") or []
+    if not isinstance(levels, list):
+        raise ConfigError(f"rules file {path}: 'levels' must be a list")
+    rules = tuple(_rule(spec, f"levels[{i}]") for i, spec in enumerate(levels))
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"rules file {path}: rule names must be unique")
+    exclusions = data.get("exclusions") or {}
+    return RuleSet(
+        version=str(data["version"]),
+        levels=rules,
+        generic_email_local_parts=frozenset(
+            str(x).lower() for x in exclusions.get("generic_email_local_parts") or ()
+        ),
+        shared_value_max_names=int(exclusions.get("shared_value_max_names", 2)),
+        source=str(path),
+    )

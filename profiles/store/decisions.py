@@ -1,0 +1,157 @@
+"""Match decisions, external scores and profile events in the store.
+
+`match_decisions` is a history: a row is added whenever a pair's decision changes, so the latest
+row of a pair is its current decision and the earlier ones say how it got there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from profiles.errors import NotFound
+from profiles.store.schema import external_scores, match_decisions, profile_events, store_info
+
+CHUNK = 20_000
+DECISION_COLUMNS = ["mention_a", "mention_b", "decision", "source", "score", "rule", "actor", "model_version"]
+
+
+def current_decisions(conn: Connection, domain: str) -> pd.DataFrame:
+    """The latest decision of every decided pair (mention keys, a < b)."""
+    latest = (
+        select(func.max(match_decisions.c.id))
+        .where(match_decisions.c.domain == domain)
+        .group_by(match_decisions.c.mention_a, match_decisions.c.mention_b)
+    )
+    rows = conn.execute(
+        select(*(match_decisions.c[c] for c in DECISION_COLUMNS)).where(match_decisions.c.id.in_(latest))
+    ).all()
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS)
+
+
+def record_decisions(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(
+            insert(match_decisions),
+            [{**r, "domain": domain, "decided_at": now} for r in rows[start : start + CHUNK]],
+        )
+    return len(rows)
+
+
+def decision_history(conn: Connection, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Every decision that touched any of these mentions, oldest first."""
+    keys = list(keys)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        out += [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(match_decisions).where(
+                    match_decisions.c.domain == domain,
+                    match_decisions.c.mention_a.in_(part) | match_decisions.c.mention_b.in_(part),
+                )
+            )
+        ]
+    unique = {r["id"]: r for r in out}
+    return [unique[i] for i in sorted(unique)]
+
+
+def save_external_scores(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
+    """Store (replace) imported pair scores, one per pair and scorer."""
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start : start + CHUNK]
+        for r in part:
+            conn.execute(
+                delete(external_scores).where(
+                    external_scores.c.domain == domain,
+                    external_scores.c.mention_a == r["mention_a"],
+                    external_scores.c.mention_b == r["mention_b"],
+                    external_scores.c.scorer == r["scorer"],
+                )
+            )
+        conn.execute(insert(external_scores), [{**r, "domain": domain, "imported_at": now} for r in part])
+    return len(rows)
+
+
+def load_external_scores(conn: Connection, domain: str) -> pd.DataFrame:
+    """Imported scores (mention keys, score, scorer); the latest import of a pair wins."""
+    rows = conn.execute(
+        select(
+            external_scores.c.mention_a,
+            external_scores.c.mention_b,
+            external_scores.c.score,
+            external_scores.c.scorer,
+        )
+        .where(external_scores.c.domain == domain)
+        .order_by(external_scores.c.imported_at, external_scores.c.id)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["mention_a", "mention_b", "score", "scorer"])
+    return frame.drop_duplicates(["mention_a", "mention_b"], keep="last")
+
+
+def record_event(
+    conn: Connection,
+    domain: str,
+    kind: str,
+    profile_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    actor: str,
+    reason: str,
+) -> int:
+    result = conn.execute(
+        insert(profile_events).values(
+            domain=domain,
+            kind=kind,
+            profile_id=profile_id,
+            before=before,
+            after=after,
+            actor=actor,
+            reason=reason,
+            at=dt.datetime.now(dt.UTC),
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def get_event(conn: Connection, domain: str, event_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        select(profile_events).where(profile_events.c.domain == domain, profile_events.c.id == event_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no profile event {event_id} in domain {domain!r} (see `upt profiles history`)")
+    return dict(row._mapping)
+
+
+def profile_events_of(conn: Connection, domain: str, profile_id: str) -> list[dict[str, Any]]:
+    """Events of a profile: those about it and those that name it before or after."""
+    rows = conn.execute(
+        select(profile_events).where(profile_events.c.domain == domain).order_by(profile_events.c.id)
+    )
+    return [
+        dict(r._mapping)
+        for r in rows
+        if r.profile_id == profile_id
+        or profile_id in (r.before or {}).get("members", {})
+        or profile_id in (r.after or {}).get("members", {})
+    ]
+
+
+def mark_reverted(conn: Connection, event_id: int, by: int) -> None:
+    conn.execute(update(profile_events).where(profile_events.c.id == event_id).values(reverted_by=by))
+
+
+def get_info(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(store_info.c.value).where(store_info.c.key == key)).scalar()
+
+
+def set_info(conn: Connection, key: str, value: str) -> None:
+    conn.execute(delete(store_info).where(store_info.c.key == key))
+    conn.execute(insert(store_info).values(key=key, value=value))

@@ -1,0 +1,86 @@
+"""Golden-record survivorship: each rule, traceability, configuration errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from profiles.errors import ConfigError
+from profiles.resolution.golden import Survivorship, golden_record
+
+FIELDS = ("name_original", "emails", "city")
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "mention_key": "pms/1",
+                "source": "pms",
+                "modified_at": "2026-01-01",
+                "name_original": "Jon Smith",
+                "emails": ("jon@x.com",),
+                "city": "London",
+            },
+            {
+                "mention_key": "pss/2",
+                "source": "pss",
+                "modified_at": "2026-03-01",
+                "name_original": "SMITH/JON MR",
+                "emails": ("jon@x.com", "j.smith@work.com"),
+                "city": "Leeds",
+            },
+            {
+                "mention_key": "web/3",
+                "source": "web",
+                "modified_at": "2026-02-01",
+                "name_original": "Jonathan Smith",
+                "emails": (),
+                "city": "London",
+            },
+        ]
+    )
+
+
+def test_default_is_most_frequent_with_sources_and_all_values() -> None:
+    golden = golden_record(frame(), Survivorship(FIELDS))
+    assert golden["city"] == {
+        "value": "London",
+        "rule": "most_frequent",
+        "from": ["pms/1", "web/3"],
+        "support": 2,
+    }
+    assert golden["emails"]["value"] == "jon@x.com"
+    assert golden["emails"]["values"] == ["jon@x.com", "j.smith@work.com"]
+
+
+def test_most_recent_most_complete_and_source_priority() -> None:
+    rules = {"city": "most_recent", "name_original": "most_complete", "emails": "source_priority"}
+    golden = golden_record(frame(), Survivorship(FIELDS, rules, ("pss", "pms")))
+    assert golden["city"]["value"] == "Leeds" and golden["city"]["from"] == ["pss/2"]
+    assert golden["name_original"]["value"] == "Jonathan Smith"
+    assert golden["emails"]["value"] in {"jon@x.com", "j.smith@work.com"}
+    assert golden["emails"]["rule"] == "source_priority"
+    # source priority picks the trusted source's value even when another is more frequent
+    golden = golden_record(frame(), Survivorship(FIELDS, {"city": "source_priority"}, ("pss",)))
+    assert golden["city"]["value"] == "Leeds"
+
+
+def test_fields_without_values_are_left_out() -> None:
+    empty = frame().assign(city="")
+    assert "city" not in golden_record(empty, Survivorship(FIELDS))
+
+
+@pytest.mark.parametrize(
+    ("rules", "priority", "message"),
+    [
+        ({"city": "loudest"}, (), "survivorship.city"),
+        ({"shoe_size": "most_recent"}, (), "shoe_size"),
+        ({"city": "source_priority"}, (), "source_priority"),
+    ],
+)
+def test_bad_survivorship_names_the_field(
+    rules: dict[str, str], priority: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Survivorship(FIELDS, rules, priority)
