@@ -77,8 +77,13 @@ def frame_from_normalized(items: Sequence[tuple[int, str, str, int, str, dict[st
     return frame_from_rows(_row(*item) for item in items)
 
 
-def load_mentions(conn: Connection, domain: str, chunk: int = 50_000) -> pd.DataFrame:
-    """Every matchable mention of a domain, as a frame."""
+def load_mentions(
+    conn: Connection, domain: str, chunk: int = 50_000, keys: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Every matchable mention of a domain (or those with these keys), as a frame."""
+    if keys is not None:
+        parts = [_by_keys(conn, domain, keys[i : i + 500]) for i in range(0, len(keys), 500)]
+        return pd.concat(parts) if parts else frame_from_rows([])
     query = (
         select(
             mentions.c.id,
@@ -92,6 +97,18 @@ def load_mentions(conn: Connection, domain: str, chunk: int = 50_000) -> pd.Data
         .order_by(mentions.c.id)
         .execution_options(yield_per=chunk)
     )
+    return frame_from_rows(_row(*r) for r in conn.execute(query))
+
+
+def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
+    query = select(
+        mentions.c.id,
+        mentions.c.mention_key,
+        mentions.c.source,
+        mentions.c.object_pk,
+        mentions.c.content_hash,
+        mentions.c.normalized,
+    ).where(mentions.c.domain == domain, mentions.c.mention_key.in_(list(keys)))
     return frame_from_rows(_row(*r) for r in conn.execute(query))
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pipelines.cli_common import JsonFlag, State, err, out, print_json, progress_bar, state_of
 from pipelines.cli_learning import register as register_learning
+from pipelines.cli_profiles import register as register_profiles
 from pipelines.cli_resolution import register as register_resolution
 from pipelines.ingest import ingest_path, is_table, replay_rejection
 from profiles.errors import UPTError
@@ -31,6 +32,7 @@ errors_app = typer.Typer(help="Rejected input: list, inspect and replay it.", no
 app.add_typer(errors_app, name="errors")
 register_learning(app)
 register_resolution(app)
+register_profiles(app)
 
 
 @app.callback()

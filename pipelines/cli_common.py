@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -66,3 +67,11 @@ def progress_steps(quiet: bool) -> Iterator[Callable[[str, int], Callable[[int],
             return lambda n: bar.advance(task, n)
 
         yield step
+
+
+def current_user() -> str:
+    """Who is at the keyboard, for labels, decisions and the audit log."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from pipelines.cli_common import JsonFlag, err, out, print_json, state_of
+from pipelines.cli_common import JsonFlag, current_user, err, out, print_json, state_of
 
 labels_app = typer.Typer(help="Labels: import, export, conflicts.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry of this store and domain.", no_args_is_help=True)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
 
 
 def label(
@@ -51,7 +43,7 @@ def label(
 
         report = label_pairs(state.store, ask_oracle, sim.labeller, sim.origin, budget, strategy)
     else:
-        who = labeller or _user()
+        who = labeller or current_user()
         asked = {"n": 0}
 
         def ask_person(row: int, pairs: Any) -> str | None:
@@ -120,7 +112,7 @@ def labels_import(
     from labeling.store import read_label_file, save_labels
 
     state = state_of(ctx)
-    items = read_label_file(path, labeller or _user())
+    items = read_label_file(path, labeller or current_user())
     with state.store.transaction() as conn:
         count = save_labels(conn, state.store.domain, items)
     out.print(f"imported {count} labels")
@@ -153,7 +145,7 @@ def train(
     from training.train import train as run_training
 
     state = state_of(ctx)
-    result = run_training(state.store, state.settings, model, target_precision, actor=_user())
+    result = run_training(state.store, state.settings, model, target_precision, actor=current_user())
     if as_json:
         print_json(vars(result))
         return
@@ -222,7 +214,7 @@ def models_promote(
 
     state = state_of(ctx)
     try:
-        result = promote(state.store, state.settings, ref, _user(), force)
+        result = promote(state.store, state.settings, ref, current_user(), force)
     except ValueError as exc:
         err.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -235,7 +227,7 @@ def models_rollback(ctx: typer.Context) -> None:
     from training.registry import rollback
 
     state = state_of(ctx)
-    result = rollback(state.store, state.settings, _user())
+    result = rollback(state.store, state.settings, current_user())
     out.print(f"champion is version {result['champion']} again (was {result['was']})")
 
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
 from models.bundle import Bundle, Thresholds, load_bundle
+from models.classifiers import Matcher
 from profiles.errors import NotFound
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, cluster
 from profiles.resolution.golden import Survivorship, golden_record
@@ -92,13 +93,31 @@ def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
     try:
         version = resolve_version(store, settings, "champion")
     except MlflowException:
+        if settings.merge_threshold is not None and settings.review_threshold is not None:
+            # Rules and imported scores only (a user of another matcher may have no model of ours).
+            thresholds = Thresholds(
+                settings.merge_threshold, min(settings.review_threshold, settings.merge_threshold)
+            )
+            return Bundle(model=cast(Matcher, _NoModel()), thresholds=thresholds), NO_MODEL
         raise NotFound(
             f"no champion model for domain {store.domain!r} of this store: run `upt label` and "
-            "`upt train` first (or point UPT_MLFLOW_TRACKING_URI at the registry that has it)"
+            "`upt train` first (or point UPT_MLFLOW_TRACKING_URI at the registry that has it), or set "
+            "UPT_MERGE_THRESHOLD and UPT_REVIEW_THRESHOLD to resolve by rules and imported scores alone"
         ) from None
     bundle = load_bundle(f"models:/{model_name(store)}/{version}")
     bundle.thresholds = effective_thresholds(bundle.thresholds, settings)
     return bundle, version
+
+
+NO_MODEL = "none"
+
+
+class _NoModel:
+    """Stands in for the model when there is none: every pair scores 0, so only rule levels and
+    imported scores can merge or link."""
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return np.zeros(len(features))
 
 
 def effective_thresholds(thresholds: Thresholds, settings: Settings) -> Thresholds:
@@ -177,7 +196,10 @@ def _decide(
     score = np.where(has_ext, work.external, p)
     decision = bundle.thresholds.decide(score).astype(object)
     source = np.where(has_ext, "external", "model").astype(object)
-    actor = np.where(has_ext, "scorer:" + work.scorer.astype(str), f"model:{version}").astype(object)
+    actor = np.array(
+        [f"scorer:{x}" if e else f"model:{version}" for x, e in zip(work.scorer, has_ext, strict=True)],
+        dtype=object,
+    )
     rule = np.full(n, None, dtype=object)
     threshold = np.where(decision == "merge", bundle.thresholds.merge, bundle.thresholds.review)
     level, action = rules.apply(features, frame) if n else (np.zeros(0, np.int32), np.zeros(0, object))
