@@ -167,7 +167,78 @@ def import_matches(
         out.print(resolve_summary(resolved))
 
 
+privacy_app = typer.Typer(
+    help="Privacy requests: find a person's data everywhere, erase a person.", no_args_is_help=True
+)
+
+Email = Annotated[str | None, typer.Option("--email", help="The person's email address.")]
+Phone = Annotated[str | None, typer.Option("--phone", help="The person's phone number (+country code).")]
+Name = Annotated[str | None, typer.Option("--name", help="The person's name (first and last).")]
+
+
+@privacy_app.command("search")
+def privacy_search(
+    ctx: typer.Context, email: Email = None, phone: Phone = None, name: Name = None, as_json: JsonFlag = False
+) -> None:
+    """Every place that holds data of the person: profiles, mentions, objects, interactions,
+    labels, review items, decisions, imported scores, rejected input."""
+    from pipelines.privacy import Query, search
+
+    state = state_of(ctx)
+    found = search(state.store, state.settings, Query(email, phone, name))
+    if as_json:
+        print_json(found)
+        return
+    for place, value in found.items():
+        if place == "query":
+            continue
+        shown = value if isinstance(value, int) else len(value)
+        out.print(f"{place:<16} {shown}")
+        if isinstance(value, list):
+            for item in value[:20]:
+                out.print(f"    {item}")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    ctx: typer.Context,
+    profile: Annotated[
+        list[str] | None, typer.Option("--profile", help="A profile (the person) to erase.")
+    ] = None,
+    mention: Annotated[list[str] | None, typer.Option("--mention", help="A mention key to erase.")] = None,
+    email: Email = None,
+    phone: Phone = None,
+    name: Name = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do it (without, nothing is erased).")] = False,
+    actor: Actor = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase a person for good (right to erasure) and print the receipt the audit log keeps."""
+    from pipelines.privacy import Query, erase
+    from pipelines.resolve import run_resolve
+    from profiles.errors import NotFound
+
+    state = state_of(ctx)
+    if not yes:
+        raise typer.BadParameter("erasure cannot be undone: check with `upt privacy search`, then add --yes")
+    who = actor or current_user()
+    receipt = erase(state.store, state.settings, who, profile, mention, Query(email, phone, name))
+    result = {"receipt": vars(receipt)}
+    if receipt.profiles_reresolved:
+        try:
+            with progress_steps(quiet or as_json) as step:
+                result["resolve"] = vars(run_resolve(state.store, state.settings, step=step, actor=who))
+        except NotFound as exc:
+            result["resolve"] = {"skipped": str(exc)}
+    if as_json:
+        print_json(result)
+        return
+    print_json(result["receipt"])
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(profiles_app, name="profiles")
     app.add_typer(review_app, name="review")
     app.command("import-matches")(import_matches)
+    app.add_typer(privacy_app, name="privacy")

@@ -125,3 +125,29 @@ def rollback(store: Store, settings: Settings, actor: str) -> dict[str, Any]:
     with store.transaction() as conn:
         write_audit(conn, store.domain, actor, "model.rollback", {"from": current, "to": previous})
     return {"name": name, "champion": previous, "was": current}
+
+
+def mark_trained_on_erased(
+    store: Store, settings: Settings, erased_keys: set[str], receipt: str
+) -> list[str]:
+    """Tag every registered version whose training labels named an erased mention: its artifact
+    keeps what it learned from that person, so a retrain without them is asked for."""
+    import mlflow
+
+    from models.bundle import load_bundle
+
+    client = _client(settings)
+    name = model_name(store)
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except mlflow.exceptions.MlflowException:
+        return []
+    marked = []
+    for mv in versions:
+        trained_on = load_bundle(f"models:/{name}/{mv.version}").trained_on
+        pairs = trained_on.get("label_pairs") or []
+        if any(a in erased_keys or b in erased_keys for a, b in pairs):
+            client.set_model_version_tag(name, mv.version, "retrain_requested", "true")
+            client.set_model_version_tag(name, mv.version, f"erasure_{receipt}", "trained on erased labels")
+            marked.append(str(mv.version))
+    return sorted(marked, key=int)
