@@ -46,21 +46,49 @@ def resolve_summary(report: Any) -> str:
 def export(
     ctx: typer.Context,
     mentions: Annotated[Path | None, typer.Option(help="Write mention_key,profile_id as CSV.")] = None,
+    profiles: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the profiles (golden records, members, interactions) as JSONL and Parquet into this folder."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Export the mention -> profile assignment (keys verbatim)."""
+    """Export the mention -> profile assignment (keys verbatim) and/or the profiles."""
+    from pipelines.export import export_profiles
     from profiles.store.profiles_io import assignment_rows
 
     state = state_of(ctx)
-    if mentions is None:
-        raise typer.BadParameter("name what to export: --mentions FILE.csv")
-    with state.store.reading() as conn:
-        rows = assignment_rows(conn, state.store.domain)
-    mentions.parent.mkdir(parents=True, exist_ok=True)
-    with mentions.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["mention_key", "profile_id"])
-        writer.writerows(rows)
-    out.print(f"wrote {len(rows)} mentions in {len({p for _, p in rows})} profiles to {mentions}")
+    if mentions is None and profiles is None:
+        raise typer.BadParameter("name what to export: --mentions FILE.csv and/or --profiles DIR")
+    result: dict[str, Any] = {}
+    if mentions is not None:
+        with state.store.reading() as conn:
+            rows = assignment_rows(conn, state.store.domain)
+        mentions.parent.mkdir(parents=True, exist_ok=True)
+        with mentions.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["mention_key", "profile_id"])
+            writer.writerows(rows)
+        result["mentions"] = {
+            "file": str(mentions),
+            "mentions": len(rows),
+            "profiles": len({p for _, p in rows}),
+        }
+        if not as_json:
+            out.print(
+                f"wrote {len(rows)} mentions in {result['mentions']['profiles']} profiles to {mentions}"
+            )
+    if profiles is not None:
+        done = export_profiles(state.store, profiles)
+        result["profiles"] = vars(done)
+        if not as_json:
+            out.print(
+                f"wrote {done.profiles} profiles ({done.members} mentions, {done.interactions} interactions) "
+                f"to {profiles}: {', '.join(done.files)}"
+            )
+    if as_json:
+        print_json(result)
 
 
 def evaluate(
@@ -68,25 +96,21 @@ def evaluate(
     truth: Annotated[Path, typer.Option(help="Ground truth CSV: mention_key,person_id.", exists=True)],
     as_json: JsonFlag = False,
 ) -> None:
-    """Pairwise and B-cubed precision, recall and F1 of the current assignment against a truth file."""
+    """Pairwise and B-cubed precision, recall and F1 of the current assignment against a truth
+    file, with the wrong pairs broken down by kind of error."""
     from pipelines.block import read_truth
-    from profiles.store.profiles_io import assignment_rows
-    from training.metrics import cluster_scores
+    from pipelines.evaluation import evaluate_store
 
     state = state_of(ctx)
-    frame = read_truth(truth)
-    with state.store.reading() as conn:
-        assigned = dict(assignment_rows(conn, state.store.domain))
-    scores = {
-        k: round(v, 5)
-        for k, v in cluster_scores(
-            dict(zip(frame["mention_key"], frame["person_id"], strict=True)), assigned
-        ).items()
-    }
+    result = evaluate_store(state.store, state.settings, read_truth(truth))
     if as_json:
-        print_json(scores)
-    else:
-        out.print(" ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        print_json(result)
+        return
+    out.print(" ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)))
+    for name, part in result["errors"].items():
+        out.print(f"{name.replace('_', ' ')}: {part['pairs']} pairs")
+        for kind, n in part["kinds"].items():
+            out.print(f"  {n:>8}  {kind}")
 
 
 def register(app: typer.Typer) -> None:

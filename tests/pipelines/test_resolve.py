@@ -35,6 +35,10 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
         rows = list(csv.DictReader(f))
     assert len(rows) == first["mentions"] and set(rows[0]) == {"mention_key", "profile_id"}
     scores = json.loads(upt(home, "evaluate", "--truth", truth, "--json", env=env).stdout)
+    # every wrong pair is counted in exactly one kind of error
+    for part in scores["errors"].values():
+        assert sum(part["kinds"].values()) == pytest.approx(part["pairs"], abs=len(part["kinds"]))
+    assert scores["errors"]["missed_matches"]["pairs"] > 0
     # regression guards below what this path measures on this data today (precision 0.73, B-cubed F1 0.75)
     assert scores["precision"] > 0.6 and scores["b3_f1"] > 0.65
     # resolving again (incremental: nothing changed), and again in full, keeps every profile id
@@ -49,3 +53,45 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
         assert list(csv.DictReader(f)) == rows
     stats = json.loads(upt(home, "stats", "--json", env=env).stdout)
     assert stats["profiles"] == first["profiles"]
+
+
+@pytest.mark.slow
+def test_export_profiles_review_privacy_through_the_command_line(tmp_path: Path) -> None:
+    import pandas as pd
+
+    home = tmp_path / "home"
+    env = {"UPT_MLFLOW_TRACKING_URI": str(tmp_path / "mlruns")}
+    info = write_dataset(GeneratorConfig(persons=120, seed=5), tmp_path / "data")
+    upt(home, "ingest", info["objects_file"], "-q", env=env)
+    upt(home, "block", "-q", env=env)
+    upt(home, "label", "--oracle", info["truth_file"], "--budget", "30", "--json", env=env)
+    upt(home, "train", "--json", env=env)
+    resolved = json.loads(upt(home, "resolve", "-q", "--json", env=env).stdout)
+    folder = tmp_path / "profiles"
+    done = json.loads(upt(home, "export", "--profiles", str(folder), "--json", env=env).stdout)
+    assert done["profiles"]["profiles"] == resolved["profiles"]
+    lines = (folder / "profiles.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert len(lines) == resolved["profiles"] and {"golden", "members", "interactions", "aliases"} <= set(
+        first
+    )
+    table = pd.read_parquet(folder / "profiles.parquet")
+    members = pd.read_parquet(folder / "members.parquet")
+    assert len(table) == resolved["profiles"] and len(members) == resolved["mentions"]
+    assert set(pd.read_parquet(folder / "interactions.parquet")["profile_id"]) <= set(table["profile_id"])
+
+    # erase one labelled mention: the model trained on its label is marked for retraining
+    labels = tmp_path / "labels.csv"
+    upt(home, "labels", "export", str(labels), env=env)
+    with labels.open() as f:
+        key = next(csv.DictReader(f))["mention_a"]
+    found = json.loads(
+        upt(home, "privacy", "search", "--name", "x", "--json", env=env, ok=False).stdout or "{}"
+    )
+    assert found == {} or found["mentions"] == []
+    refused = upt(home, "privacy", "erase", "--mention", key, env=env, ok=False)
+    assert refused.returncode != 0 and "--yes" in refused.stderr + refused.stdout
+    erased = json.loads(upt(home, "privacy", "erase", "--mention", key, "--yes", "--json", env=env).stdout)
+    assert erased["receipt"]["removed"]["mentions"] == 1 and erased["receipt"]["models_marked"] == ["1"]
+    models = json.loads(upt(home, "models", "list", "--json", env=env).stdout)
+    assert models[0]["tags"]["retrain_requested"] == "true"
