@@ -28,9 +28,9 @@ demo: install
 	$(BIN)/upt label --oracle $(DEMO)/truth.csv --budget 50
 	$(BIN)/upt train
 	$(BIN)/upt resolve
-	$(BIN)/upt export --mentions $(DEMO)/assignment.csv
+	$(BIN)/upt export --mentions $(DEMO)/assignment.csv --profiles $(DEMO)/profiles
 	$(BIN)/upt evaluate --truth $(DEMO)/truth.csv
-	$(BIN)/upt stats
+	$(BIN)/upt report --truth $(DEMO)/truth.csv
 
 test: install
 	$(BIN)/pytest

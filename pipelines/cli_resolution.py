@@ -113,7 +113,50 @@ def evaluate(
             out.print(f"  {n:>8}  {kind}")
 
 
+def report(
+    ctx: typer.Context,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth CSV, for precision/recall/F1.", exists=True)
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Profiles, merges by rule and by model, the review queue, and quality against a truth file."""
+    from pipelines.block import read_truth
+    from pipelines.report import resolution_report
+
+    state = state_of(ctx)
+    found = resolution_report(state.store, state.settings, read_truth(truth) if truth else None)
+    if as_json:
+        print_json(found)
+        return
+    by_source = found["merges_by_source"]
+    out.print(f"[bold]UPT report[/bold] for domain {found['domain']}")
+    out.print(
+        f"  {found['mentions']} mentions in {found['profiles']} profiles (champion model {found['model_version']})"
+    )
+    out.print(
+        f"  merges in effect: {by_source.get('rule', 0)} by rule, {by_source.get('model', 0)} by model, "
+        f"{by_source.get('external', 0)} by imported scores, {by_source.get('manual', 0)} by people"
+    )
+    for rule, n in sorted(found["merges_by_rule"].items()):
+        out.print(f"    {n:>7}  {rule}")
+    queue = found["review_queue"]
+    out.print(
+        f"  review queue: {queue['open']} open ({queue['merged']} merged, {queue['rejected']} rejected by people)"
+    )
+    quality = found.get("quality")
+    if quality:
+        out.print(
+            f"  against the truth file: precision {quality['precision']:.4f} recall {quality['recall']:.4f} "
+            f"F1 {quality['f1']:.4f}; B-cubed F1 {quality['b3_f1']:.4f}"
+        )
+        for name, part in quality["errors"].items():
+            top = ", ".join(f"{kind} {n}" for kind, n in list(part["kinds"].items())[:3])
+            out.print(f"  {name.replace('_', ' ')}: {part['pairs']} pairs, mostly {top or 'none'}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("resolve")(resolve)
     app.command("export")(export)
     app.command("evaluate")(evaluate)
+    app.command("report")(report)
