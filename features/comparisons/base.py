@@ -58,8 +58,6 @@ class MentionArrays:
     string_codes: dict[str, np.ndarray] = field(default_factory=dict)
     vocabularies: dict[str, np.ndarray] = field(default_factory=dict)
     dob: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.int16))
-    # log10 of the share of mentions carrying the same value: how common a name is here
-    frequency: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def build(cls, frame: pd.DataFrame, interactions: pd.DataFrame | None = None) -> MentionArrays:
@@ -114,14 +112,6 @@ class MentionArrays:
             codes, uniques = pd.factorize(values)
             arrays.string_codes[column] = codes.astype(np.int64)
             arrays.vocabularies[column] = np.asarray(uniques, dtype=object)
-        for column in ("last_name", "full_name"):
-            codes = arrays.string_codes[column]
-            counts = np.bincount(codes[codes >= 0], minlength=len(arrays.vocabularies[column]))
-            share = np.full(len(codes), np.nan, np.float32)
-            known = codes >= 0
-            share[known] = np.log10(counts[codes[known]] / max(len(codes), 1))
-            share[~arrays.present[column]] = np.nan
-            arrays.frequency[column] = share
         arrays.ints["first_initial"] = pd.factorize(frame["first_name"].str[:1])[0].astype(np.int32)
         sound = phonetic(frame["last_name"])
         arrays.ints["last_phonetic"] = pd.factorize(sound)[0].astype(np.int32)
@@ -170,10 +160,6 @@ class PairData:
             values = self.arrays.text[column]
             self._texts[column] = (values[self.ia], values[self.ib])
         return self._texts[column]
-
-    def pair_values(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A per-mention array's values for the two sides of each pair."""
-        return values[self.ia], values[self.ib]
 
     def both_text(self, column: str) -> np.ndarray:
         present = self.arrays.present[column]

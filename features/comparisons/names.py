@@ -42,9 +42,6 @@ class NameComparison:
                 "first_nickname_eq": where_both(both_first, pairs.shared("first_canonical") > 0),
                 "first_initial_eq": where_both(both_first, initial),
                 "name_swap": where_both(both_first & both_last, swap),
-                # Term frequency: agreeing on a common name is weaker evidence than on a rare one.
-                "last_name_freq": np.fmax(*pairs.pair_values(pairs.arrays.frequency["last_name"])),
-                "full_name_freq": np.fmax(*pairs.pair_values(pairs.arrays.frequency["full_name"])),
                 "first_missing": (~both_first).astype(np.float32),
                 "last_missing": (~both_last).astype(np.float32),
             }
