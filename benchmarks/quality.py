@@ -119,7 +119,9 @@ def run_anchors(name: str, truth: Path, work: Path, mentions: int) -> dict[str, 
             out[tool] = {"skipped": f"not run above {DEDUPE_MAX_MENTIONS:,} mentions (memory)"}
             continue
         if tool.startswith("recordlinkage") and mentions > RECORDLINKAGE_MAX_MENTIONS:
-            out[tool] = {"skipped": f"not run above {RECORDLINKAGE_MAX_MENTIONS:,} mentions (quadratic blocks)"}
+            out[tool] = {
+                "skipped": f"not run above {RECORDLINKAGE_MAX_MENTIONS:,} mentions (quadratic blocks)"
+            }
             continue
         assignment = work / f"assignment-{name}-{tool}.csv"
         try:

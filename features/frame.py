@@ -85,14 +85,7 @@ def load_mentions(
         parts = [_by_keys(conn, domain, keys[i : i + 500]) for i in range(0, len(keys), 500)]
         return pd.concat(parts) if parts else frame_from_rows([])
     query = (
-        select(
-            mentions.c.id,
-            mentions.c.mention_key,
-            mentions.c.source,
-            mentions.c.object_pk,
-            mentions.c.content_hash,
-            mentions.c.normalized,
-        )
+        select(*_frame_columns())
         .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
         .order_by(mentions.c.id)
         .execution_options(yield_per=chunk)
@@ -100,15 +93,16 @@ def load_mentions(
     return frame_from_rows(_row(*r) for r in conn.execute(query))
 
 
+def _frame_columns() -> tuple[Any, ...]:
+    """What a frame row is built from, in `_row`'s argument order."""
+    c = mentions.c
+    return (c.id, c.mention_key, c.source, c.object_pk, c.content_hash, c.normalized)
+
+
 def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
-    query = select(
-        mentions.c.id,
-        mentions.c.mention_key,
-        mentions.c.source,
-        mentions.c.object_pk,
-        mentions.c.content_hash,
-        mentions.c.normalized,
-    ).where(mentions.c.domain == domain, mentions.c.mention_key.in_(list(keys)))
+    query = select(*_frame_columns()).where(
+        mentions.c.domain == domain, mentions.c.mention_key.in_(list(keys))
+    )
     return frame_from_rows(_row(*r) for r in conn.execute(query))
 
 

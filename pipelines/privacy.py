@@ -66,36 +66,30 @@ class Query:
         return {k: v for k, v in vars(self).items() if v}
 
 
+def _by_identifier(conn: Connection, domain: str, kind: str, value: str) -> set[int]:
+    return set(
+        conn.execute(
+            select(identifiers.c.mention_pk).where(
+                identifiers.c.domain == domain, identifiers.c.kind == kind, identifiers.c.value == value
+            )
+        ).scalars()
+    )
+
+
 def _mention_pks(conn: Connection, domain: str, query: Query, settings: Settings) -> set[int]:
     found: set[int] = set()
     if query.email:
         email = normalize_email(query.email).value
         if not email:
             raise ValidationFailed("email", f"{query.email!r} is not an email address")
-        found |= set(
-            conn.execute(
-                select(identifiers.c.mention_pk).where(
-                    identifiers.c.domain == domain,
-                    identifiers.c.kind == "email",
-                    identifiers.c.value == email,
-                )
-            ).scalars()
-        )
+        found |= _by_identifier(conn, domain, "email", email)
     if query.phone:
         phone = normalize_phone(query.phone, settings.default_region).e164
         if not phone:
             raise ValidationFailed(
                 "phone", f"{query.phone!r} is not a phone number (give it with +country code)"
             )
-        found |= set(
-            conn.execute(
-                select(identifiers.c.mention_pk).where(
-                    identifiers.c.domain == domain,
-                    identifiers.c.kind == "phone",
-                    identifiers.c.value == phone,
-                )
-            ).scalars()
-        )
+        found |= _by_identifier(conn, domain, "phone", phone)
     if query.name:
         parts = name_parts(full_name=query.name)
         first, last = fold(parts.first or ""), fold(parts.last or "")

@@ -23,6 +23,7 @@ from profiles.store.decisions import (
     current_decisions,
     decision_history,
     get_event,
+    manual_decision,
     mark_reverted,
     profile_events_of,
     record_decisions,
@@ -163,23 +164,7 @@ def merge_profiles(
             .values(status="retired", golden={"merged_into": keep}, updated_at=now)
         )
         mention_a, mention_b = _pair(kept[0], dropped[0])
-        record_decisions(
-            conn,
-            store.domain,
-            [
-                {
-                    "mention_a": mention_a,
-                    "mention_b": mention_b,
-                    "decision": "merge",
-                    "source": "manual",
-                    "score": None,
-                    "rule": None,
-                    "actor": actor,
-                    "model_version": None,
-                    "threshold": None,
-                }
-            ],
-        )
+        record_decisions(conn, store.domain, [manual_decision(mention_a, mention_b, "merge", actor)])
         event = record_event(
             conn,
             store.domain,
@@ -302,17 +287,4 @@ def _keep_apart(
     for i, x in enumerate(firsts):
         for y in firsts[i + 1 :]:
             pairs.add(_pair(x, y))
-    return [
-        {
-            "mention_a": a,
-            "mention_b": b,
-            "decision": "no_match",
-            "source": "manual",
-            "score": None,
-            "rule": None,
-            "actor": actor,
-            "model_version": None,
-            "threshold": None,
-        }
-        for a, b in sorted(pairs)
-    ]
+    return [manual_decision(a, b, "no_match", actor) for a, b in sorted(pairs)]

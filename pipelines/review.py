@@ -16,7 +16,7 @@ from labeling.store import Label, save_labels
 from profiles.errors import NotFound, ValidationFailed
 from profiles.settings import Settings
 from profiles.store import Store
-from profiles.store.decisions import record_decisions
+from profiles.store.decisions import manual_decision, record_decisions
 from profiles.store.schema import review_queue
 from profiles.store.writes import write_audit
 
@@ -84,21 +84,14 @@ def decide_review(
             [Label(item.mention_a, item.mention_b, answer, labeller, "review", vector)],
         )
         if answer in ANSWER_STATUS:
+            decision = "merge" if answer == "match" else "no_match"
             record_decisions(
                 conn,
                 store.domain,
                 [
-                    {
-                        "mention_a": item.mention_a,
-                        "mention_b": item.mention_b,
-                        "decision": "merge" if answer == "match" else "no_match",
-                        "source": "manual",
-                        "score": item.score,
-                        "rule": None,
-                        "actor": labeller,
-                        "model_version": item.model_version,
-                        "threshold": None,
-                    }
+                    manual_decision(
+                        item.mention_a, item.mention_b, decision, labeller, item.score, item.model_version
+                    )
                 ],
             )
             conn.execute(

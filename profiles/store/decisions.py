@@ -33,6 +33,28 @@ def current_decisions(conn: Connection, domain: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DECISION_COLUMNS)
 
 
+def manual_decision(
+    mention_a: str,
+    mention_b: str,
+    decision: str,
+    actor: str,
+    score: float | None = None,
+    model_version: str | None = None,
+) -> dict[str, Any]:
+    """A person's decision on a pair (keys in mention-id order): later runs never override it."""
+    return {
+        "mention_a": mention_a,
+        "mention_b": mention_b,
+        "decision": decision,
+        "source": "manual",
+        "score": score,
+        "rule": None,
+        "actor": actor,
+        "model_version": model_version,
+        "threshold": None,
+    }
+
+
 def record_decisions(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
     now = dt.datetime.now(dt.UTC)
     for start in range(0, len(rows), CHUNK):
