@@ -59,10 +59,14 @@ def _upt(home: Path, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def run_one(name: str, files: list[Path], truth: Path, work: Path) -> dict[str, Any]:
-    home = work / f"home-{name}"
+def _upt_env(home: Path, mlruns: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UPT_")}
-    env.update({"UPT_HOME": str(home), "UPT_MLFLOW_TRACKING_URI": str(work / f"mlruns-{name}")})
+    env.update({"UPT_HOME": str(home), "UPT_MLFLOW_TRACKING_URI": str(mlruns)})
+    return env
+
+
+def _ingest(home: Path, env: dict[str, str], files: list[Path]) -> None:
+    """Ingest a data set (Febrl CSV tables with their column mapping, or contract JSON Lines) and block."""
     for f in files:
         if f.suffix == ".csv":
             _upt(
@@ -79,6 +83,12 @@ def run_one(name: str, files: list[Path], truth: Path, work: Path) -> dict[str, 
             )
         else:
             _upt(home, env, "ingest", str(f), "-q")
+
+
+def run_one(name: str, files: list[Path], truth: Path, work: Path) -> dict[str, Any]:
+    home = work / f"home-{name}"
+    env = _upt_env(home, work / f"mlruns-{name}")
+    _ingest(home, env, files)
     PEAK.clear()
     started = time.perf_counter()
     _upt(home, env, "block", "-q")

@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks and rewrite BENCHMARKS.md from their result files.
 
-usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, quality)
+usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, learning, quality)
 """
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import blocking, ingest, quality, scale
+from benchmarks import blocking, ingest, learning, quality, scale
 from benchmarks.common import rebuild_benchmarks_md
 
-BENCHES = {"ingest": ingest.run, "blocking": blocking.run, "scale": scale.run, "quality": quality.run}
+BENCHES = {
+    "ingest": ingest.run,
+    "blocking": blocking.run,
+    "scale": scale.run,
+    "learning": learning.run,
+    "quality": quality.run,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -111,3 +111,12 @@ def f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
 
 
 MIN_PER_CLASS_FOR_PRECISION_TARGET = 50
+
+
+def choose_merge_threshold(y: np.ndarray, oof: np.ndarray, target_precision: float) -> tuple[float, str]:
+    """(auto-merge threshold, the rule that chose it): the precision target from 50 labels of
+    each class on, the F1-best out-of-fold threshold below that."""
+    enough = min(int(y.sum()), int(len(y) - y.sum())) >= MIN_PER_CLASS_FOR_PRECISION_TARGET
+    if enough:
+        return merge_threshold(y, oof, target_precision), "precision_target"
+    return f1_threshold(y, oof), "f1_best_out_of_fold"

@@ -34,8 +34,7 @@ from profiles.store import Store
 from profiles.store.reads import store_id
 from training import tracking
 from training.metrics import (
-    MIN_PER_CLASS_FOR_PRECISION_TARGET,
-    f1_threshold,
+    choose_merge_threshold,
     merge_threshold,
     pair_scores,
     pool_merge_threshold,
@@ -146,9 +145,7 @@ def train(
     pool_p = model.predict_proba(pool) if len(pool) else np.zeros(0)
     # A precision of 0.995 cannot be measured on a few dozen labels, and a model calibrated on
     # them may never score near 1: then the threshold is the F1-best one on out-of-fold scores.
-    enough = min(int(y.sum()), int(len(y) - y.sum())) >= MIN_PER_CLASS_FOR_PRECISION_TARGET
-    rule = "precision_target" if enough else "f1_best_out_of_fold"
-    merge = merge_threshold(y, oof, target_precision) if enough else f1_threshold(y, oof)
+    merge, rule = choose_merge_threshold(y, oof, target_precision)
     review = review_threshold(merge, y, oof)
     at_merge = pair_scores(y, oof, merge)
     from sklearn.metrics import average_precision_score, brier_score_loss

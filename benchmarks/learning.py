@@ -1,0 +1,118 @@
+"""Learning curves (issue 5): how good the match model gets after 10, 25, 50, 100 and 200 labels
+from the simulated oracle, for each active-learning strategy and each model, on Febrl3, Febrl4
+and generated travel data.
+
+Each data set is ingested and blocked once through the command line; then, in process, each
+strategy runs the real labelling loop (`labeling.loop.run_loop`, the one `upt label` runs) up to
+200 answers from the truth file, and after each budget each model is trained on the labels asked
+so far (the first N, in asking order) exactly as `upt train` does (out-of-fold calibration, the
+same threshold rule). The figure is pairwise precision/recall/F1 of the model's merge decisions
+over all candidate pairs, before rules and clustering, and the training time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import datasets
+from benchmarks.common import machine, write_section
+from benchmarks.quality import _ingest, _upt, _upt_env
+
+BUDGETS = (10, 25, 50, 100, 200)
+STRATEGIES = ("uncertainty", "committee")
+MODELS = ("lightgbm", "logistic")
+
+
+def curves(home: Path, truth: Path) -> dict[str, Any]:
+    from labeling.loop import run_loop
+    from labeling.oracle import SimulatedOracle
+    from labeling.strategies import Pool, make_strategy
+    from models.classifiers import make_model
+    from pipelines.label import build_pool
+    from profiles.settings import Settings
+    from profiles.store import open_store
+    from training.metrics import choose_merge_threshold, pair_scores
+
+    store = open_store(Settings(home=home))
+    pairs, base = build_pool(store)
+    oracle = SimulatedOracle.from_file(truth)
+    keys = pairs.keys(np.arange(len(base.features)))
+    y_all = np.array([oracle.answer(a, b) == "match" for a, b in keys], dtype=np.int64)
+    out: dict[str, Any] = {"candidate_pairs": len(y_all), "true_pairs_among_candidates": int(y_all.sum())}
+    for strategy in STRATEGIES:
+        pool = Pool(base.features, base.blockers, {})
+        order: list[int] = []
+
+        def remember(row: int, answer: str, order: list[int] = order) -> None:
+            order.append(row)
+
+        run_loop(
+            pool,
+            lambda row: "match" if y_all[row] else "non_match",
+            remember,
+            max(BUDGETS),
+            make_strategy(strategy),
+        )
+        for model_name in MODELS:
+            for n in BUDGETS:
+                rows = np.array(order[:n], dtype=np.int64)
+                y = y_all[rows]
+                key = f"{strategy}/{model_name}/{n}"
+                if len(np.unique(y)) < 2:
+                    out[key] = {"labels": len(rows), "f1": None, "note": "one class only"}
+                    continue
+                started = time.perf_counter()
+                model = make_model(model_name).fit(base.features.iloc[rows], y)
+                merge, _ = choose_merge_threshold(y, model.oof_proba_, 0.995)
+                train_s = time.perf_counter() - started
+                p = model.predict_proba(base.features)
+                scores = pair_scores(y_all, p, merge)
+                out[key] = {
+                    "labels": len(rows),
+                    "matches": int(y.sum()),
+                    **{k: round(v, 4) for k, v in scores.items()},
+                    "train_s": round(train_s, 2),
+                }
+                print(f"[bench]   learning {home.name} {key}: {json.dumps(out[key])}", flush=True)
+    return out
+
+
+def run(workdir: Path, travel_mentions: int = 20_000) -> None:
+    sets = {
+        "febrl3": datasets.febrl("febrl3", workdir / "lc-febrl3"),
+        "febrl4": datasets.febrl("febrl4", workdir / "lc-febrl4"),
+        f"travel {travel_mentions // 1000}k": datasets.travel(travel_mentions, workdir / "lc-travel", seed=3),
+    }
+    results = {}
+    for name, (files, truth) in sets.items():
+        home = workdir / f"lc-home-{name.replace(' ', '-')}"
+        env = _upt_env(home, workdir / f"lc-mlruns-{name.replace(' ', '-')}")
+        _ingest(home, env, files)
+        _upt(home, env, "block", "-q")
+        results[name] = curves(home, truth)
+    lines = [
+        "## Learning curves (issue 5)\n",
+        f"Machine: {machine()}.\n",
+        "Command: `make bench` (part `learning`). Simulated oracle answering from the truth file through the real "
+        "labelling loop (10-question seed round, then rounds of 5); after N labels each model is trained as "
+        "`upt train` trains it (out-of-fold calibration and threshold rule). Pairwise F1 of the model's merge "
+        "decisions over all candidate pairs, before rules and clustering (so it differs from the end-to-end "
+        "figures). dedupe's own active learner is not in these curves (see the quality section for dedupe).\n",
+        "| data set | strategy | model | " + " | ".join(f"F1 @{n}" for n in BUDGETS) + " | train s @200 |",
+        "|---|---|---|" + "---|" * (len(BUDGETS) + 1),
+    ]
+    for name, r in results.items():
+        for strategy in STRATEGIES:
+            for model_name in MODELS:
+                cells = []
+                for n in BUDGETS:
+                    f1 = r.get(f"{strategy}/{model_name}/{n}", {}).get("f1")
+                    cells.append("–" if f1 is None else f"{f1:.4f}")
+                last = r.get(f"{strategy}/{model_name}/{max(BUDGETS)}", {}).get("train_s", "")
+                lines.append(f"| {name} | {strategy} | {model_name} | " + " | ".join(cells) + f" | {last} |")
+    write_section("learning", "\n".join(lines) + "\n", results)
