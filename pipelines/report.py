@@ -58,7 +58,7 @@ def resolution_report(store: Store, settings: Settings, truth: pd.DataFrame | No
             "merged": queue.get("merged", 0),
             "rejected": queue.get("rejected", 0),
         },
-        "model_version": model_version,
+        "model_version": model_version.split(":")[0] if model_version else None,
     }
     if truth is not None:
         from pipelines.evaluation import evaluate_store

@@ -31,7 +31,7 @@ from profiles.errors import NotFound
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, cluster
 from profiles.resolution.golden import Survivorship, golden_record
 from profiles.resolution.identity import assign_ids
-from profiles.resolution.rules import RuleSet, load_rules
+from profiles.resolution.rules import DEFAULT_RULES, RuleSet, load_rules
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import (
@@ -124,6 +124,25 @@ def effective_thresholds(thresholds: Thresholds, settings: Settings) -> Threshol
     merge = settings.merge_threshold if settings.merge_threshold is not None else thresholds.merge
     review = settings.review_threshold if settings.review_threshold is not None else thresholds.review
     return Thresholds(merge=merge, review=min(review, merge))
+
+
+def model_identity(bundle: Bundle, version: str, settings: Settings) -> str:
+    """The registry version plus a fingerprint of what decides: the classifier, its thresholds
+    (after settings' overrides) and the rules. A version number alone is not enough: another
+    registry, or a changed override, can give the same number to different decisions."""
+    import hashlib
+    import json
+
+    rules = (settings.rules_file or DEFAULT_RULES).read_bytes()
+    text = json.dumps(
+        {
+            "model": bundle.model.to_dict() if version != NO_MODEL else None,
+            "thresholds": vars(bundle.thresholds),
+        },
+        sort_keys=True,
+        default=str,
+    ).encode()
+    return f"{version}:{hashlib.sha256(text + rules).hexdigest()[:12]}"
 
 
 def survivorship_of(settings: Settings) -> Survivorship:
@@ -255,8 +274,11 @@ def run_resolve(
         report.mode, report.mode_reason = "full", "asked for (--full)"
     elif last_version is None:
         report.mode, report.mode_reason = "full", "first resolve of this domain"
-    elif last_version != version:
-        report.mode, report.mode_reason = "full", f"champion changed from version {last_version} to {version}"
+    elif last_version != model_identity(bundle, version, settings):
+        report.mode, report.mode_reason = (
+            "full",
+            f"the model changed (was {last_version}, now version {version})",
+        )
     else:
         report.mode_reason = "new or changed mentions only"
     pks = frame["mention_pk"].to_numpy(np.int64)
@@ -325,7 +347,7 @@ def run_resolve(
         report.reviews = queue_reviews(conn, store.domain, reviews)
         for kind, pid, before, after, reason in events:
             record_event(conn, store.domain, kind, pid, before, after, actor, reason)
-        set_info(conn, info_key, version)
+        set_info(conn, info_key, model_identity(bundle, version, settings))
         report.merges = dict(Counter(effective.loc[effective["decision"] == "merge", "source"]))
         report.events = dict(Counter(e[0] for e in events))
         report.profiles = len(set(ids))

@@ -200,3 +200,13 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     first = run_resolve(store, settings)
     clean = assignment(store)
     assert first.mode == "full" and len(clean) == first.mentions
+
+
+def test_a_different_model_or_threshold_under_the_same_version_redecides_everything(resolved: Any) -> None:
+    store, settings, _, _ = resolved
+    run_resolve(store, settings)
+    assert run_resolve(store, settings).mode == "incremental"
+    stricter = settings.model_copy(update={"merge_threshold": 0.95})
+    again = run_resolve(store, stricter)
+    assert again.mode == "full" and "model changed" in again.mode_reason
+    assert run_resolve(store, stricter).mode == "incremental"
