@@ -156,7 +156,7 @@ def search(store: Store, settings: Settings, query: Query) -> dict[str, Any]:
 
 
 def _places(conn: Connection, domain: str, pks: list[int], query: Query | None) -> dict[str, Any]:
-    rows = []
+    rows: list[Any] = []
     for cond in _in(mentions.c.id, pks):
         rows += conn.execute(
             select(mentions.c.id, mentions.c.mention_key, mentions.c.object_pk, profile_members.c.profile_id)
@@ -301,7 +301,7 @@ def erase(
         if not pks:
             raise NotFound("nothing to erase: no mention matches the request")
         erased = sorted(pks)
-        rows = []
+        rows: list[Any] = []
         for cond in _in(mentions.c.id, erased):
             rows += conn.execute(
                 select(

@@ -25,14 +25,14 @@ def resolution_report(store: Store, settings: Settings, truth: pd.DataFrame | No
             .select_from(mentions)
             .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
         ).scalar_one()
-        status = dict(
+        status: dict[str, int] = dict(
             conn.execute(
                 select(profiles.c.status, func.count())
                 .where(profiles.c.domain == domain)
                 .group_by(profiles.c.status)
             ).all()
         )
-        queue = dict(
+        queue: dict[str, int] = dict(
             conn.execute(
                 select(review_queue.c.status, func.count())
                 .where(review_queue.c.domain == domain)

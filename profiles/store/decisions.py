@@ -140,7 +140,9 @@ def record_event(
             at=dt.datetime.now(dt.UTC),
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def get_event(conn: Connection, domain: str, event_id: int) -> dict[str, Any]:
