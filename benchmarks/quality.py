@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks import anchors, datasets
 from benchmarks.blocking_worker import FEBRL_MAP
-from benchmarks.common import ROOT, machine, run_measured, write_section
+from benchmarks.common import PEAK_EXPR, RESET_PEAK, ROOT, machine, run_measured, write_section
 from training.metrics import cluster_scores
 
 LABELS = 50
@@ -36,9 +36,8 @@ RECORDLINKAGE_MAX_MENTIONS = 20_000
 
 PEAK: dict[str, float] = {}
 _CHILD = (
-    "import atexit, resource, sys\n"
-    "atexit.register(lambda: sys.stderr.write("
-    "f'\\n[peak-rss-mib] {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}\\n'))\n"
+    f"{RESET_PEAK}import atexit, sys\n"
+    f"atexit.register(lambda: sys.stderr.write('\\n[peak-rss-mib] ' + str({PEAK_EXPR}) + '\\n'))\n"
     "from pipelines.cli import run\nrun()\n"
 )
 
