@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from pipelines.ingest import ingest_jsonl, ingest_table
 from pipelines.synthetic import GeneratorConfig, write_dataset
@@ -14,7 +15,7 @@ from profiles.flat import parse_mapping
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.reads import list_rejections, store_stats
-from profiles.store.schema import metadata
+from profiles.store.schema import mentions, metadata
 
 pytestmark = pytest.mark.postgres
 
@@ -73,3 +74,51 @@ def test_blocking_writes_embeddings_and_pairs_on_postgres(
     assert len(pks) == report.mentions and vectors.shape[1] == HashEncoder.dim
     _, _, again = run_block(pg_store, settings, encoder=HashEncoder())
     assert again.embedded == 0 and again.written == {"inserted": 0, "updated": 0, "deleted": 0}
+
+
+def test_resolution_history_and_erasure_on_postgres(
+    pg_store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Rules-only resolve, a manual merge and its undo, and an erasure, on real PostgreSQL."""
+    from pipelines.block import run_block
+    from pipelines.privacy import Query, erase, search
+    from pipelines.profile_ops import merge_profiles, unmerge
+    from pipelines.resolve import run_resolve
+    from profiles.store.profiles_io import assignment_rows
+    from tests.pipelines.test_block import HashEncoder
+
+    settings = settings.model_copy(
+        update={"merge_threshold": 0.9, "review_threshold": 0.5, "encoder": "hash"}
+    )
+    info = write_dataset(GeneratorConfig(persons=80, seed=6), tmp_path / "d")
+    ingest_jsonl(pg_store, settings, Path(info["objects_file"]))
+    run_block(pg_store, settings, encoder=HashEncoder())
+    first = run_resolve(pg_store, settings)
+    assert first.mode == "full" and first.merges.get("rule", 0) > 0
+    assert run_resolve(pg_store, settings).decisions_changed == 0
+
+    def assignment() -> dict[str, str]:
+        with pg_store.reading() as conn:
+            return dict(assignment_rows(conn, pg_store.domain))
+
+    before = assignment()
+    a, b = sorted(set(before.values()))[:2]
+    done = merge_profiles(pg_store, settings, a, b, "tester", "test")
+    unmerge(pg_store, settings, done["event"], "tester", "test")
+    assert assignment() == before
+
+    with pg_store.reading() as conn:
+        email = (
+            conn.execute(
+                select(mentions.c.email).where(
+                    mentions.c.domain == pg_store.domain, mentions.c.email.is_not(None)
+                )
+            )
+            .scalars()
+            .first()
+        )
+    assert email
+    found = search(pg_store, settings, Query(email=email))
+    receipt = erase(pg_store, settings, "dpo", profile_ids=found["profiles"])
+    assert receipt.removed["mentions"] == len(found["mentions"])
+    assert search(pg_store, settings, Query(email=email))["mentions"] == []
