@@ -40,7 +40,7 @@ def false_merge_kinds(features: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     shared_place = (
         (_f(features, "email_exact") == 1)
         | (_f(features, "phone_exact") == 1)
-        | (_f(features, "street_token_set") >= 90)
+        | (_f(features, "street_token_set") >= 0.9)
         | (_f(features, "shared_booking") == 1)
     )
     similar_names = (_f(features, "first_jw") >= 0.9) & (_f(features, "last_jw") >= 0.9)

@@ -74,6 +74,7 @@ class ResolveReport:
     decisions_changed: int = 0
     merges: dict[str, int] = field(default_factory=dict)  # current merge edges by source
     rule_hits: dict[str, int] = field(default_factory=dict)  # this run, by rule
+    name_only_to_review: int = 0  # model merges with nothing but the name in common, sent to review
     reviews: int = 0  # new review items
     profiles: int = 0
     events: dict[str, int] = field(default_factory=dict)
@@ -229,6 +230,14 @@ def _decide(
     source[fired], actor[fired] = "rule", "rules"
     rule[fired] = [rules.rule_name(i) for i in level[fired].tolist()]
     threshold = np.where(fired, np.nan, threshold)
+    # A name is no identity: a model merge needs one more thing in common (a contact, a birth
+    # date, an identifier, an address, a booking); on names alone a person decides. At 100,000
+    # travel mentions the model merged hundreds of name-only "james smith" mentions into one.
+    # Imported scores are left alone: their system may have seen evidence we do not hold.
+    model_merge = (decision == "merge") & (source == "model")
+    weak = model_merge & ~_beyond_name(features)
+    decision[weak] = "review"
+    report.name_only_to_review = int(weak.sum())
     companions = features["travelled_together"].to_numpy() == 1
     conflict = (features["document_conflict"].to_numpy() == 1) | (features["dob_conflict"].to_numpy() == 1)
     apart = companions | (conflict & (decision == "no_match"))
@@ -246,6 +255,30 @@ def _decide(
             "threshold": threshold,
         }
     )
+
+
+BEYOND_NAME = (
+    ("email_exact", 1.0),
+    ("phone_exact", 1.0),
+    ("phone_suffix_eq", 1.0),
+    ("dob_exact", 1.0),
+    ("dob_day_month_swapped", 1.0),
+    ("dob_one_digit_off", 1.0),
+    ("loyalty_eq", 1.0),
+    ("document_eq", 1.0),
+    ("postal_eq", 1.0),
+    ("street_token_set", 0.8),
+    ("shared_booking", 1.0),
+)
+
+
+def _beyond_name(features: pd.DataFrame) -> np.ndarray:
+    """Pairs that agree on something besides the name."""
+    out = np.zeros(len(features), bool)
+    for column, at_least in BEYOND_NAME:
+        if column in features:
+            out |= features[column].to_numpy(np.float64) >= at_least
+    return out
 
 
 def run_resolve(

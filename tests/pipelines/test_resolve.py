@@ -39,8 +39,9 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
     for part in scores["errors"].values():
         assert sum(part["kinds"].values()) == pytest.approx(part["pairs"], abs=len(part["kinds"]))
     assert scores["errors"]["missed_matches"]["pairs"] > 0
-    # regression guards below what this path measures on this data today (precision 0.73, B-cubed F1 0.75)
-    assert scores["precision"] > 0.6 and scores["b3_f1"] > 0.65
+    # regression guards below what this path measures on this data today (precision 0.97, B-cubed
+    # F1 0.62: model merges on a name alone go to review, which costs recall on so small a set)
+    assert scores["precision"] > 0.9 and scores["b3_f1"] > 0.58
     # resolving again (incremental: nothing changed), and again in full, keeps every profile id
     # and changes no decision
     again = json.loads(upt(home, "resolve", "--json", env=env).stdout)
