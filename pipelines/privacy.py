@@ -34,6 +34,7 @@ from profiles.errors import NotFound, ValidationFailed
 from profiles.resolution.golden import golden_record
 from profiles.settings import Settings
 from profiles.store import Store
+from profiles.store.decisions import rows_touching
 from profiles.store.profiles_io import mention_times
 from profiles.store.schema import (
     candidate_pairs,
@@ -183,19 +184,7 @@ def _places(conn: Connection, domain: str, pks: list[int], query: Query | None) 
     ]
 
     def by_keys(table: Any) -> list[dict[str, Any]]:
-        found = []
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            found += [
-                dict(r._mapping)
-                for r in conn.execute(
-                    select(table).where(
-                        table.c.domain == domain,
-                        or_(table.c.mention_a.in_(part), table.c.mention_b.in_(part)),
-                    )
-                )
-            ]
-        return found
+        return rows_touching(conn, table, domain, keys)
 
     needles = _personal_values(conn, domain, pks) | set(keys)
     if query is not None:

@@ -65,8 +65,8 @@ def record_decisions(conn: Connection, domain: str, rows: list[dict[str, Any]]) 
     return len(rows)
 
 
-def decision_history(conn: Connection, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Every decision that touched any of these mentions, oldest first."""
+def rows_touching(conn: Connection, table: Any, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Rows of a pair table (mention_a, mention_b keys) that name any of these mentions."""
     keys = list(keys)
     out: list[dict[str, Any]] = []
     for start in range(0, len(keys), 500):
@@ -74,13 +74,17 @@ def decision_history(conn: Connection, domain: str, keys: Iterable[str]) -> list
         out += [
             dict(r._mapping)
             for r in conn.execute(
-                select(match_decisions).where(
-                    match_decisions.c.domain == domain,
-                    match_decisions.c.mention_a.in_(part) | match_decisions.c.mention_b.in_(part),
+                select(table).where(
+                    table.c.domain == domain, table.c.mention_a.in_(part) | table.c.mention_b.in_(part)
                 )
             )
         ]
-    unique = {r["id"]: r for r in out}
+    return out
+
+
+def decision_history(conn: Connection, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Every decision that touched any of these mentions, oldest first."""
+    unique = {r["id"]: r for r in rows_touching(conn, match_decisions, domain, keys)}
     return [unique[i] for i in sorted(unique)]
 
 

@@ -93,9 +93,11 @@ def write_profiles(
         m for m, (pid, h) in assignment.items() if before.members.get(m) != pid or before.resolved.get(m) != h
     ]
     gone = [m for m in before.members if m not in assignment]
-    for start in range(0, len(changed) + len(gone), 500):
-        part = (changed + gone)[start : start + 500]
-        conn.execute(delete(profile_members).where(profile_members.c.mention_pk.in_(part)))
+    stale = changed + gone
+    for start in range(0, len(stale), 500):
+        conn.execute(
+            delete(profile_members).where(profile_members.c.mention_pk.in_(stale[start : start + 500]))
+        )
     rows = [
         {
             "mention_pk": m,
