@@ -19,45 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLUMNS = [
-    "first_name",
-    "last_name",
-    "dob",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "postal_code",
-    "country",
-    "document",
-]
+from features.frame import FLAT_COLUMNS
 
 
 def write_records(home: Path, out: Path) -> Path:
     """The UPT store's matchable mentions as the anchors' input table (Parquet)."""
-    from features.frame import load_mentions
+    from features.frame import flat_person_table, load_mentions
     from profiles.settings import Settings
     from profiles.store import open_store
 
     store = open_store(Settings(home=home))
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain)
-    table = pd.DataFrame(
-        {
-            "unique_id": frame["mention_key"].to_numpy(),
-            "first_name": frame["first_name"],
-            "last_name": frame["last_name"],
-            "dob": frame["date_of_birth"],
-            "email": frame["emails"].map(lambda t: t[0] if t else ""),
-            "phone": frame["phones"].map(lambda t: t[0] if t else ""),
-            "street": frame["street"],
-            "city": frame["city"],
-            "postal_code": frame["postal_code"],
-            "country": frame["country"],
-            "document": frame["documents"].map(lambda t: t[0].split(":", 1)[-1] if t else ""),
-        }
-    ).reset_index(drop=True)
-    table = table.replace({"": None})
+    table = flat_person_table(frame).rename(columns={"mention_key": "unique_id"}).reset_index(drop=True)
     table.to_parquet(out, index=False)
     return out
 
@@ -83,7 +57,7 @@ def run_splink(records: Path, assignment: Path) -> dict[str, Any]:
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     df = pd.read_parquet(records)
-    used = [c for c in COLUMNS if df[c].notna().mean() > 0.01]
+    used = [c for c in FLAT_COLUMNS if df[c].notna().mean() > 0.01]
     comparisons = {
         "first_name": cl.NameComparison("first_name"),
         "last_name": cl.NameComparison("last_name"),
@@ -184,18 +158,15 @@ def run_recordlinkage(records: Path, labels: Path, assignment: Path, method: str
 def run_dedupe(records: Path, labels: Path, assignment: Path, sample_size: int = 1500) -> dict[str, Any]:
     import dedupe
 
+    from labeling.dedupe_learner import dedupe_fields
+
     df = pd.read_parquet(records)
-    used = [c for c in COLUMNS if df[c].notna().mean() > 0.01]
+    used = [c for c in FLAT_COLUMNS if df[c].notna().mean() > 0.01]
     data = {
         row["unique_id"]: {c: (row[c] if isinstance(row[c], str) and row[c] else None) for c in used}
         for row in df.to_dict("records")
     }
-    fields = [
-        dedupe.variables.String(c, has_missing=True)
-        if c in ("first_name", "last_name", "street", "email")
-        else dedupe.variables.Exact(c, has_missing=True)
-        for c in used
-    ]
+    fields = dedupe_fields(used)
     known = pd.read_csv(labels)
     examples: dict[str, list[Any]] = {"match": [], "distinct": []}
     for a, b, label in zip(known["mention_a"], known["mention_b"], known["label"], strict=True):

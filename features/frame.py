@@ -132,3 +132,44 @@ def _contacts(attributes: dict[str, Any] | None) -> tuple[str, ...]:
     emails = [normalize_email(e).value for e in attributes.get("contact_emails") or []]
     phones = ["".join(ch for ch in p if ch.isdigit())[-8:] for p in attributes.get("contact_phones") or []]
     return tuple(emails + [p for p in phones if len(p) == 8])
+
+
+# One value per field, for tools that take a flat table (dedupe, the anchor benchmark).
+FLAT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "dob",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "document",
+)
+
+
+def flat_person_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The mentions as one flat row each (first email, phone and document; `None` when missing),
+    indexed like the frame, with `mention_key` kept."""
+
+    def first(values: tuple[str, ...]) -> str:
+        return values[0] if values else ""
+
+    table = pd.DataFrame(
+        {
+            "mention_key": frame["mention_key"],
+            "first_name": frame["first_name"],
+            "last_name": frame["last_name"],
+            "dob": frame["date_of_birth"],
+            "email": frame["emails"].map(first),
+            "phone": frame["phones"].map(first),
+            "street": frame["street"],
+            "city": frame["city"],
+            "postal_code": frame["postal_code"],
+            "country": frame["country"],
+            "document": frame["documents"].map(lambda t: first(t).split(":", 1)[-1]),
+        },
+        index=frame.index,
+    )
+    return table.replace({"": None})

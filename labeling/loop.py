@@ -83,7 +83,7 @@ def run_loop(
     report = LoopReport()
     asked: set[int] = set(pool.labelled)  # labelled in an earlier session: never asked again
     history: list[tuple[int, str]] = []
-    first = not pool.labelled
+    first = not pool.labelled and not strategy.own_seed
     while report.asked < budget:
         want = min(seed_size if first else batch, budget - report.asked)
         rows = seed_round(pool, want, asked, rng) if first else strategy.select(pool, want, asked, rng)

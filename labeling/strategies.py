@@ -51,6 +51,7 @@ class Pool:
     features: pd.DataFrame
     blockers: np.ndarray
     labelled: dict[int, int]  # pool row -> 1 match / 0 non-match
+    frame: pd.DataFrame | None = None  # the mentions, indexed by id (for learners that read records)
 
     def unlabelled(self, asked: set[int]) -> np.ndarray:
         rows = np.arange(len(self.features))
@@ -123,6 +124,8 @@ def _balanced(pool: Pool, free: np.ndarray, p: np.ndarray, chosen: list[int], n:
 
 class Strategy(Protocol):
     name: str
+    # True when the strategy starts from its own bootstrap instead of UPT's seed round.
+    own_seed: bool
 
     def select(self, pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]: ...
 
@@ -141,6 +144,7 @@ def _one_class_fallback(pool: Pool, n: int, asked: set[int], rng: np.random.Gene
 
 class UncertaintySampling:
     name = "uncertainty"
+    own_seed = False
 
     def __init__(self, model_factory: Callable[[], Matcher] = lambda: make_model("lightgbm")) -> None:
         self.model_factory = model_factory
@@ -160,6 +164,7 @@ class UncertaintySampling:
 
 class QueryByCommittee:
     name = "committee"
+    own_seed = False
 
     def __init__(self, members: int = 5) -> None:
         self.members = members
@@ -186,9 +191,20 @@ class QueryByCommittee:
         return _balanced(pool, free, np.vstack(votes).mean(axis=0), chosen, n)
 
 
+def _dedupe_learning() -> Strategy:
+    try:
+        import dedupe  # noqa: F401  (optional extra)
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ValueError("strategy dedupe needs dedupe: pip install 'upt[dedupe]'") from exc
+    from labeling.dedupe_learner import DedupeActiveLearning
+
+    return DedupeActiveLearning()
+
+
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "uncertainty": UncertaintySampling,
     "committee": QueryByCommittee,
+    "dedupe": _dedupe_learning,
 }
 
 

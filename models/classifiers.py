@@ -1,4 +1,5 @@
-"""Match classifiers: LightGBM (default) and logistic regression, calibrated, saved as JSON.
+"""Match classifiers: LightGBM (default), logistic regression and dedupe's classifier, calibrated,
+saved as JSON.
 
 One calibrator maps the classifier's raw score to a probability; it is fitted on out-of-fold
 scores (cross-validation), isotonic when each class has at least 100 labels, else Platt
@@ -10,6 +11,7 @@ Explanations: LightGBM `pred_contrib` (SHAP values in log-odds) or coefficient x
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -83,7 +85,11 @@ class Matcher(ABC):
         x = feature_matrix(features, self.columns_)
         self.fitted_ = self._fit_raw(x, y)
         oof = np.zeros(len(y))
-        for train, test in StratifiedKFold(_folds(y), shuffle=True, random_state=0).split(x, y):
+        with warnings.catch_warnings():
+            # a class with a single label cannot be in every fold: such folds are handled below
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            folds = list(StratifiedKFold(_folds(y), shuffle=True, random_state=0).split(x, y))
+        for train, test in folds:
             if len(np.unique(y[train])) < 2:
                 oof[test] = y[train].mean()
                 continue
@@ -247,9 +253,45 @@ class LogisticMatcher(Matcher):
         return model
 
 
+class DedupeMatcher(LogisticMatcher):
+    """dedupe's own classifier (a logistic regression whose C is chosen by cross-validated F1,
+    taken from `dedupe.Dedupe` itself, so it follows dedupe's release) fitted on UPT's comparison
+    vectors. Like dedupe it neither standardizes nor imputes beyond 0 for a missing distance
+    (UPT's vectors carry their own missingness indicators). Fitting needs the optional extra
+    `upt[dedupe]`; a fitted model is plain coefficients and loads without it."""
+
+    name = "dedupe"
+    FILL = 0.0
+
+    def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
+        from sklearn.base import clone
+
+        filled = np.where(np.isnan(x), self.FILL, x)
+        minority = int(min((y == 1).sum(), (y == 0).sum()))
+        search = clone(_dedupe_classifier())
+        if minority >= 2:
+            # dedupe's 5 folds need 5 labels of each class; with fewer, as many folds as there are
+            search.set_params(cv=min(5, minority), n_jobs=1)
+            lr = search.fit(filled, y).best_estimator_
+        else:
+            lr = search.estimator.fit(filled, y)
+        width = x.shape[1]
+        return _Linear(self.FILL, np.zeros(width), np.ones(width), lr.coef_[0], float(lr.intercept_[0]))
+
+
+def _dedupe_classifier() -> Any:
+    try:
+        from dedupe import Dedupe
+        from dedupe.variables import String
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ValueError("the dedupe model needs dedupe: pip install 'upt[dedupe]'") from exc
+    return Dedupe([String("name")], num_cores=1).classifier
+
+
 MODELS: dict[str, type[LightGBMMatcher] | type[LogisticMatcher]] = {
     "lightgbm": LightGBMMatcher,
     "logistic": LogisticMatcher,
+    "dedupe": DedupeMatcher,
 }
 
 

@@ -21,7 +21,9 @@ def label(
         typer.Option(help="Truth CSV (mention_key,person_id): a SIMULATED labeller.", exists=True),
     ] = None,
     budget: Annotated[int, typer.Option(help="How many pairs to ask about.")] = 50,
-    strategy: Annotated[str, typer.Option(help="uncertainty or committee.")] = "uncertainty",
+    strategy: Annotated[
+        str, typer.Option(help="uncertainty, committee or dedupe (dedupe's own learner; extra upt[dedupe]).")
+    ] = "uncertainty",
     labeller: Annotated[str | None, typer.Option(help="Who answers (default: your login name).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -135,7 +137,9 @@ def labels_conflicts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 def train(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="lightgbm or logistic.")] = "lightgbm",
+    model: Annotated[
+        str, typer.Option(help="lightgbm, logistic or dedupe (dedupe's classifier; extra upt[dedupe]).")
+    ] = "lightgbm",
     target_precision: Annotated[
         float, typer.Option(help="Precision the auto-merge threshold must reach.")
     ] = 0.995,

@@ -24,7 +24,7 @@ def build_pool(store: Store) -> tuple[PairFeatures, Pool]:
     with store.reading() as conn:
         pairs = load_candidate_features(conn, store.domain)
         existing = load_labels(conn, store.domain)
-    pool = Pool(pairs.features, pairs.blockers, {})
+    pool = Pool(pairs.features, pairs.blockers, {}, pairs.frame)
     if len(existing):
         index = {key: row for row, key in enumerate(pairs.keys(np.arange(len(pairs.features))))}
         for a, b, label in existing[["mention_a", "mention_b", "label"]].itertuples(index=False):

@@ -21,7 +21,7 @@ def toy(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, y
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "logistic"])
+@pytest.mark.parametrize("name", ["lightgbm", "logistic", "dedupe"])
 def test_models_learn_calibrate_explain_and_round_trip_as_json(name: str) -> None:
     x, y = toy()
     model = make_model(name).fit(x, y)
@@ -34,6 +34,19 @@ def test_models_learn_calibrate_explain_and_round_trip_as_json(name: str) -> Non
     restored = load_model(json.loads(json.dumps(model.to_dict())))
     assert np.allclose(restored.predict_proba(x), p)
     assert set(model.importance()) == {"name_jw", "dob_exact"}
+
+
+def test_dedupe_classifier_is_dedupes_own_and_copes_with_few_labels() -> None:
+    import dedupe
+
+    x, y = toy()
+    model = make_model("dedupe").fit(x, y)
+    own = dedupe.Dedupe([dedupe.variables.String("name")], num_cores=1).classifier
+    assert "C" in own.param_grid and own.scoring == "f1"  # the grid search UPT takes from dedupe
+    assert model.fitted_.fill == 0.0 and (model.fitted_.scale == 1.0).all()  # unstandardized, as dedupe
+    few = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])  # 10 labels: too few for dedupe's 5 folds
+    small = make_model("dedupe").fit(x.iloc[few], y[few])
+    assert small.predict_proba(x).shape == (len(y),)
 
 
 def test_lightgbm_contributions_add_up_to_the_raw_score() -> None:
