@@ -192,6 +192,25 @@ class _Linear:
 
         return np.asarray(expit(self.standardized(x) @ self.coef + self.intercept))
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fill": self.fill,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Linear:
+        return cls(
+            data["fill"],
+            np.array(data["mean"]),
+            np.array(data["scale"]),
+            np.array(data["coef"]),
+            data["intercept"],
+        )
+
 
 class LogisticMatcher(Matcher):
     name = "logistic"
@@ -222,18 +241,11 @@ class LogisticMatcher(Matcher):
         return {c: float(abs(w)) for c, w in zip(self.columns_, self.fitted_.coef, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
-        f = self.fitted_
         return {
             "format_version": FORMAT_VERSION,
             "kind": self.name,
             "columns": self.columns_,
-            "linear": {
-                "fill": f.fill,
-                "mean": f.mean.tolist(),
-                "scale": f.scale.tolist(),
-                "coef": f.coef.tolist(),
-                "intercept": f.intercept,
-            },
+            "linear": self.fitted_.to_dict(),
             "calibrator": self.calibrator_.to_dict(),
         }
 
@@ -241,14 +253,7 @@ class LogisticMatcher(Matcher):
     def from_dict(cls, data: dict[str, Any]) -> LogisticMatcher:
         model = cls()
         model.columns_ = list(data["columns"])
-        lin = data["linear"]
-        model.fitted_ = _Linear(
-            lin["fill"],
-            np.array(lin["mean"]),
-            np.array(lin["scale"]),
-            np.array(lin["coef"]),
-            lin["intercept"],
-        )
+        model.fitted_ = _Linear.from_dict(data["linear"])
         model.calibrator_ = Calibrator(data["calibrator"]["method"], data["calibrator"]["params"])
         return model
 
@@ -288,11 +293,89 @@ def _dedupe_classifier() -> Any:
     return Dedupe([String("name")], num_cores=1).classifier
 
 
-MODELS: dict[str, type[LightGBMMatcher] | type[LogisticMatcher]] = {
+class EnsembleMatcher(Matcher):
+    """LightGBM and logistic regression, averaged in log-odds, then calibrated.
+
+    With tens of labels the two fail differently: the linear model generalizes from few examples
+    but cannot weigh combinations (a shared surname means little without a shared contact), the
+    trees can but learn coarse steps from 50 labels; their average hedges between the two."""
+
+    name = "ensemble"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _members(self) -> tuple[LightGBMMatcher, LogisticMatcher]:
+        trees, linear = LightGBMMatcher(seed=self.seed), LogisticMatcher()
+        trees.columns_ = linear.columns_ = self.columns_
+        return trees, linear
+
+    def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
+        trees, linear = self._members()
+        return trees._fit_raw(x, y), linear._fit_raw(x, y)
+
+    def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        booster, line = fitted
+        return np.asarray(expit((_logit(booster.predict(x)) + _logit(line.predict(x))) / 2))
+
+    def explain(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Half of each member's log-odds contributions: they add up to the averaged log-odds."""
+        trees, linear = self._members()
+        trees.fitted_, linear.fitted_ = self.fitted_
+        return (trees.explain(features) + linear.explain(features)) / 2
+
+    def importance(self) -> dict[str, float]:
+        trees, linear = self._members()
+        trees.fitted_, linear.fitted_ = self.fitted_
+        parts = [trees.importance(), linear.importance()]
+        totals = [sum(p.values()) or 1.0 for p in parts]
+        return {c: sum(p[c] / t for p, t in zip(parts, totals, strict=True)) / 2 for c in self.columns_}
+
+    def to_dict(self) -> dict[str, Any]:
+        booster, line = self.fitted_
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.name,
+            "columns": self.columns_,
+            "booster": booster.model_to_string(),
+            "linear": line.to_dict(),
+            "calibrator": self.calibrator_.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnsembleMatcher:
+        import lightgbm
+
+        model = cls()
+        model.columns_ = list(data["columns"])
+        model.fitted_ = (lightgbm.Booster(model_str=data["booster"]), _Linear.from_dict(data["linear"]))
+        model.calibrator_ = Calibrator(data["calibrator"]["method"], data["calibrator"]["params"])
+        return model
+
+
+MODELS: dict[str, type[LightGBMMatcher] | type[LogisticMatcher] | type[EnsembleMatcher]] = {
     "lightgbm": LightGBMMatcher,
     "logistic": LogisticMatcher,
+    "ensemble": EnsembleMatcher,
     "dedupe": DedupeMatcher,
 }
+
+
+# `auto`, the default of `upt train`: logistic regression while either class has fewer labels than
+# this (the same few-label regime in which calibration is Platt, not isotonic), LightGBM from
+# there: with 50 oracle labels the linear model was ahead end to end on Febrl3, Febrl4 and two of
+# three generated travel sets, and trees need more examples than 43 features x 50 labels give
+# them (README, "Labelling and training"; BENCHMARKS.md, learning curves).
+AUTO_TREES_MIN_PER_CLASS = ISOTONIC_MIN_PER_CLASS
+
+
+def auto_model_name(labels: np.ndarray) -> str:
+    """The model `auto` picks for these labels: logistic with few, LightGBM with many."""
+    y = np.asarray(labels)
+    fewest = int(min((y == 1).sum(), (y == 0).sum()))
+    return "lightgbm" if fewest >= AUTO_TREES_MIN_PER_CLASS else "logistic"
 
 
 def make_model(name: str) -> Matcher:
@@ -301,7 +384,7 @@ def make_model(name: str) -> Matcher:
     return MODELS[name]()
 
 
-def load_model(data: dict[str, Any]) -> LightGBMMatcher | LogisticMatcher:
+def load_model(data: dict[str, Any]) -> Matcher:
     """A model from its `to_dict` form, refusing formats this version cannot read."""
     if data.get("format_version") != FORMAT_VERSION:
         raise ValueError(

@@ -138,8 +138,12 @@ def labels_conflicts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def train(
     ctx: typer.Context,
     model: Annotated[
-        str, typer.Option(help="lightgbm, logistic or dedupe (dedupe's classifier; extra upt[dedupe]).")
-    ] = "lightgbm",
+        str,
+        typer.Option(
+            help="auto (logistic below 100 labels of a class, LightGBM from there), lightgbm, logistic, "
+            "ensemble (both, averaged) or dedupe (dedupe's classifier; extra upt[dedupe])."
+        ),
+    ] = "auto",
     target_precision: Annotated[
         float, typer.Option(help="Precision the auto-merge threshold must reach.")
     ] = 0.995,
@@ -155,7 +159,8 @@ def train(
         return
     m = result.metrics
     out.print(
-        f"registered {result.registered_name} version {result.version} ({', '.join(result.aliases)}) on "
+        f"registered {result.registered_name} version {result.version} ({', '.join(result.aliases)}), "
+        f"{result.model}, on "
         f"{result.labels} labels: precision {m['precision']:.4f}, recall {m['recall']:.4f}, F1 {m['f1']:.4f} at "
         f"merge threshold {result.thresholds['merge']:.3f} (review from {result.thresholds['review']:.3f})"
     )

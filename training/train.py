@@ -27,7 +27,7 @@ from features.frame import load_mentions
 from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
 from models.bundle import Bundle, Thresholds
-from models.classifiers import make_model
+from models.classifiers import auto_model_name, make_model
 from profiles.errors import ValidationFailed
 from profiles.settings import Settings
 from profiles.store import Store
@@ -51,6 +51,7 @@ class TrainResult:
     metrics: dict[str, float]
     thresholds: dict[str, float]
     aliases: list[str] = field(default_factory=list)
+    model: str = ""  # the classifier fitted (what `auto` chose)
 
 
 def labelled_features(
@@ -126,7 +127,7 @@ def _plots(
 def train(
     store: Store,
     settings: Settings,
-    model_name: str = "lightgbm",
+    model_name: str = "auto",
     target_precision: float = 0.995,
     actor: str = "cli",
 ) -> TrainResult:
@@ -138,6 +139,8 @@ def train(
             "labels",
             f"{len(y)} usable labels with one class only: label matches and non-matches first (`upt label`)",
         )
+    if model_name == "auto":
+        model_name = auto_model_name(y)
     model = make_model(model_name).fit(features, y)
     oof = model.oof_proba_
     with store.reading() as conn:
@@ -243,6 +246,7 @@ def train(
         {k: round(float(v), 5) for k, v in metrics.items()},
         {"merge": merge, "review": review},
         assigned,
+        model_name,
     )
 
 

@@ -50,4 +50,15 @@ def normalize_phone(number: str, region: str | None = None) -> NormalizedPhone:
     if not phonenumbers.is_possible_number(parsed):
         return NormalizedPhone(None, False)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    # E.164 allows 15 digits; and a number that reads differently once written in E.164 (leading
+    # zeros that phonenumbers keeps once, then strips as a national prefix) is not one number.
+    if len(e164) > 16 or _e164_of(e164) != e164:
+        return NormalizedPhone(None, False)
     return NormalizedPhone(e164, phonenumbers.is_valid_number(parsed))
+
+
+def _e164_of(e164: str) -> str | None:
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        return None

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.bundle import Bundle, Thresholds
-from models.classifiers import LightGBMMatcher, LogisticMatcher, load_model, make_model
+from models.classifiers import LightGBMMatcher, LogisticMatcher, auto_model_name, load_model, make_model
 
 
 def toy(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -21,7 +21,7 @@ def toy(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, y
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "logistic", "dedupe"])
+@pytest.mark.parametrize("name", ["lightgbm", "logistic", "ensemble", "dedupe"])
 def test_models_learn_calibrate_explain_and_round_trip_as_json(name: str) -> None:
     x, y = toy()
     model = make_model(name).fit(x, y)
@@ -74,3 +74,24 @@ def test_bundle_scores_and_decides_with_its_thresholds() -> None:
     assert (scored["decision"].to_numpy() == expected).all()
     again = Bundle.from_dict(json.loads(json.dumps(bundle.to_dict())))
     assert np.allclose(again.score(x)["probability"], p)
+
+
+def test_auto_picks_the_linear_model_with_few_labels_and_trees_with_many() -> None:
+    assert auto_model_name(np.array([1] * 30 + [0] * 500)) == "logistic"
+    assert auto_model_name(np.array([1] * 100 + [0] * 100)) == "lightgbm"
+
+
+def test_ensemble_contributions_add_up_to_its_averaged_log_odds() -> None:
+    from scipy.special import logit
+
+    x, y = toy()
+    model = make_model("ensemble").fit(x, y)
+    contrib = model.explain(x.head(8)).sum(axis=1).to_numpy()
+    raw = model._raw(model.fitted_, model_matrix(model, x.head(8)))
+    assert np.allclose(contrib, logit(raw), atol=1e-6)
+
+
+def model_matrix(model: object, x: pd.DataFrame) -> np.ndarray:
+    from models.base import feature_matrix
+
+    return feature_matrix(x, model.columns_)  # type: ignore[attr-defined]
