@@ -29,7 +29,7 @@ from models.bundle import Bundle, Thresholds, load_bundle
 from models.classifiers import Matcher
 from profiles.errors import NotFound
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, cluster
-from profiles.resolution.golden import Survivorship, golden_record
+from profiles.resolution.golden import Survivorship, golden_records
 from profiles.resolution.identity import assign_ids
 from profiles.resolution.rules import DEFAULT_RULES, RuleSet, load_rules
 from profiles.settings import Settings
@@ -355,9 +355,8 @@ def run_resolve(
     redo = frame[frame["profile_id"].isin(changed | (set(ids) - set(state.golden)))]
     golden = {pid: state.golden[pid] for pid in set(ids) if pid in state.golden}
     advance = step("golden records", redo["profile_id"].nunique())
-    for pid, group in redo.groupby("profile_id", sort=False):
-        golden[str(pid)] = golden_record(group, survivorship)
-        advance(1)
+    golden.update(golden_records(redo, "profile_id", survivorship))
+    advance(redo["profile_id"].nunique())
     survivors = _survivors(retired, state, pks, ids)
     events = _events(state, frame, survivors, ids, pks)
     report.seconds["golden"] = round(time.perf_counter() - clock, 2)

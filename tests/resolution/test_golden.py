@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from profiles.errors import ConfigError
-from profiles.resolution.golden import Survivorship, golden_record
+from profiles.resolution.golden import Survivorship, golden_record, golden_records
 
 FIELDS = ("name_original", "emails", "city")
 
@@ -84,3 +84,31 @@ def test_bad_survivorship_names_the_field(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         Survivorship(FIELDS, rules, priority)
+
+
+def test_all_profiles_at_once_equal_one_profile_at_a_time() -> None:
+    import random
+
+    rng = random.Random(5)
+    rows = []
+    for i in range(300):
+        rows.append(
+            {
+                "profile_id": f"p{rng.randrange(60)}",
+                "mention_key": f"m{i}",
+                "source": rng.choice(["pms", "pss", "web"]),
+                "modified_at": f"2026-0{rng.randrange(1, 10)}-01",
+                "name_original": rng.choice(["Ann Lee", "Anne Lee", "", "A LEE"]),
+                "emails": tuple(rng.sample(["a@x.com", "b@y.com", "c@z.com"], rng.randrange(0, 3))),
+                "city": rng.choice(["Leeds", "York", ""]),
+            }
+        )
+    table = pd.DataFrame(rows)
+    for rule in ("most_frequent", "most_recent", "most_complete", "source_priority"):
+        how = Survivorship(FIELDS, {"name_original": rule, "city": rule}, ("pss", "pms"))
+        together = golden_records(table, "profile_id", how)
+        one_by_one = {
+            str(pid): golden_record(group.reset_index(drop=True), how)
+            for pid, group in table.groupby("profile_id", sort=False)
+        }
+        assert together == one_by_one

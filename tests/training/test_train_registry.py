@@ -63,6 +63,8 @@ def test_train_logs_registers_and_promotion_is_guarded(labelled: tuple[Store, Se
     assert registry.resolve_version(store, settings, "champion") == second.version
     back = registry.rollback(store, settings, "tester")
     assert back["champion"] == first.version
+    # the default picks the linear model while a class has fewer than 100 labels
+    assert train(store, settings).model == "logistic"
     with store.reading() as conn:
         actions = [r.action for r in conn.execute(audit_log.select())]
     assert actions == ["model.promote", "model.rollback"]
