@@ -166,7 +166,7 @@ def _work_pairs(
     external: pd.DataFrame,
     pk_of: dict[str, int],
     dirty: np.ndarray,
-    vectors: tuple[np.ndarray, np.ndarray],
+    vectors: tuple[np.ndarray, np.ndarray] | None,
 ) -> _Work:
     touch = np.isin(table.a, dirty) | np.isin(table.b, dirty)
     a, b, cosine = table.a[touch], table.b[touch], table.cosine[touch]
@@ -189,7 +189,7 @@ def _work_pairs(
                 extra.append((x, y, s, name))
             else:
                 ext_score[i], ext_scorer[i] = s, name
-        if extra:
+        if extra and vectors is not None:
             xa = np.array([e[0] for e in extra], np.int64)
             xb = np.array([e[1] for e in extra], np.int64)
             a, b = np.concatenate([a, xa]), np.concatenate([b, xb])
@@ -301,7 +301,8 @@ def run_resolve(
         current = current_decisions(conn, store.domain)
         external = load_external_scores(conn, store.domain)
         last_version = get_info(conn, info_key)
-        vectors = load_vectors(conn, store.domain, settings.encoder)
+        # only imported scores can bring pairs that blocking did not store with their cosine
+        vectors = load_vectors(conn, store.domain, settings.encoder) if len(external) else None
     report.seconds["load"] = round(time.perf_counter() - clock, 2)
     if full:
         report.mode, report.mode_reason = "full", "asked for (--full)"

@@ -94,29 +94,40 @@ class _Columns:
         self.sources = frame["source"].tolist() if "source" in frame else [""] * n
         self.times = [str(t or "") for t in frame["modified_at"]] if "modified_at" in frame else [""] * n
         self.fields = {name: frame[name].tolist() for name in survivorship.fields if name in frame}
+        self.values = {name: [_values(item) for item in column] for name, column in self.fields.items()}
 
 
 def _golden(columns: _Columns, rows: list[int], survivorship: Survivorship) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, column in columns.fields.items():
-        items = [(i, column[r]) for i, r in enumerate(rows)]
-        candidates = [
-            (value, columns.times[rows[i]], columns.sources[rows[i]], i)
-            for i, item in items
-            for value in _values(item)
-        ]
-        if not candidates:
-            continue
         rule = survivorship.rule(name)
-        value = _choose(rule, candidates, survivorship.source_priority)
-        holders = [columns.keys[rows[i]] for i, item in items if value in _values(item)]
+        per_row = [columns.values[name][r] for r in rows]
+        if len(rows) == 1:
+            # One mention (most profiles): every rule ties on count, time and source, so it
+            # keeps the first value, except most_complete, which keeps the (first) longest.
+            (own,) = per_row
+            if not own:
+                continue
+            value = max(own, key=lambda v: len(str(v))) if rule == "most_complete" else own[0]
+            holders = [columns.keys[rows[0]]]
+        else:
+            candidates = [
+                (value, columns.times[r], columns.sources[r], i)
+                for i, (r, values) in enumerate(zip(rows, per_row, strict=True))
+                for value in values
+            ]
+            if not candidates:
+                continue
+            value = _choose(rule, candidates, survivorship.source_priority)
+            holders = [columns.keys[r] for r, values in zip(rows, per_row, strict=True) if value in values]
         entry: dict[str, Any] = {
             "value": value,
             "rule": rule,
             "from": holders[:MAX_SOURCES],
             "support": len(holders),
         }
-        if any(isinstance(item, tuple | list) for _, item in items):
-            entry["values"] = [v for v, _ in Counter(v for v, *_ in candidates).most_common()]
+        if any(isinstance(column[r], tuple | list) for r in rows):
+            counts = Counter(v for values in per_row for v in values)
+            entry["values"] = [v for v, _ in counts.most_common()]
         out[name] = entry
     return out

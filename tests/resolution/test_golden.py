@@ -94,21 +94,40 @@ def test_all_profiles_at_once_equal_one_profile_at_a_time() -> None:
     for i in range(300):
         rows.append(
             {
-                "profile_id": f"p{rng.randrange(60)}",
+                "profile_id": f"p{rng.randrange(150)}",  # many singletons, some groups
                 "mention_key": f"m{i}",
                 "source": rng.choice(["pms", "pss", "web"]),
                 "modified_at": f"2026-0{rng.randrange(1, 10)}-01",
                 "name_original": rng.choice(["Ann Lee", "Anne Lee", "", "A LEE"]),
-                "emails": tuple(rng.sample(["a@x.com", "b@y.com", "c@z.com"], rng.randrange(0, 3))),
+                "emails": tuple(rng.sample(["a@x.com", "bb@y.com", "c@z.com"], rng.randrange(0, 4))),
                 "city": rng.choice(["Leeds", "York", ""]),
             }
         )
     table = pd.DataFrame(rows)
     for rule in ("most_frequent", "most_recent", "most_complete", "source_priority"):
-        how = Survivorship(FIELDS, {"name_original": rule, "city": rule}, ("pss", "pms"))
+        how = Survivorship(FIELDS, {"name_original": rule, "city": rule, "emails": rule}, ("pss", "pms"))
         together = golden_records(table, "profile_id", how)
         one_by_one = {
             str(pid): golden_record(group.reset_index(drop=True), how)
             for pid, group in table.groupby("profile_id", sort=False)
         }
         assert together == one_by_one
+
+
+def test_one_mention_shortcut_chooses_what_the_general_rule_chooses() -> None:
+    from profiles.resolution.golden import _choose, _values
+
+    row = {
+        "mention_key": "m1",
+        "source": "pss",
+        "modified_at": "2026-01-01",
+        "name_original": "Ann Lee",
+        "emails": ("a@x.com", "longer.address@y.com", "b@z.com"),
+        "city": "Leeds",
+    }
+    for rule in ("most_frequent", "most_recent", "most_complete", "source_priority"):
+        how = Survivorship(FIELDS, {"emails": rule}, ("pms", "pss"))
+        record = golden_record(pd.DataFrame([row]), how)
+        candidates = [(v, row["modified_at"], row["source"], 0) for v in _values(row["emails"])]
+        assert record["emails"]["value"] == _choose(rule, candidates, how.source_priority)
+        assert record["emails"]["values"] == list(row["emails"]) and record["emails"]["support"] == 1
