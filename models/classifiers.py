@@ -365,8 +365,8 @@ MODELS: dict[str, type[LightGBMMatcher] | type[LogisticMatcher] | type[EnsembleM
 
 # `auto`, the default of `upt train`: logistic regression while either class has fewer labels than
 # this (the same few-label regime in which calibration is Platt, not isotonic), LightGBM from
-# there: with 50 oracle labels the linear model was ahead end to end on Febrl3, Febrl4 and two of
-# three generated travel sets, and trees need more examples than 43 features x 50 labels give
+# there: with 50 oracle labels the linear model was ahead end to end on Febrl3, Febrl4 and every
+# generated travel set tried, and trees need more examples than 43 features x 50 labels give
 # them (README, "Labelling and training"; BENCHMARKS.md, learning curves).
 AUTO_TREES_MIN_PER_CLASS = ISOTONIC_MIN_PER_CLASS
 
