@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Table, and_, delete, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, select, update
 
 from profiles.store.schema import candidate_pairs, embeddings
 
@@ -28,12 +28,12 @@ def bulk_insert(
     handling cost more than the database itself. Timestamps are rendered as SQLAlchemy stores
     them on SQLite (ISO text); other drivers take them as they are.
     """
+    sqlite = conn.dialect.name == "sqlite"
     style = conn.dialect.paramstyle
     marks = ", ".join(
         "?" if style == "qmark" else "%s" if style in ("format", "pyformat") else f":{c}" for c in columns
     )
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-    sqlite = conn.dialect.name == "sqlite"
     total = 0
     batch: list[tuple[Any, ...]] = []
 
@@ -51,15 +51,23 @@ def bulk_insert(
 
     for row in rows:
         if sqlite:
-            row = tuple(
-                v.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, dt.datetime) else v
-                for v in row
-            )
+            row = tuple(stored_time(v) if isinstance(v, dt.datetime) else v for v in row)
         batch.append(row)
         if len(batch) >= chunk:
             flush()
     flush()
     return total
+
+
+def stored_time(value: dt.datetime) -> str:
+    """A timestamp as SQLAlchemy stores it on SQLite (UTC, ISO text)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# A fresh insert at least this large, and larger than what the table holds, goes in with the
+# table's secondary indexes dropped and rebuilt after (in the same transaction): one sorted build
+# is cheaper than a million B-tree insertions (1.1M pairs on SQLite: 11.8 s -> 8.7 s).
+REBUILD_INDEXES_FROM = 200_000
 
 
 def embedding_hashes(conn: Connection, domain: str, encoder: str) -> dict[int, str]:
@@ -132,6 +140,10 @@ def stored_pairs(conn: Connection, domain: str) -> tuple[np.ndarray, np.ndarray]
     return codes[order], arr[order, 2]
 
 
+def _row_count(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
 def replace_pairs(
     conn: Connection, domain: str, a: np.ndarray, b: np.ndarray, blockers: np.ndarray, cosine: np.ndarray
 ) -> dict[str, int]:
@@ -159,6 +171,11 @@ def replace_pairs(
                 )
             )
     idx = np.flatnonzero(fresh)
+    stamp: dt.datetime | str = stored_time(now) if conn.dialect.name == "sqlite" else now
+    rebuild = len(idx) >= REBUILD_INDEXES_FROM and len(idx) > _row_count(conn, candidate_pairs)
+    if rebuild:
+        for index in candidate_pairs.indexes:
+            index.drop(conn)
     bulk_insert(
         conn,
         candidate_pairs,
@@ -169,10 +186,13 @@ def replace_pairs(
             [domain] * len(idx),
             blockers[idx].tolist(),
             cosine[idx].astype(float).tolist(),
-            [now] * len(idx),
+            [stamp] * len(idx),
             strict=True,
         ),
     )
+    if rebuild:
+        for index in candidate_pairs.indexes:
+            index.create(conn)
     for i in np.flatnonzero(changed).tolist():
         conn.execute(
             update(candidate_pairs)

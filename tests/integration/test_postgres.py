@@ -57,11 +57,14 @@ def test_domains_are_separate_on_postgres(pg_store: Store, settings: Settings, t
 
 
 def test_blocking_writes_embeddings_and_pairs_on_postgres(
-    pg_store: Store, settings: Settings, tmp_path: Path
+    pg_store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines.block import run_block
+    from profiles.store import vectors as vector_store
     from profiles.store.vectors import load_vectors, stored_pairs
-    from tests.pipelines.test_block import HashEncoder
+    from tests.pipelines.test_block import HashEncoder, pair_indexes
+
+    monkeypatch.setattr(vector_store, "REBUILD_INDEXES_FROM", 1)  # the bulk path, indexes rebuilt
 
     info = write_dataset(GeneratorConfig(persons=120, seed=8), tmp_path / "d")
     ingest_jsonl(pg_store, settings, Path(info["objects_file"]))
@@ -72,6 +75,7 @@ def test_blocking_writes_embeddings_and_pairs_on_postgres(
         pks, vectors = load_vectors(conn, pg_store.domain, "hash")
     assert len(codes) == len(pairs) and (flags > 0).all()
     assert len(pks) == report.mentions and vectors.shape[1] == HashEncoder.dim
+    assert pair_indexes(pg_store) == {("domain",), ("mention_b",)}
     _, _, again = run_block(pg_store, settings, encoder=HashEncoder())
     assert again.embedded == 0 and again.written == {"inserted": 0, "updated": 0, "deleted": 0}
 

@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipelines.block import run_block
 from pipelines.ingest import ingest_jsonl
@@ -33,9 +34,20 @@ class HashEncoder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
+def pair_indexes(store: Store) -> set[tuple[str, ...]]:
+    """The column lists of the candidate-pair table's secondary indexes."""
+    from sqlalchemy import inspect
+
+    with store.reading() as conn:
+        return {tuple(i["column_names"]) for i in inspect(conn).get_indexes("candidate_pairs")}
+
+
 def test_block_is_incremental_and_repairs_a_lost_index(
-    store: Store, settings: Settings, tmp_path: Path
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from profiles.store import vectors as vector_store
+
+    monkeypatch.setattr(vector_store, "REBUILD_INDEXES_FROM", 1)  # the first write takes the bulk path
     path = tmp_path / "in.jsonl"
     path.write_bytes(
         lines(
@@ -49,6 +61,7 @@ def test_block_is_incremental_and_repairs_a_lost_index(
     _, pairs, report = run_block(store, settings, encoder=encoder)
     assert (report.mentions, report.embedded) == (3, 3)
     assert (1, 2) in set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
+    assert report.written["inserted"] >= 1 and pair_indexes(store) == {("domain",), ("mention_b",)}
     _, again, report = run_block(store, settings, encoder=encoder)
     assert report.embedded == 0 and report.written == {"inserted": 0, "updated": 0, "deleted": 0}
     assert np.array_equal(again.a, pairs.a)
