@@ -188,9 +188,14 @@ class _Linear:
         return (np.where(np.isnan(x), self.fill, x) - self.mean) / self.scale
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        """The same as expit(standardized(x) @ coef + intercept), with the standardization folded
+        into the weights: one pass over a million-pair matrix instead of three temporaries."""
         from scipy.special import expit
 
-        return np.asarray(expit(self.standardized(x) @ self.coef + self.intercept))
+        weights = self.coef / self.scale
+        offset = self.intercept - float((self.mean / self.scale) @ self.coef)
+        filled = np.where(np.isnan(x), self.fill, x).astype(np.float64, copy=False)
+        return np.asarray(expit(filled @ weights + offset))
 
     def to_dict(self) -> dict[str, Any]:
         return {

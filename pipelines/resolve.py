@@ -459,9 +459,11 @@ def _merge_decisions(
 
 
 def _cluster_inputs(effective: pd.DataFrame, table: CandidateTable, n: int, pks: np.ndarray) -> ClusterInputs:
-    node = {pk: i for i, pk in enumerate(pks.tolist())}
-    a = np.array([node[x] for x in effective["a"].tolist()], np.int64)
-    b = np.array([node[x] for x in effective["b"].tolist()], np.int64)
+    node = pd.Index(pks)
+    a = node.get_indexer(effective["a"].to_numpy(np.int64))
+    b = node.get_indexer(effective["b"].to_numpy(np.int64))
+    if len(a) and min(a.min(), b.min()) < 0:
+        raise RuntimeError("a decision names a mention that is not stored")  # a bug, never data
     decision, source = effective["decision"].to_numpy(object), effective["source"].to_numpy(object)
     score = effective["score"].to_numpy(np.float64)
     manual = source == "manual"
@@ -471,14 +473,14 @@ def _cluster_inputs(effective: pd.DataFrame, table: CandidateTable, n: int, pks:
     # The re-check compares two groups by the scores between them: the score of each merge,
     # review or cannot-link decision, 0 for candidate pairs judged no match (whose scores are not
     # kept), so that an incremental and a full run cluster the same decisions the same way.
-    scores: dict[tuple[int, int], float] = {}
-    ta = [node.get(x) for x in table.a.tolist()]
-    tb = [node.get(x) for x in table.b.tolist()]
-    for x, y in zip(ta, tb, strict=True):
-        if x is not None and y is not None:
-            scores[(min(x, y), max(x, y))] = 0.0
-    for x, y, s, d in zip(a.tolist(), b.tolist(), score.tolist(), decision.tolist(), strict=True):
-        scores[(min(x, y), max(x, y))] = s if d != "no_match" else 0.0
+    ta, tb = node.get_indexer(table.a), node.get_indexer(table.b)
+    live = (ta >= 0) & (tb >= 0)
+    lo = np.concatenate([np.minimum(ta, tb)[live], np.minimum(a, b)])
+    hi = np.concatenate([np.maximum(ta, tb)[live], np.maximum(a, b)])
+    value = np.concatenate([np.zeros(int(live.sum())), np.where(decision != "no_match", score, 0.0)])
+    scores = dict(
+        zip(zip(lo.tolist(), hi.tolist(), strict=True), value.tolist(), strict=True)
+    )  # decisions last: they win
     return ClusterInputs(
         n=n,
         edges=list(zip(a[merge].tolist(), b[merge].tolist(), weight[merge].tolist(), strict=True)),
