@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import load_interactions, load_mentions
+from profiles.store.db import plain_rows
 from profiles.store.schema import candidate_pairs
 from profiles.store.vectors import load_vectors
 
@@ -49,7 +50,8 @@ class CandidateTable:
 
 
 def load_candidate_table(conn: Connection, domain: str) -> CandidateTable:
-    rows = conn.execute(
+    rows = plain_rows(
+        conn,
         select(
             candidate_pairs.c.mention_a,
             candidate_pairs.c.mention_b,
@@ -57,11 +59,12 @@ def load_candidate_table(conn: Connection, domain: str) -> CandidateTable:
             candidate_pairs.c.cosine,
         )
         .where(candidate_pairs.c.domain == domain)
-        .order_by(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b)
-    ).all()
-    table = np.array([(r[0], r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 3)
-    cosine = np.array([r[3] for r in rows], dtype=np.float32)
-    return CandidateTable(table[:, 0], table[:, 1], table[:, 2], cosine)
+        .order_by(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b),
+    )
+    # cosine may be NULL: as a float column it becomes NaN
+    table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    ids = table[:, :3].astype(np.int64)
+    return CandidateTable(ids[:, 0], ids[:, 1], ids[:, 2], table[:, 3].astype(np.float32))
 
 
 def load_candidate_features(conn: Connection, domain: str, frame: pd.DataFrame | None = None) -> PairFeatures:

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, Select, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 
 from profiles.errors import StoreError
@@ -79,3 +79,10 @@ def new_revision(message: str) -> None:
         engine = create_store_engine(f"sqlite:///{tmp}/autogen.db")
         migrate(engine)
         command.revision(_alembic_config(engine), message=message, autogenerate=True)
+
+
+def plain_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of `query` as the driver's own tuples, skipping SQLAlchemy's per-row processing:
+    for million-row reads of plain numbers (candidate pairs), where that processing costs more than
+    the database. Columns needing type conversion (JSON, timestamps) must not be read this way."""
+    return list(conn.execute(query).cursor.fetchall())

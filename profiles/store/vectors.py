@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Table, and_, delete, func, select, update
 
+from profiles.store.db import plain_rows
 from profiles.store.schema import candidate_pairs, embeddings
 
 CHUNK = 20_000
@@ -129,11 +130,12 @@ def load_vectors(
 
 def stored_pairs(conn: Connection, domain: str) -> tuple[np.ndarray, np.ndarray]:
     """(codes a<<32|b, blockers) of the stored candidate pairs, sorted by code."""
-    rows = conn.execute(
+    rows = plain_rows(
+        conn,
         select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b, candidate_pairs.c.blockers).where(
             candidate_pairs.c.domain == domain
-        )
-    ).all()
+        ),
+    )
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
     codes = (arr[:, 0] << 32) | arr[:, 1]
     order = np.argsort(codes)
