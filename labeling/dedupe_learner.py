@@ -50,20 +50,29 @@ def _learner_class() -> type:
     from dedupe.labeler import DedupeBlockLearner, DisagreementLearner, MatchLearner
 
     class PoolBlockLearner(DedupeBlockLearner):
-        def __init__(self, predicates: Any, data: dict[int, Any], candidates: list[Any]) -> None:
+        def __init__(
+            self, predicates: Any, data: dict[int, Any], candidates: list[Any], known: list[Any]
+        ) -> None:
             self._given = candidates
-            super().__init__(predicates, data, index_include=[])
+            # pairs labelled before must be indexed too, or dedupe's index predicates fail on them
+            super().__init__(predicates, data, index_include=known)
 
         def _sample(self, data: Any, sample_size: int) -> list[Any]:
             return list(self._given)
 
     class PoolDisagreementLearner(DisagreementLearner):
         def __init__(
-            self, predicates: Any, featurizer: Any, data: dict[int, Any], candidates: list[Any], seed: int
+            self,
+            predicates: Any,
+            featurizer: Any,
+            data: dict[int, Any],
+            candidates: list[Any],
+            known: list[Any],
+            seed: int,
         ) -> None:
             super().__init__()
             self.rng = np.random.default_rng(seed)
-            self.blocker = PoolBlockLearner(predicates, data, candidates)
+            self.blocker = PoolBlockLearner(predicates, data, candidates, known)
             self._candidates = self.blocker.candidates.copy()
             self.matcher = MatchLearner(featurizer, self.candidates)
 
@@ -123,11 +132,14 @@ class DedupeActiveLearning:
         self._rows = {(int(x), int(y)): int(r) for x, y, r in zip(a, b, sample, strict=True)}
         model = dedupe.Dedupe(dedupe_fields(columns), num_cores=1).data_model
         random.seed(self.seed)  # dedupe samples records and pairs with the `random` module
+        la = pool.features["mention_a"].to_numpy()[labelled]
+        lb = pool.features["mention_b"].to_numpy()[labelled]
         self._learner = _learner_class()(
             model.predicates,
             model.distances,
             self._records,
             [(self._records[int(x)], self._records[int(y)]) for x, y in zip(a, b, strict=True)],
+            [(self._records[int(x)], self._records[int(y)]) for x, y in zip(la, lb, strict=True)],
             self.seed,
         )
         # dedupe's own bootstrap: one record with itself (x4) as a match, a random pair as distinct.

@@ -57,16 +57,16 @@ def test_dedupe_learner_chooses_from_a_bounded_pool_sample_and_learns_every_answ
     assert len(strategy._records) <= 2 * 200
 
 
-def test_upt_label_with_the_dedupe_strategy_saves_labels(store: Store, blocked: SimulatedOracle) -> None:
-    report = label_pairs(
-        store,
-        lambda row, pairs: blocked.answer(*pairs.keys([row])[0]),
-        blocked.labeller,
-        blocked.origin,
-        15,
-        "dedupe",
-    )
+def test_upt_label_with_the_dedupe_strategy_continues_earlier_labels(
+    store: Store, blocked: SimulatedOracle
+) -> None:
+    def answer(row: int, pairs: object) -> str:
+        return blocked.answer(*pairs.keys([row])[0])  # type: ignore[attr-defined]
+
+    label_pairs(store, answer, blocked.labeller, blocked.origin, 10, "uncertainty")
+    # the earlier labels are marked in dedupe's learner (and indexed for its predicates)
+    report = label_pairs(store, answer, blocked.labeller, blocked.origin, 15, "dedupe")
     with store.reading() as conn:
         labels = load_labels(conn, store.domain)
-    assert report.asked == 15 == len(labels)
+    assert report.asked == 15 and len(labels) == 25
     assert set(labels["label"]) <= {"match", "non_match", "unsure"}
