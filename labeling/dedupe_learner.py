@@ -115,16 +115,9 @@ class DedupeActiveLearning:
         a = pool.features["mention_a"].to_numpy()[sample]
         b = pool.features["mention_b"].to_numpy()[sample]
         labelled = np.fromiter(pool.labelled, dtype=np.int64)
-        ids = np.unique(
-            np.concatenate(
-                [
-                    a,
-                    b,
-                    pool.features["mention_a"].to_numpy()[labelled],
-                    pool.features["mention_b"].to_numpy()[labelled],
-                ]
-            )
-        )
+        la = pool.features["mention_a"].to_numpy()[labelled]
+        lb = pool.features["mention_b"].to_numpy()[labelled]
+        ids = np.unique(np.concatenate([a, b, la, lb]))
         table = flat_person_table(pool.frame.loc[ids])
         columns = used_columns(table)
         for pk, values in zip(ids.tolist(), table[columns].itertuples(index=False), strict=True):
@@ -132,8 +125,6 @@ class DedupeActiveLearning:
         self._rows = {(int(x), int(y)): int(r) for x, y, r in zip(a, b, sample, strict=True)}
         model = dedupe.Dedupe(dedupe_fields(columns), num_cores=1).data_model
         random.seed(self.seed)  # dedupe samples records and pairs with the `random` module
-        la = pool.features["mention_a"].to_numpy()[labelled]
-        lb = pool.features["mention_b"].to_numpy()[labelled]
         self._learner = _learner_class()(
             model.predicates,
             model.distances,
