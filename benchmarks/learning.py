@@ -106,7 +106,8 @@ def run(workdir: Path, travel_mentions: int = 20_000) -> None:
         "blocking predicates) choosing from a random sample of 1,000 candidate pairs, starting from its own "
         "bootstrap instead of the seed round; model `dedupe` is dedupe's classifier (its F1-tuned logistic "
         "regression) on UPT's comparison vectors. dedupe's own active learning = strategy dedupe + model "
-        "dedupe.\n",
+        "dedupe. UPT's default path (`upt label`, then `upt train`'s `auto`) is strategy uncertainty + model "
+        "logistic while a class has fewer than 100 labels.\n",
         "| data set | strategy | model | " + " | ".join(f"F1 @{n}" for n in BUDGETS) + " | train s @200 |",
         "|---|---|---|" + "---|" * (len(BUDGETS) + 1),
     ]
