@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.blocking.blockers import Blocker
-
-PHONE_SUFFIX_DIGITS = 8
+from features.normalize.phones import phone_suffix
 
 
 @dataclass
@@ -33,9 +32,8 @@ def _explode(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 def _phone_suffixes(frame: pd.DataFrame) -> pd.DataFrame:
     parts = [_explode(frame, "phones"), _explode(frame, "phone_digits")]
     long = pd.concat(parts, ignore_index=True)
-    digits = long["key"].astype(str).str.replace(r"\D", "", regex=True)
-    long["key"] = digits.str[-PHONE_SUFFIX_DIGITS:]
-    return long[digits.str.len() >= PHONE_SUFFIX_DIGITS]
+    long["key"] = long["key"].astype(str).map(phone_suffix)
+    return long.dropna(subset=["key"])
 
 
 def phonetic(names: pd.Series) -> pd.Series:

@@ -15,6 +15,7 @@ import pandas as pd
 from rapidfuzz import process
 
 from features.blocking.keys import phonetic
+from features.normalize.phones import phone_suffix
 
 MAX_VALUES = 4  # values kept per list field and mention; more are rare and add little
 
@@ -36,10 +37,11 @@ def _dob_digits(values: pd.Series) -> np.ndarray:
     return digits
 
 
-def _phone_suffixes(phones: pd.Series, digits: pd.Series, width: int = 7) -> pd.Series:
+def _phone_suffixes(phones: pd.Series, digits: pd.Series) -> pd.Series:
+    """Per mention, the distinct phone suffixes of its numbers (the blocking key's width)."""
     return pd.Series(
         [
-            tuple(dict.fromkeys("".join(ch for ch in p if ch.isdigit())[-width:] for p in (*x, *y)))
+            tuple(dict.fromkeys(s for s in map(phone_suffix, (*x, *y)) if s is not None))
             for x, y in zip(phones.to_numpy(), digits.to_numpy(), strict=True)
         ],
         index=phones.index,

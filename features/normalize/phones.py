@@ -62,3 +62,15 @@ def _e164_of(e164: str) -> str | None:
         return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.E164)
     except phonenumbers.NumberParseException:
         return None
+
+
+# The trailing digits two writings of one number share whatever their country code or trunk
+# prefix ('+34 612 345 678' and '612345678' share '12345678'); blocking keys and comparison
+# vectors both use this width, so a pair a key proposes also agrees on the feature.
+PHONE_SUFFIX_DIGITS = 8
+
+
+def phone_suffix(number: str, width: int = PHONE_SUFFIX_DIGITS) -> str | None:
+    """The last `width` digits of a phone number, or None when it has fewer digits."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return digits[-width:] if len(digits) >= width else None

@@ -125,3 +125,11 @@ def test_postal_codes() -> None:
 )
 def test_countries(name: str, iso: str | None) -> None:
     assert country_code(name) == iso
+
+
+def test_phone_suffix_is_shared_by_the_writings_of_one_number() -> None:
+    from features.normalize.phones import phone_suffix
+
+    assert phone_suffix("+34 612 345 678") == phone_suffix("612345678") == "12345678"
+    assert phone_suffix("0034-612-345-678") == "12345678"
+    assert phone_suffix("12 34") is None  # too short to say anything
