@@ -126,12 +126,13 @@ def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:
 def _contacts(attributes: dict[str, Any] | None) -> tuple[str, ...]:
     """Normalized booking-contact emails and phone suffixes of an interaction (air bookings)."""
     from features.normalize.emails import normalize_email
+    from features.normalize.phones import phone_suffix
 
     if not attributes:
         return ()
     emails = [normalize_email(e).value for e in attributes.get("contact_emails") or []]
-    phones = ["".join(ch for ch in p if ch.isdigit())[-8:] for p in attributes.get("contact_phones") or []]
-    return tuple(emails + [p for p in phones if len(p) == 8])
+    phones = [phone_suffix(p) for p in attributes.get("contact_phones") or []]
+    return tuple(emails + [p for p in phones if p is not None])
 
 
 # One value per field, for tools that take a flat table (dedupe, the anchor benchmark).

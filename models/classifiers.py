@@ -325,15 +325,18 @@ class EnsembleMatcher(Matcher):
         booster, line = fitted
         return np.asarray(expit((_logit(booster.predict(x)) + _logit(line.predict(x))) / 2))
 
-    def explain(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Half of each member's log-odds contributions: they add up to the averaged log-odds."""
+    def _fitted_members(self) -> tuple[LightGBMMatcher, LogisticMatcher]:
         trees, linear = self._members()
         trees.fitted_, linear.fitted_ = self.fitted_
+        return trees, linear
+
+    def explain(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Half of each member's log-odds contributions: they add up to the averaged log-odds."""
+        trees, linear = self._fitted_members()
         return (trees.explain(features) + linear.explain(features)) / 2
 
     def importance(self) -> dict[str, float]:
-        trees, linear = self._members()
-        trees.fitted_, linear.fitted_ = self.fitted_
+        trees, linear = self._fitted_members()
         parts = [trees.importance(), linear.importance()]
         totals = [sum(p.values()) or 1.0 for p in parts]
         return {c: sum(p[c] / t for p, t in zip(parts, totals, strict=True)) / 2 for c in self.columns_}

@@ -355,9 +355,10 @@ def run_resolve(
     changed |= {pid for pid, pk in zip(ids, pks.tolist(), strict=True) if pk in dirty_set}
     redo = frame[frame["profile_id"].isin(changed | (set(ids) - set(state.golden)))]
     golden = {pid: state.golden[pid] for pid in set(ids) if pid in state.golden}
-    advance = step("golden records", redo["profile_id"].nunique())
+    redone = redo["profile_id"].nunique()
+    advance = step("golden records", redone)
     golden.update(golden_records(redo, "profile_id", survivorship))
-    advance(redo["profile_id"].nunique())
+    advance(redone)
     survivors = _survivors(retired, state, pks, ids)
     events = _events(state, frame, survivors, ids, pks)
     report.seconds["golden"] = round(time.perf_counter() - clock, 2)
