@@ -7,13 +7,17 @@ is built for one online record (`frame_from_normalized`) and for a whole domain 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from profiles.store.db import plain_rows
 from profiles.store.schema import interactions, mentions
 
 SCALARS = (
@@ -88,9 +92,56 @@ def load_mentions(
         select(*_frame_columns())
         .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
         .order_by(mentions.c.id)
-        .execution_options(yield_per=chunk)
     )
-    return frame_from_rows(_row(*r) for r in conn.execute(query))
+    return _frame_from_driver_rows(plain_rows(conn, query))
+
+
+def _frame_from_driver_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """`frame_from_rows` of the driver's own tuples, built column by column: the whole-domain read
+    of every batch step (100,000 mentions took seconds through per-row dicts)."""
+    if not rows:
+        return frame_from_rows([])
+    pk, key, source, object_pk, content_hash, raw = zip(*rows, strict=True)
+    with _collector_paused():
+        norms = [n if isinstance(n, dict) else json.loads(n) for n in raw]  # SQLite hands JSON as text
+        return _frame_from_columns(pk, key, source, object_pk, content_hash, norms)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Build hundreds of thousands of small dicts and tuples without the cyclic garbage collector
+    walking them again and again (none of them forms a cycle): 5.0 s -> 3.0 s for 100,000 mentions."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _frame_from_columns(
+    pk: Sequence[int],
+    key: Sequence[str],
+    source: Sequence[str],
+    object_pk: Sequence[int],
+    content_hash: Sequence[str],
+    norms: list[dict[str, Any]],
+) -> pd.DataFrame:
+    columns: dict[str, Any] = {
+        "mention_pk": np.asarray(pk, np.int64),
+        "mention_key": list(key),
+        "source": list(source),
+        "object_pk": np.asarray(object_pk, np.int64),
+        "content_hash": list(content_hash),
+    }
+    for name in SCALARS:
+        columns[name] = [n.get(name) or "" for n in norms]
+    for name in LISTS:
+        columns[name] = [tuple(n.get(name) or ()) for n in norms]
+    frame = pd.DataFrame(columns)
+    frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))
+    return frame
 
 
 def _frame_columns() -> tuple[Any, ...]:

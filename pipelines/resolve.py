@@ -28,7 +28,7 @@ from features.pairs import CandidateTable, load_candidate_table
 from models.bundle import Bundle, Thresholds, load_bundle
 from models.classifiers import Matcher
 from profiles.errors import NotFound
-from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, cluster
+from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, PairScores, cluster
 from profiles.resolution.golden import Survivorship, golden_records
 from profiles.resolution.identity import assign_ids
 from profiles.resolution.rules import DEFAULT_RULES, RuleSet, load_rules
@@ -423,20 +423,20 @@ def _merge_decisions(
     unseen = now["old_decision"].isna().to_numpy()
     same = ((now["old_decision"] == now["decision"]) & (now["old_source"] == now["source"])).to_numpy()
     record = ~manual & ~same & ~(unseen & (now["decision"] == "no_match").to_numpy())
-    changes = [
-        {
-            "mention_a": r.mention_a,
-            "mention_b": r.mention_b,
-            "decision": r.decision,
-            "source": r.source,
-            "score": float(r.score),
-            "rule": r.rule,
-            "actor": r.actor,
-            "model_version": version if r.source != "external" else None,
-            "threshold": None if np.isnan(r.threshold) else float(r.threshold),
-        }
-        for r in now.loc[record].itertuples(index=False)
-    ]
+    rec = now.loc[record]
+    threshold = rec["threshold"].to_numpy(np.float64)
+    columns = {
+        "mention_a": rec["mention_a"].tolist(),
+        "mention_b": rec["mention_b"].tolist(),
+        "decision": rec["decision"].tolist(),
+        "source": rec["source"].tolist(),
+        "score": rec["score"].to_numpy(np.float64).tolist(),
+        "rule": rec["rule"].tolist(),
+        "actor": rec["actor"].tolist(),
+        "model_version": np.where(rec["source"].to_numpy(object) != "external", version, None).tolist(),
+        "threshold": np.where(np.isnan(threshold), None, threshold).tolist(),
+    }
+    changes = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     fresh = now.loc[~manual, ["a", "b", "decision", "source", "score"]]
     decided_pairs = pd.MultiIndex.from_frame(now[["mention_a", "mention_b"]])
     if len(current):
@@ -479,9 +479,7 @@ def _cluster_inputs(effective: pd.DataFrame, table: CandidateTable, n: int, pks:
     lo = np.concatenate([np.minimum(ta, tb)[live], np.minimum(a, b)])
     hi = np.concatenate([np.maximum(ta, tb)[live], np.maximum(a, b)])
     value = np.concatenate([np.zeros(int(live.sum())), np.where(decision != "no_match", score, 0.0)])
-    scores = dict(
-        zip(zip(lo.tolist(), hi.tolist(), strict=True), value.tolist(), strict=True)
-    )  # decisions last: they win
+    scores = PairScores(lo, hi, value)  # decisions last: they win
     return ClusterInputs(
         n=n,
         edges=list(zip(a[merge].tolist(), b[merge].tolist(), weight[merge].tolist(), strict=True)),

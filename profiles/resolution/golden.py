@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from profiles.errors import ConfigError
@@ -48,16 +49,44 @@ def _values(item: Any) -> tuple[Any, ...]:
     return tuple(v for v in values if v not in (None, ""))
 
 
+def _column_values(column: list[Any]) -> list[tuple[Any, ...]]:
+    """`_values` of every item, with the common cases (a plain string, a clean tuple) kept cheap."""
+    out: list[tuple[Any, ...]] = []
+    for item in column:
+        if type(item) is str:
+            out.append((item,) if item else ())
+        elif type(item) is tuple and "" not in item and None not in item:
+            out.append(item)
+        else:
+            out.append(_values(item))
+    return out
+
+
+def _column_is_list(column: list[Any]) -> list[bool] | bool:
+    """Per item whether it is multi-valued; a single bool when the whole column agrees."""
+    kinds = set(map(type, column))
+    if not kinds & {tuple, list}:
+        return False
+    if kinds <= {tuple, list}:
+        return True
+    return [isinstance(item, tuple | list) for item in column]
+
+
 def _choose(rule: str, candidates: Sequence[tuple[Any, str, str, int]], priority: Sequence[str]) -> Any:
     """candidates: (value, modified_at, source, position) per occurrence."""
-    counts = Counter(value for value, *_ in candidates)
+    counts = Counter(c[0] for c in candidates)
+    if len(counts) == 1:  # the mentions agree (the usual case): every rule picks that value
+        return next(iter(counts))
     latest: dict[Any, tuple[str, int]] = {}
     for value, at, _, position in candidates:
-        latest[value] = max(latest.get(value, ("", -1)), (at, position))
-    rank = {source: i for i, source in enumerate(priority)}
+        seen = latest.get(value)
+        if seen is None or (at, position) > seen:
+            latest[value] = (at, position)
     best_source: dict[Any, int] = {}
-    for value, _, source, _ in candidates:
-        best_source[value] = min(best_source.get(value, len(rank)), rank.get(source, len(rank)))
+    if rule == "source_priority":
+        rank = {source: i for i, source in enumerate(priority)}
+        for value, _, source, _ in candidates:
+            best_source[value] = min(best_source.get(value, len(rank)), rank.get(source, len(rank)))
 
     def key(value: Any) -> tuple[Any, ...]:
         if rule == "most_recent":
@@ -81,8 +110,20 @@ def golden_records(frame: pd.DataFrame, by: str, survivorship: Survivorship) -> 
     """The golden record of every group of `frame` (grouped by column `by`, e.g. profile_id), the
     same as `golden_record` per group but reading the columns once instead of once per profile."""
     columns = _Columns(frame, survivorship)
-    groups = frame.groupby(by, sort=False).indices
-    return {str(key): _golden(columns, rows.tolist(), survivorship) for key, rows in groups.items()}
+    codes, uniques = pd.factorize(frame[by], sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    starts = np.concatenate([[0], bounds]).tolist() if len(order) else []
+    ends = [*bounds.tolist(), len(order)] if len(order) else []
+    rows_of = order.tolist()
+    out: dict[str, dict[str, Any]] = {}
+    for start, end in zip(starts, ends, strict=True):
+        key = str(uniques[codes[rows_of[start]]])
+        if end - start == 1:
+            out[key] = _single(columns, rows_of[start], survivorship)
+        else:
+            out[key] = _golden(columns, rows_of[start:end], survivorship)
+    return out
 
 
 class _Columns:
@@ -94,39 +135,57 @@ class _Columns:
         self.sources = frame["source"].tolist() if "source" in frame else [""] * n
         self.times = [str(t or "") for t in frame["modified_at"]] if "modified_at" in frame else [""] * n
         self.fields = {name: frame[name].tolist() for name in survivorship.fields if name in frame}
-        self.values = {name: [_values(item) for item in column] for name, column in self.fields.items()}
+        self.values = {name: _column_values(column) for name, column in self.fields.items()}
+        self.is_list = {name: _column_is_list(column) for name, column in self.fields.items()}
+        self.rules = {name: survivorship.rule(name) for name in self.fields}
+
+    def listed(self, name: str, rows: list[int]) -> bool:
+        """Whether any of these rows holds field `name` as several values."""
+        flags = self.is_list[name]
+        return flags if isinstance(flags, bool) else any(flags[r] for r in rows)
+
+
+def _single(columns: _Columns, row: int, survivorship: Survivorship) -> dict[str, Any]:
+    """`_golden` of a one-mention profile (most profiles): every rule ties on count, time and
+    source, so it keeps the first value, except most_complete, which keeps the (first) longest."""
+    out: dict[str, Any] = {}
+    key = columns.keys[row]
+    for name, values in columns.values.items():
+        own = values[row]
+        if not own:
+            continue
+        rule = columns.rules[name]
+        value = max(own, key=lambda v: len(str(v))) if rule == "most_complete" else own[0]
+        entry: dict[str, Any] = {"value": value, "rule": rule, "from": [key], "support": 1}
+        if columns.listed(name, [row]):
+            entry["values"] = list(own) if len(own) == 1 else [v for v, _ in Counter(own).most_common()]
+        out[name] = entry
+    return out
 
 
 def _golden(columns: _Columns, rows: list[int], survivorship: Survivorship) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, column in columns.fields.items():
-        rule = survivorship.rule(name)
-        per_row = [columns.values[name][r] for r in rows]
-        if len(rows) == 1:
-            # One mention (most profiles): every rule ties on count, time and source, so it
-            # keeps the first value, except most_complete, which keeps the (first) longest.
-            (own,) = per_row
-            if not own:
-                continue
-            value = max(own, key=lambda v: len(str(v))) if rule == "most_complete" else own[0]
-            holders = [columns.keys[rows[0]]]
-        else:
-            candidates = [
-                (value, columns.times[r], columns.sources[r], i)
-                for i, (r, values) in enumerate(zip(rows, per_row, strict=True))
-                for value in values
-            ]
-            if not candidates:
-                continue
-            value = _choose(rule, candidates, survivorship.source_priority)
-            holders = [columns.keys[r] for r, values in zip(rows, per_row, strict=True) if value in values]
+    if len(rows) == 1:
+        return _single(columns, rows[0], survivorship)
+    for name, values_of in columns.values.items():
+        rule = columns.rules[name]
+        per_row = [values_of[r] for r in rows]
+        candidates = [
+            (value, columns.times[r], columns.sources[r], i)
+            for i, (r, values) in enumerate(zip(rows, per_row, strict=True))
+            for value in values
+        ]
+        if not candidates:
+            continue
+        value = _choose(rule, candidates, survivorship.source_priority)
+        holders = [columns.keys[r] for r, values in zip(rows, per_row, strict=True) if value in values]
         entry: dict[str, Any] = {
             "value": value,
             "rule": rule,
             "from": holders[:MAX_SOURCES],
             "support": len(holders),
         }
-        if any(isinstance(column[r], tuple | list) for r in rows):
+        if columns.listed(name, rows):
             counts = Counter(v for values in per_row for v in values)
             entry["values"] = [v for v, _ in counts.most_common()]
         out[name] = entry

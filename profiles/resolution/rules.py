@@ -111,6 +111,7 @@ class _ExclusionContext:
     rules: RuleSet
     mentions: pd.DataFrame
     _shared: dict[str, set[str]] = field(default_factory=dict)
+    _by_pk: dict[str, dict[int, Any]] = field(default_factory=dict)
 
     def shared_values(self, column: str) -> set[str]:
         """Values of a multi-valued column written on mentions of too many distinct names."""
@@ -122,8 +123,16 @@ class _ExclusionContext:
             self._shared[column] = set(counts.index[counts > self.rules.shared_value_max_names])
         return self._shared[column]
 
+    def values_of(self, column: str) -> dict[int, Any]:
+        """mention id -> the column's values, read once (pandas' `.at` per pair was slow)."""
+        if column not in self._by_pk:
+            self._by_pk[column] = dict(
+                zip(self.mentions.index.tolist(), self.mentions[column].tolist(), strict=True)
+            )
+        return self._by_pk[column]
+
     def personal(self, pk: int, column: str, skip: set[str], generic: bool = False) -> set[str]:
-        values = set(self.mentions.at[pk, column])
+        values = set(self.values_of(column)[pk])
         if generic:
             values = {v for v in values if v.rpartition("@")[0] not in self.rules.generic_email_local_parts}
         return values - skip

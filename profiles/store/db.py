@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, create_engine, event, inspect
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import OperationalError
 
 from profiles.errors import StoreError
@@ -86,3 +102,107 @@ def plain_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     for million-row reads of plain numbers (candidate pairs), where that processing costs more than
     the database. Columns needing type conversion (JSON, timestamps) must not be read this way."""
     return list(conn.execute(query).cursor.fetchall())
+
+
+def stored_time(value: dt.datetime) -> str:
+    """A timestamp as SQLAlchemy stores it on SQLite (UTC, ISO text)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _driver_converters(
+    conn: Connection, table: Table, columns: tuple[str, ...]
+) -> dict[int, Callable[[Any], Any]]:
+    """Per column position, how a Python value becomes what SQLAlchemy itself would hand the driver:
+    JSON as text (both dialects accept it), timestamps as ISO text on SQLite."""
+    sqlite = conn.dialect.name == "sqlite"
+    out: dict[int, Callable[[Any], Any]] = {}
+    for i, name in enumerate(columns):
+        kind = table.c[name].type
+        if isinstance(kind, JSON):
+            out[i] = json.dumps
+        elif sqlite and isinstance(kind, DateTime):
+            out[i] = stored_time
+    return out
+
+
+def bulk_insert(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Iterable[tuple[Any, ...]],
+    chunk: int = 50_000,
+) -> int:
+    """Insert plain tuples through the driver's executemany, in chunks.
+
+    For the big writes of a batch run (a million candidate pairs, hundreds of thousands of
+    decisions and memberships), where SQLAlchemy's per-row parameter processing costs more than
+    the database itself. Values are converted as SQLAlchemy would (JSON columns to text, timestamps
+    to ISO text on SQLite); pass a timestamp already rendered with `driver_time` to skip even that.
+    """
+    style = conn.dialect.paramstyle
+    marks = ", ".join(
+        "?" if style == "qmark" else "%s" if style in ("format", "pyformat") else f":{c}" for c in columns
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+    convert = _driver_converters(conn, table, columns)
+    total = 0
+    batch: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        nonlocal total
+        if batch:
+            params: Any = (
+                batch
+                if style in ("qmark", "format", "pyformat")
+                else [dict(zip(columns, r, strict=True)) for r in batch]
+            )
+            conn.exec_driver_sql(sql, params)
+            total += len(batch)
+            batch.clear()
+
+    first = True
+    for row in rows:
+        if first:
+            # a timestamp the caller rendered already (`driver_time`) needs nothing per row
+            convert = {i: f for i, f in convert.items() if not isinstance(row[i], str) or f is json.dumps}
+            first = False
+        if convert:
+            values = list(row)
+            for i, f in convert.items():
+                if values[i] is not None:
+                    values[i] = f(values[i])
+            row = tuple(values)
+        batch.append(row)
+        if len(batch) >= chunk:
+            flush()
+    flush()
+    return total
+
+
+# A fresh insert at least this large, and larger than what the table holds, goes in with the
+# table's secondary indexes dropped and rebuilt after (in the same transaction): one sorted build
+# is cheaper than a million B-tree insertions (1.1M candidate pairs on SQLite: 11.8 s -> 8.7 s).
+REBUILD_INDEXES_FROM = 200_000
+
+
+@contextmanager
+def indexes_deferred(conn: Connection, table: Table, fresh_rows: int) -> Iterator[None]:
+    """Around a bulk insert of `fresh_rows` rows: drop the table's secondary indexes first and
+    build them after, when the insert is big and outgrows what the table holds."""
+    rebuild = fresh_rows >= REBUILD_INDEXES_FROM and fresh_rows > row_count(conn, table)
+    if rebuild:
+        for index in table.indexes:
+            index.drop(conn)
+    yield
+    if rebuild:
+        for index in table.indexes:
+            index.create(conn)
+
+
+def row_count(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def driver_time(conn: Connection, value: dt.datetime) -> dt.datetime | str:
+    """A timestamp as this connection's driver takes it (rendered once for a whole bulk insert)."""
+    return stored_time(value) if conn.dialect.name == "sqlite" else value

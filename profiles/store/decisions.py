@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from profiles.errors import NotFound
+from profiles.store.db import bulk_insert, driver_time, indexes_deferred
 from profiles.store.schema import external_scores, match_decisions, profile_events, store_info
 
 CHUNK = 20_000
@@ -55,14 +56,19 @@ def manual_decision(
     }
 
 
+RECORDED = (*DECISION_COLUMNS, "threshold")
+
+
 def record_decisions(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
-    now = dt.datetime.now(dt.UTC)
-    for start in range(0, len(rows), CHUNK):
-        conn.execute(
-            insert(match_decisions),
-            [{**r, "domain": domain, "decided_at": now} for r in rows[start : start + CHUNK]],
+    """Append decisions to the history (a full batch run writes hundreds of thousands at once)."""
+    stamp = driver_time(conn, dt.datetime.now(dt.UTC))
+    with indexes_deferred(conn, match_decisions, len(rows)):
+        return bulk_insert(
+            conn,
+            match_decisions,
+            ("domain", "decided_at", *RECORDED),
+            ((domain, stamp, *(r.get(c) for c in RECORDED)) for r in rows),
         )
-    return len(rows)
 
 
 def rows_touching(conn: Connection, table: Any, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:

@@ -6,11 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 
+from profiles.store.db import bulk_insert, driver_time
 from profiles.store.schema import profile_members, profiles, review_queue
-
-CHUNK = 20_000
 
 
 @dataclass
@@ -59,21 +58,13 @@ def write_profiles(
     now = dt.datetime.now(dt.UTC)
     existing = set(before.created)
     new_ids = [pid for pid in golden if pid not in existing]
-    for start in range(0, len(new_ids), CHUNK):
-        conn.execute(
-            insert(profiles),
-            [
-                {
-                    "id": pid,
-                    "domain": domain,
-                    "status": "active",
-                    "golden": golden[pid],
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for pid in new_ids[start : start + CHUNK]
-            ],
-        )
+    stamp = driver_time(conn, now)
+    bulk_insert(
+        conn,
+        profiles,
+        ("id", "domain", "status", "golden", "created_at", "updated_at"),
+        ((pid, domain, "active", golden[pid], stamp, stamp) for pid in new_ids),
+    )
     refreshed = 0
     for pid in set(golden) & existing:
         if before.golden.get(pid) != golden[pid]:
@@ -93,23 +84,17 @@ def write_profiles(
         m for m, (pid, h) in assignment.items() if before.members.get(m) != pid or before.resolved.get(m) != h
     ]
     gone = [m for m in before.members if m not in assignment]
-    stale = changed + gone
+    stale = [m for m in changed if m in before.members] + gone
     for start in range(0, len(stale), 500):
         conn.execute(
             delete(profile_members).where(profile_members.c.mention_pk.in_(stale[start : start + 500]))
         )
-    rows = [
-        {
-            "mention_pk": m,
-            "domain": domain,
-            "profile_id": assignment[m][0],
-            "added_at": now,
-            "resolved_hash": assignment[m][1],
-        }
-        for m in changed
-    ]
-    for start in range(0, len(rows), CHUNK):
-        conn.execute(insert(profile_members), rows[start : start + CHUNK])
+    bulk_insert(
+        conn,
+        profile_members,
+        ("mention_pk", "domain", "profile_id", "added_at", "resolved_hash"),
+        ((m, domain, assignment[m][0], stamp, assignment[m][1]) for m in changed),
+    )
     return {
         "profiles": len(golden),
         "created": len(new_ids),
@@ -130,15 +115,16 @@ def queue_reviews(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> 
         ).all()
     )
     fresh = [r for r in rows if (r["mention_a"], r["mention_b"]) not in open_pairs]
-    for start in range(0, len(fresh), CHUNK):
-        conn.execute(
-            insert(review_queue),
-            [
-                {**r, "domain": domain, "status": "open", "created_at": now}
-                for r in fresh[start : start + CHUNK]
-            ],
-        )
-    return len(fresh)
+    stamp = driver_time(conn, now)
+    return bulk_insert(
+        conn,
+        review_queue,
+        ("domain", "status", "created_at", "mention_a", "mention_b", "score", "model_version"),
+        (
+            (domain, "open", stamp, r["mention_a"], r["mention_b"], r.get("score"), r.get("model_version"))
+            for r in fresh
+        ),
+    )
 
 
 def assignment_rows(conn: Connection, domain: str) -> list[tuple[str, str]]:

@@ -3,72 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Table, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 
-from profiles.store.db import plain_rows
+from profiles.store.db import bulk_insert, driver_time, indexes_deferred, plain_rows
 from profiles.store.schema import candidate_pairs, embeddings
 
 CHUNK = 20_000
 EMBEDDING_COLUMNS = ("mention_pk", "encoder", "domain", "content_hash", "vector", "updated_at")
-
-
-def bulk_insert(
-    conn: Connection,
-    table: Table,
-    columns: tuple[str, ...],
-    rows: Iterable[tuple[Any, ...]],
-    chunk: int = 50_000,
-) -> int:
-    """Insert plain tuples through the driver's executemany, in chunks.
-
-    Millions of candidate pairs are the biggest write of blocking; SQLAlchemy's per-row dict
-    handling cost more than the database itself. Timestamps are rendered as SQLAlchemy stores
-    them on SQLite (ISO text); other drivers take them as they are.
-    """
-    sqlite = conn.dialect.name == "sqlite"
-    style = conn.dialect.paramstyle
-    marks = ", ".join(
-        "?" if style == "qmark" else "%s" if style in ("format", "pyformat") else f":{c}" for c in columns
-    )
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-    total = 0
-    batch: list[tuple[Any, ...]] = []
-
-    def flush() -> None:
-        nonlocal total
-        if batch:
-            params: Any = (
-                batch
-                if style in ("qmark", "format", "pyformat")
-                else [dict(zip(columns, r, strict=True)) for r in batch]
-            )
-            conn.exec_driver_sql(sql, params)
-            total += len(batch)
-            batch.clear()
-
-    for row in rows:
-        if sqlite:
-            row = tuple(stored_time(v) if isinstance(v, dt.datetime) else v for v in row)
-        batch.append(row)
-        if len(batch) >= chunk:
-            flush()
-    flush()
-    return total
-
-
-def stored_time(value: dt.datetime) -> str:
-    """A timestamp as SQLAlchemy stores it on SQLite (UTC, ISO text)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-# A fresh insert at least this large, and larger than what the table holds, goes in with the
-# table's secondary indexes dropped and rebuilt after (in the same transaction): one sorted build
-# is cheaper than a million B-tree insertions (1.1M pairs on SQLite: 11.8 s -> 8.7 s).
-REBUILD_INDEXES_FROM = 200_000
 
 
 def embedding_hashes(conn: Connection, domain: str, encoder: str) -> dict[int, str]:
@@ -142,10 +85,6 @@ def stored_pairs(conn: Connection, domain: str) -> tuple[np.ndarray, np.ndarray]
     return codes[order], arr[order, 2]
 
 
-def _row_count(conn: Connection, table: Table) -> int:
-    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 def replace_pairs(
     conn: Connection, domain: str, a: np.ndarray, b: np.ndarray, blockers: np.ndarray, cosine: np.ndarray
 ) -> dict[str, int]:
@@ -173,28 +112,22 @@ def replace_pairs(
                 )
             )
     idx = np.flatnonzero(fresh)
-    stamp: dt.datetime | str = stored_time(now) if conn.dialect.name == "sqlite" else now
-    rebuild = len(idx) >= REBUILD_INDEXES_FROM and len(idx) > _row_count(conn, candidate_pairs)
-    if rebuild:
-        for index in candidate_pairs.indexes:
-            index.drop(conn)
-    bulk_insert(
-        conn,
-        candidate_pairs,
-        ("mention_a", "mention_b", "domain", "blockers", "cosine", "created_at"),
-        zip(
-            a[idx].tolist(),
-            b[idx].tolist(),
-            [domain] * len(idx),
-            blockers[idx].tolist(),
-            cosine[idx].astype(float).tolist(),
-            [stamp] * len(idx),
-            strict=True,
-        ),
-    )
-    if rebuild:
-        for index in candidate_pairs.indexes:
-            index.create(conn)
+    stamp = driver_time(conn, now)
+    with indexes_deferred(conn, candidate_pairs, len(idx)):
+        bulk_insert(
+            conn,
+            candidate_pairs,
+            ("mention_a", "mention_b", "domain", "blockers", "cosine", "created_at"),
+            zip(
+                a[idx].tolist(),
+                b[idx].tolist(),
+                [domain] * len(idx),
+                blockers[idx].tolist(),
+                cosine[idx].astype(float).tolist(),
+                [stamp] * len(idx),
+                strict=True,
+            ),
+        )
     for i in np.flatnonzero(changed).tolist():
         conn.execute(
             update(candidate_pairs)

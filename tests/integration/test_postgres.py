@@ -60,11 +60,11 @@ def test_blocking_writes_embeddings_and_pairs_on_postgres(
     pg_store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines.block import run_block
-    from profiles.store import vectors as vector_store
+    from profiles.store import db as store_db
     from profiles.store.vectors import load_vectors, stored_pairs
     from tests.pipelines.test_block import HashEncoder, pair_indexes
 
-    monkeypatch.setattr(vector_store, "REBUILD_INDEXES_FROM", 1)  # the bulk path, indexes rebuilt
+    monkeypatch.setattr(store_db, "REBUILD_INDEXES_FROM", 1)  # the bulk path, indexes rebuilt
 
     info = write_dataset(GeneratorConfig(persons=120, seed=8), tmp_path / "d")
     ingest_jsonl(pg_store, settings, Path(info["objects_file"]))
@@ -81,15 +81,18 @@ def test_blocking_writes_embeddings_and_pairs_on_postgres(
 
 
 def test_resolution_history_and_erasure_on_postgres(
-    pg_store: Store, settings: Settings, tmp_path: Path
+    pg_store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rules-only resolve, a manual merge and its undo, and an erasure, on real PostgreSQL."""
     from pipelines.block import run_block
     from pipelines.privacy import Query, erase, search
     from pipelines.profile_ops import merge_profiles, unmerge
     from pipelines.resolve import run_resolve
+    from profiles.store import db as store_db
     from profiles.store.profiles_io import assignment_rows
-    from tests.pipelines.test_block import HashEncoder
+    from tests.pipelines.test_block import HashEncoder, pair_indexes
+
+    monkeypatch.setattr(store_db, "REBUILD_INDEXES_FROM", 1)  # decisions take the bulk path too
 
     settings = settings.model_copy(
         update={"merge_threshold": 0.9, "review_threshold": 0.5, "encoder": "hash"}
@@ -99,6 +102,7 @@ def test_resolution_history_and_erasure_on_postgres(
     run_block(pg_store, settings, encoder=HashEncoder())
     first = run_resolve(pg_store, settings)
     assert first.mode == "full" and first.merges.get("rule", 0) > 0
+    assert pair_indexes(pg_store, "match_decisions") == {("domain", "mention_a", "mention_b")}
     assert run_resolve(pg_store, settings).decisions_changed == 0
 
     def assignment() -> dict[str, str]:

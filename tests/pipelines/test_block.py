@@ -34,20 +34,20 @@ class HashEncoder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
-def pair_indexes(store: Store) -> set[tuple[str, ...]]:
-    """The column lists of the candidate-pair table's secondary indexes."""
+def pair_indexes(store: Store, table: str = "candidate_pairs") -> set[tuple[str, ...]]:
+    """The column lists of a table's secondary indexes (by default the candidate pairs')."""
     from sqlalchemy import inspect
 
     with store.reading() as conn:
-        return {tuple(i["column_names"]) for i in inspect(conn).get_indexes("candidate_pairs")}
+        return {tuple(i["column_names"]) for i in inspect(conn).get_indexes(table)}
 
 
 def test_block_is_incremental_and_repairs_a_lost_index(
     store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from profiles.store import vectors as vector_store
+    from profiles.store import db as store_db
 
-    monkeypatch.setattr(vector_store, "REBUILD_INDEXES_FROM", 1)  # the first write takes the bulk path
+    monkeypatch.setattr(store_db, "REBUILD_INDEXES_FROM", 1)  # the first write takes the bulk path
     path = tmp_path / "in.jsonl"
     path.write_bytes(
         lines(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiles.resolution.clustering import ClusterInputs, cluster
+from profiles.resolution.clustering import ClusterInputs, PairScores, cluster
 from profiles.resolution.identity import assign_ids
 
 
@@ -29,6 +29,23 @@ def test_recheck_refuses_to_weld_clusters_whose_members_disagree() -> None:
     agreeing = {(0, 2): 0.9, (0, 3): 0.8, (1, 3): 0.9, (1, 2): 0.7}
     labels, _ = cluster(ClusterInputs(4, [(0, 1, 0.99), (2, 3, 0.99), (1, 2, 0.7)], pair_scores=agreeing))
     assert groups(labels) == [{0, 1, 2, 3}]
+
+
+def test_pair_scores_look_up_either_order_and_keep_the_later_score() -> None:
+    # a candidate pair first at 0 (no match), then its decision's score: the decision wins
+    scores = PairScores(np.array([5, 1, 2]), np.array([1, 7, 9]), np.array([0.0, 0.4, 0.3]))
+    scores = PairScores(
+        np.concatenate([scores.codes >> 32, [1]]),
+        np.concatenate([scores.codes & 0xFFFFFFFF, [5]]),
+        np.concatenate([scores.scores, [0.8]]),
+    )
+    found = scores.lookup(np.array([5, 1, 7, 3]), np.array([1, 5, 1, 4]))
+    assert found[:3].tolist() == [0.8, 0.8, 0.4] and np.isnan(found[3])
+    across = scores.across([1, 2], [5, 7, 9])  # (1,5) (1,7) (1,9) (2,5) (2,7) (2,9)
+    assert np.allclose(across, [0.8, 0.4, np.nan, np.nan, np.nan, 0.3], equal_nan=True)
+    assert np.isnan(
+        PairScores(np.zeros(0), np.zeros(0), np.zeros(0)).lookup(np.array([1]), np.array([2]))
+    ).all()
 
 
 def test_ids_survive_merges_and_splits() -> None:
