@@ -159,7 +159,8 @@ def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame
 
 def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:
     """(mention_pk, object_pk, kind, role, ref) of every interaction in the domain."""
-    rows = conn.execute(
+    rows = plain_rows(
+        conn,
         select(
             interactions.c.mention_pk,
             interactions.c.object_pk,
@@ -167,10 +168,14 @@ def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:
             interactions.c.role,
             interactions.c.ref,
             interactions.c.attributes,
-        ).where(interactions.c.domain == domain)
-    ).all()
+        ).where(interactions.c.domain == domain),
+    )
     frame = pd.DataFrame(rows, columns=["mention_pk", "object_pk", "kind", "role", "ref", "attributes"])
-    frame["contacts"] = [_contacts(a) for a in frame["attributes"]]
+    with _collector_paused():
+        # the driver's own values: SQLite hands JSON as text, PostgreSQL as decoded objects
+        frame["contacts"] = [
+            _contacts(json.loads(a) if isinstance(a, str) else a) for a in frame["attributes"].tolist()
+        ]
     return frame.drop(columns=["attributes"])
 
 

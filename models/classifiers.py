@@ -44,8 +44,16 @@ class Calibrator:
         else:
             from sklearn.linear_model import LogisticRegression
 
-            lr = LogisticRegression(C=1e4, max_iter=1000).fit(_logit(scores)[:, None], labels)
-            self.params = {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+            logits = _logit(scores)
+            lr = LogisticRegression(C=1e4, max_iter=1000).fit(logits[:, None], labels)
+            a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+            if a <= 0:
+                # Out-of-fold scores that do not rise with the labels (one or two matches, each
+                # scored by a fold that never saw a match) would turn the ranking upside down:
+                # keep the model's order and only shift it to the labels' base rate.
+                a = 1.0
+                b = float(_logit(np.array([np.mean(labels)]))[0] - np.mean(logits))
+            self.params = {"a": a, "b": b}
         return self
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:

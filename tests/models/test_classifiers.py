@@ -95,3 +95,27 @@ def model_matrix(model: object, x: pd.DataFrame) -> np.ndarray:
     from models.base import feature_matrix
 
     return feature_matrix(x, model.columns_)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["logistic", "lightgbm"])
+def test_one_labelled_match_still_ranks_pairs_the_right_way(name: str) -> None:
+    """With a single match, its fold never sees a match and scores it like a non-match; Platt
+    scaling on such out-of-fold scores once learned a negative slope and ranked every pair upside
+    down (an active-learning session then asked 49 non-matches in 50 questions)."""
+    frame, y = toy(300, seed=1)
+    rows = np.concatenate([np.flatnonzero(y == 1)[:1], np.flatnonzero(y == 0)[:20]])
+    model = make_model(name).fit(frame.iloc[rows], y[rows])
+    assert model.calibrator_.method == "sigmoid" and model.calibrator_.params["a"] > 0
+    p = model.predict_proba(frame)
+    top = np.argsort(-p, kind="stable")[:20]
+    assert y[top].mean() > 0.8
+
+
+def test_platt_scaling_never_reverses_the_order_of_scores() -> None:
+    from models.classifiers import Calibrator
+
+    scores = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    inverted = np.array([0, 0, 0, 1, 1])  # out-of-fold scores that fall as the labels rise
+    calibrated = Calibrator("sigmoid").fit(scores, inverted)(np.array([0.1, 0.5, 0.9]))
+    assert np.all(np.diff(calibrated) > 0)
+    assert Calibrator("sigmoid").fit(scores, 1 - inverted).params["a"] > 0
