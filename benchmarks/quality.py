@@ -178,4 +178,26 @@ def run(workdir: Path, travel_mentions: int = 100_000) -> None:
             lines.append(
                 f"| {name} | {tool} | {r['precision']} | {r['recall']} | {r['f1']} | {r['b3_f1']} | {seconds} | {memory} |"
             )
+    lines += ["", *speed_lines(results)]
     write_section("quality", "\n".join(lines) + "\n", results)
+
+
+def speed_lines(results: dict[str, Any]) -> list[str]:
+    """UPT's seconds split into `upt block` and `upt resolve` + `upt export`, against Splink's
+    whole run in the same benchmark run (the issue's speed target: at most Splink's)."""
+    out = [
+        "UPT's time against Splink's, same run (block = `upt block`; resolve = `upt resolve` + `upt export`):\n"
+    ]
+    out += [
+        "| data set | UPT block s | UPT resolve s | UPT total s | Splink s | UPT / Splink |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, tools in results.items():
+        upt, splink = tools.get("upt", {}), tools.get("splink", {})
+        if "block_to_export_s" in upt and "wall_s" in splink:
+            ratio = upt["block_to_export_s"] / splink["wall_s"]
+            out.append(
+                f"| {name} | {upt['block_s']} | {upt['resolve_and_export_s']} | {upt['block_to_export_s']} "
+                f"| {splink['wall_s']} | {ratio:.2f} |"
+            )
+    return out
