@@ -225,21 +225,55 @@ class _Linear:
         )
 
 
+def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, signs: list[int]) -> tuple[np.ndarray, float]:
+    """L2-regularized logistic regression (scikit-learn's objective: ||w||^2 / 2 + C * log-loss)
+    whose weights keep the given signs (+1: >= 0, -1: <= 0, 0: free), by L-BFGS-B with bounds.
+
+    Measured with the same 50 oracle labels, against the unconstrained fit: Febrl3 and Febrl4
+    unchanged (0.9982 and 0.9988 pairwise F1); generated travel sets of 250, 2,000 and 3,000
+    people and 100,000 mentions 0.702, 0.383, 0.647, 0.375 against 0.646, 0.432, 0.577, 0.372."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    target = np.where(y == 1, 1.0, -1.0)
+    d = z.shape[1]
+
+    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = v[:d], v[d]
+        margin = target * (z @ w + b)
+        loss = 0.5 * float(w @ w) + c * float(np.logaddexp(0.0, -margin).sum())
+        g = -c * target * expit(-margin)
+        return loss, np.concatenate([w + z.T @ g, [g.sum()]])
+
+    bounds = [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs]
+    result = minimize(
+        objective,
+        np.zeros(d + 1),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[*bounds, (None, None)],
+        options={"maxiter": 2000},
+    )
+    return np.asarray(result.x[:d]), float(result.x[d])
+
+
 class LogisticMatcher(Matcher):
     name = "logistic"
     FILL = -1.0  # missing values become -1: outside every similarity's range, so it stays distinct
 
-    def __init__(self, c: float = 1.0) -> None:
+    def __init__(self, c: float = 1.0, signed: bool = True) -> None:
         self.c = c
+        self.signed = signed
 
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
-        from sklearn.linear_model import LogisticRegression
+        from features.comparisons import feature_sign
 
         filled = np.where(np.isnan(x), self.FILL, x)
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
         scale[scale == 0] = 1.0
-        lr = LogisticRegression(C=self.c, max_iter=2000).fit((filled - mean) / scale, y)
-        return _Linear(self.FILL, mean, scale, lr.coef_[0], float(lr.intercept_[0]))
+        signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]
+        coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs)
+        return _Linear(self.FILL, mean, scale, coef, intercept)
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
         return np.asarray(fitted.predict(x), dtype=np.float64)

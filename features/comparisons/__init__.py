@@ -17,6 +17,56 @@ from features.comparisons.names import NameComparison
 from features.comparisons.places import AddressComparison
 from features.comparisons.travel import EmbeddingComparison, TravelComparison
 
+# Which way a feature may push the match score. Agreement on a field is never evidence against a
+# match and a conflict never evidence for one (the monotonicity a Fellegi-Sunter model has by
+# construction); a model that learns from 50 labels may otherwise learn a sample's accident, such
+# as "same postal code lowers the score". Missingness, source and booking context can go either way.
+RAISES_MATCH = frozenset(
+    {
+        "first_jw",
+        "first_lev",
+        "last_jw",
+        "last_lev",
+        "full_token_set",
+        "last_phonetic_eq",
+        "first_nickname_eq",
+        "first_initial_eq",
+        "name_swap",
+        "dob_exact",
+        "dob_day_month_swapped",
+        "dob_one_digit_off",
+        "email_exact",
+        "email_local_jw",
+        "email_domain_eq",
+        "phone_exact",
+        "phone_suffix_eq",
+        "street_token_set",
+        "postal_eq",
+        "city_jw",
+        "country_eq",
+        "loyalty_eq",
+        "document_eq",
+        "shared_strong_ids",
+        "embedding_cosine",
+    }
+)
+LOWERS_MATCH = frozenset(
+    {
+        "dob_year_gap",
+        "dob_conflict",
+        "document_conflict",
+        "loyalty_conflict",
+        "gender_conflict",
+        "travelled_together",
+    }
+)
+
+
+def feature_sign(name: str) -> int:
+    """+1 if the feature may only raise the match score, -1 if only lower it, 0 if either."""
+    return 1 if name in RAISES_MATCH else -1 if name in LOWERS_MATCH else 0
+
+
 COMPARISONS: tuple[Comparison, ...] = (
     NameComparison(),
     DateOfBirthComparison(),
@@ -51,4 +101,13 @@ def compare(
     return out
 
 
-__all__ = ["COMPARISONS", "Comparison", "MentionArrays", "PairData", "compare"]
+__all__ = [
+    "COMPARISONS",
+    "LOWERS_MATCH",
+    "RAISES_MATCH",
+    "Comparison",
+    "MentionArrays",
+    "PairData",
+    "compare",
+    "feature_sign",
+]

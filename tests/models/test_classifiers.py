@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.base import feature_matrix
 from models.bundle import Bundle, Thresholds
 from models.classifiers import LightGBMMatcher, LogisticMatcher, auto_model_name, load_model, make_model
 
@@ -119,3 +120,37 @@ def test_platt_scaling_never_reverses_the_order_of_scores() -> None:
     calibrated = Calibrator("sigmoid").fit(scores, inverted)(np.array([0.1, 0.5, 0.9]))
     assert np.all(np.diff(calibrated) > 0)
     assert Calibrator("sigmoid").fit(scores, 1 - inverted).params["a"] > 0
+
+
+def test_logistic_weights_keep_the_sign_of_their_evidence() -> None:
+    """In this small sample a shared postal code happens to go with non-matches: unconstrained,
+    the model learns that agreement counts against a match; signed, it cannot."""
+    rng = np.random.default_rng(3)
+    n = 60
+    y = np.array([1] * 20 + [0] * 40)
+    frame = pd.DataFrame(
+        {
+            "mention_a": np.arange(n),
+            "mention_b": np.arange(n) + n,
+            "first_jw": np.clip(0.6 + 0.3 * y + rng.normal(0, 0.08, n), 0, 1),
+            "postal_eq": np.where(y == 1, rng.random(n) < 0.2, rng.random(n) < 0.6).astype(float),
+            "dob_conflict": np.where(y == 1, rng.random(n) < 0.5, rng.random(n) < 0.2).astype(float),
+        }
+    )
+    free = LogisticMatcher(signed=False).fit(frame, y)
+    signed = LogisticMatcher().fit(frame, y)
+    weights = dict(zip(signed.columns_, signed.fitted_.coef, strict=True))
+    loose = dict(zip(free.columns_, free.fitted_.coef, strict=True))
+    assert loose["postal_eq"] < 0 and loose["dob_conflict"] > 0  # the sample's accidents
+    assert weights["postal_eq"] >= 0 and weights["dob_conflict"] <= 0 and weights["first_jw"] > 0
+
+
+def test_unsigned_logistic_fit_is_scikit_learns() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame, y = toy(300, seed=4)
+    model = LogisticMatcher(signed=False).fit(frame, y)
+    z = model.fitted_.standardized(feature_matrix(frame, model.columns_))
+    reference = LogisticRegression(C=1.0, max_iter=2000).fit(z, y)
+    assert np.allclose(model.fitted_.coef, reference.coef_[0], atol=1e-3)
+    assert model.fitted_.intercept == pytest.approx(float(reference.intercept_[0]), abs=1e-3)
