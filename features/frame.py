@@ -53,58 +53,37 @@ PERSON_FIELDS = (
 COLUMNS = ("mention_key", "source", "object_pk", "content_hash", *SCALARS, *LISTS)
 
 
-def _row(
-    pk: int, key: str, source: str, object_pk: int, content_hash: str, norm: dict[str, Any]
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "mention_pk": pk,
-        "mention_key": key,
-        "source": source,
-        "object_pk": object_pk,
-        "content_hash": content_hash,
-    }
-    for name in SCALARS:
-        row[name] = norm.get(name) or ""
-    for name in LISTS:
-        row[name] = tuple(norm.get(name) or ())
-    return row
-
-
-def frame_from_rows(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(list(rows), columns=["mention_pk", *COLUMNS])
+def _empty_frame() -> pd.DataFrame:
+    frame = pd.DataFrame.from_records([], columns=["mention_pk", *COLUMNS])
     frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))  # unnamed: no clash with the column
     return frame
 
 
-def frame_from_normalized(items: Sequence[tuple[int, str, str, int, str, dict[str, Any]]]) -> pd.DataFrame:
-    """A frame from (mention_pk, key, source, object_pk, content_hash, normalized dict) tuples."""
-    return frame_from_rows(_row(*item) for item in items)
+def frame_from_normalized(items: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
+    """A frame from (mention_pk, key, source, object_pk, content_hash, normalized) tuples, the
+    normalized mention a dict or its JSON text (as SQLite's driver hands it). One builder for one
+    online record and a whole domain; column by column, since per-row dicts took seconds at
+    100,000 mentions."""
+    rows = list(items)
+    if not rows:
+        return _empty_frame()
+    pk, key, source, object_pk, content_hash, raw = zip(*rows, strict=True)
+    with _collector_paused():
+        norms = [n if isinstance(n, dict) else json.loads(n) for n in raw]
+        return _frame_from_columns(pk, key, source, object_pk, content_hash, norms)
 
 
-def load_mentions(
-    conn: Connection, domain: str, chunk: int = 50_000, keys: Sequence[str] | None = None
-) -> pd.DataFrame:
+def load_mentions(conn: Connection, domain: str, keys: Sequence[str] | None = None) -> pd.DataFrame:
     """Every matchable mention of a domain (or those with these keys), as a frame."""
     if keys is not None:
         parts = [_by_keys(conn, domain, keys[i : i + 500]) for i in range(0, len(keys), 500)]
-        return pd.concat(parts) if parts else frame_from_rows([])
+        return pd.concat(parts) if parts else _empty_frame()
     query = (
         select(*_frame_columns())
         .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
         .order_by(mentions.c.id)
     )
-    return _frame_from_driver_rows(plain_rows(conn, query))
-
-
-def _frame_from_driver_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """`frame_from_rows` of the driver's own tuples, built column by column: the whole-domain read
-    of every batch step (100,000 mentions took seconds through per-row dicts)."""
-    if not rows:
-        return frame_from_rows([])
-    pk, key, source, object_pk, content_hash, raw = zip(*rows, strict=True)
-    with _collector_paused():
-        norms = [n if isinstance(n, dict) else json.loads(n) for n in raw]  # SQLite hands JSON as text
-        return _frame_from_columns(pk, key, source, object_pk, content_hash, norms)
+    return frame_from_normalized(plain_rows(conn, query))
 
 
 @contextmanager
@@ -145,7 +124,7 @@ def _frame_from_columns(
 
 
 def _frame_columns() -> tuple[Any, ...]:
-    """What a frame row is built from, in `_row`'s argument order."""
+    """What a frame row is built from, in `frame_from_normalized`'s tuple order."""
     c = mentions.c
     return (c.id, c.mention_key, c.source, c.object_pk, c.content_hash, c.normalized)
 
@@ -154,7 +133,7 @@ def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame
     query = select(*_frame_columns()).where(
         mentions.c.domain == domain, mentions.c.mention_key.in_(list(keys))
     )
-    return frame_from_rows(_row(*r) for r in conn.execute(query))
+    return frame_from_normalized(plain_rows(conn, query))
 
 
 def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:

@@ -424,8 +424,7 @@ def _merge_decisions(
     same = ((now["old_decision"] == now["decision"]) & (now["old_source"] == now["source"])).to_numpy()
     record = ~manual & ~same & ~(unseen & (now["decision"] == "no_match").to_numpy())
     rec = now.loc[record]
-    threshold = rec["threshold"].to_numpy(np.float64)
-    columns = {
+    columns: dict[str, list[Any]] = {
         "mention_a": rec["mention_a"].tolist(),
         "mention_b": rec["mention_b"].tolist(),
         "decision": rec["decision"].tolist(),
@@ -433,8 +432,8 @@ def _merge_decisions(
         "score": rec["score"].to_numpy(np.float64).tolist(),
         "rule": rec["rule"].tolist(),
         "actor": rec["actor"].tolist(),
-        "model_version": np.where(rec["source"].to_numpy(object) != "external", version, None).tolist(),
-        "threshold": np.where(np.isnan(threshold), None, threshold).tolist(),
+        "model_version": [None if source == "external" else version for source in rec["source"].tolist()],
+        "threshold": [None if np.isnan(t) else t for t in rec["threshold"].to_numpy(np.float64).tolist()],
     }
     changes = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     fresh = now.loc[~manual, ["a", "b", "decision", "source", "score"]]

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from profiles.errors import ConfigError
@@ -110,20 +109,10 @@ def golden_records(frame: pd.DataFrame, by: str, survivorship: Survivorship) -> 
     """The golden record of every group of `frame` (grouped by column `by`, e.g. profile_id), the
     same as `golden_record` per group but reading the columns once instead of once per profile."""
     columns = _Columns(frame, survivorship)
-    codes, uniques = pd.factorize(frame[by], sort=False)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    starts = np.concatenate([[0], bounds]).tolist() if len(order) else []
-    ends = [*bounds.tolist(), len(order)] if len(order) else []
-    rows_of = order.tolist()
-    out: dict[str, dict[str, Any]] = {}
-    for start, end in zip(starts, ends, strict=True):
-        key = str(uniques[codes[rows_of[start]]])
-        if end - start == 1:
-            out[key] = _single(columns, rows_of[start], survivorship)
-        else:
-            out[key] = _golden(columns, rows_of[start:end], survivorship)
-    return out
+    groups: dict[Any, list[int]] = {}
+    for row, key in enumerate(frame[by].tolist()):
+        groups.setdefault(key, []).append(row)
+    return {str(key): _golden(columns, rows, survivorship) for key, rows in groups.items()}
 
 
 class _Columns:
@@ -164,9 +153,9 @@ def _single(columns: _Columns, row: int, survivorship: Survivorship) -> dict[str
 
 
 def _golden(columns: _Columns, rows: list[int], survivorship: Survivorship) -> dict[str, Any]:
-    out: dict[str, Any] = {}
     if len(rows) == 1:
         return _single(columns, rows[0], survivorship)
+    out: dict[str, Any] = {}
     for name, values_of in columns.values.items():
         rule = columns.rules[name]
         per_row = [values_of[r] for r in rows]

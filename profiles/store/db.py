@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +111,18 @@ def stored_time(value: dt.datetime) -> str:
 
 
 def _driver_converters(
-    conn: Connection, table: Table, columns: tuple[str, ...]
+    conn: Connection, table: Table, columns: tuple[str, ...], first: tuple[Any, ...]
 ) -> dict[int, Callable[[Any], Any]]:
     """Per column position, how a Python value becomes what SQLAlchemy itself would hand the driver:
-    JSON as text (both dialects accept it), timestamps as ISO text on SQLite."""
+    JSON as text (both dialects accept it), timestamps as ISO text on SQLite (unless the first row
+    shows them rendered already, by `driver_time`)."""
     sqlite = conn.dialect.name == "sqlite"
     out: dict[int, Callable[[Any], Any]] = {}
     for i, name in enumerate(columns):
         kind = table.c[name].type
         if isinstance(kind, JSON):
             out[i] = json.dumps
-        elif sqlite and isinstance(kind, DateTime):
+        elif sqlite and isinstance(kind, DateTime) and isinstance(first[i], dt.datetime):
             out[i] = stored_time
     return out
 
@@ -139,12 +141,16 @@ def bulk_insert(
     the database itself. Values are converted as SQLAlchemy would (JSON columns to text, timestamps
     to ISO text on SQLite); pass a timestamp already rendered with `driver_time` to skip even that.
     """
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
     style = conn.dialect.paramstyle
     marks = ", ".join(
         "?" if style == "qmark" else "%s" if style in ("format", "pyformat") else f":{c}" for c in columns
     )
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-    convert = _driver_converters(conn, table, columns)
+    convert = _driver_converters(conn, table, columns, first)
     total = 0
     batch: list[tuple[Any, ...]] = []
 
@@ -160,12 +166,7 @@ def bulk_insert(
             total += len(batch)
             batch.clear()
 
-    first = True
-    for row in rows:
-        if first:
-            # a timestamp the caller rendered already (`driver_time`) needs nothing per row
-            convert = {i: f for i, f in convert.items() if not isinstance(row[i], str) or f is json.dumps}
-            first = False
+    for row in chain([first], rows):
         if convert:
             values = list(row)
             for i, f in convert.items():
