@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.comparisons.base import Comparison, MentionArrays, PairData
+from features.comparisons.base import Comparison, Features, MentionArrays, PairData
 from features.comparisons.contacts import EmailComparison, PhoneComparison
 from features.comparisons.dates import DateOfBirthComparison
 from features.comparisons.identifiers import IdentifierComparison
@@ -90,12 +90,11 @@ def compare(
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     cos = np.full(len(a), np.nan, np.float32) if cosine is None else np.asarray(cosine, np.float32)
     data = PairData(arrays, arrays.positions(a), arrays.positions(b), cos)
-    parts = [c.to_features(data) for c in comparisons]
-    columns = [name for part in parts for name in part.columns]
-    matrix = (
-        np.column_stack([part.to_numpy(np.float32) for part in parts]) if parts else np.zeros((len(a), 0))
-    )
-    out = pd.DataFrame(matrix, columns=columns, copy=False)
+    features = {name: values for c in comparisons for name, values in c.to_features(data).items()}
+    matrix = np.empty((len(a), len(features)), np.float32)
+    for column, values in enumerate(features.values()):
+        matrix[:, column] = values
+    out = pd.DataFrame(matrix, columns=list(features), copy=False)
     out.insert(0, "mention_b", b)
     out.insert(0, "mention_a", a)
     return out
@@ -106,6 +105,7 @@ __all__ = [
     "LOWERS_MATCH",
     "RAISES_MATCH",
     "Comparison",
+    "Features",
     "MentionArrays",
     "PairData",
     "compare",

@@ -152,6 +152,7 @@ class PairData:
     cosine: np.ndarray
     _texts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     _shared: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _distinct: dict[str, DistinctPairs] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.ia)
@@ -166,6 +167,20 @@ class PairData:
     def both_text(self, column: str) -> np.ndarray:
         present = self.arrays.present[column]
         return present[self.ia] & present[self.ib]
+
+    def equal_text(self, column: str) -> np.ndarray:
+        """Whether both sides hold the same string (compared as codes, not as strings)."""
+        codes = self.arrays.string_codes[column]
+        return codes[self.ia] == codes[self.ib]
+
+    def distinct(self, column: str) -> DistinctPairs:
+        """The pairs whose strings differ, as distinct string pairs (computed once per column)."""
+        if column not in self._distinct:
+            codes, vocabulary = self.arrays.string_codes[column], self.arrays.vocabularies[column]
+            ca, cb = codes[self.ia], codes[self.ib]
+            differ = self.both_text(column) & (ca != cb)
+            self._distinct[column] = DistinctPairs.of(differ, ca, vocabulary, cb, vocabulary)
+        return self._distinct[column]
 
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         values = self.arrays.codes[column]
@@ -188,10 +203,48 @@ class PairData:
         return (a[:, 0] >= 0) & (b[:, 0] >= 0)
 
 
+@dataclass(frozen=True)
+class DistinctPairs:
+    """The pairs selected by `mask`, each distinct (left, right) string pair kept once."""
+
+    mask: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    inverse: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        mask: np.ndarray,
+        left_codes: np.ndarray,
+        left_vocabulary: np.ndarray,
+        right_codes: np.ndarray,
+        right_vocabulary: np.ndarray,
+    ) -> DistinctPairs:
+        size = len(right_vocabulary)
+        unique, inverse = np.unique(left_codes[mask] * size + right_codes[mask], return_inverse=True)
+        return cls(mask, left_vocabulary[unique // size], right_vocabulary[unique % size], inverse)
+
+    def score(self, scorer: Any) -> np.ndarray:
+        """`scorer` in [0, 1] for each selected pair (rapidfuzz cpdist over the distinct ones)."""
+        if len(self.left) == 0:
+            return np.zeros(len(self.inverse), np.float32)
+        scores = np.asarray(
+            process.cpdist(self.left, self.right, scorer=scorer, dtype=np.float32, workers=-1),
+            dtype=np.float32,
+        )
+        if scorer_is_percent(scorer):
+            scores /= 100.0
+        return scores[self.inverse]
+
+
+Features = dict[str, np.ndarray]  # feature name -> one value per pair
+
+
 class Comparison(Protocol):
     name: str
 
-    def to_features(self, pairs: PairData) -> pd.DataFrame: ...
+    def to_features(self, pairs: PairData) -> Features: ...
 
 
 def similarity(scorer: Any, pairs: PairData, column: str) -> np.ndarray:
@@ -200,29 +253,9 @@ def similarity(scorer: Any, pairs: PairData, column: str) -> np.ndarray:
     Each distinct pair of strings is scored once and identical strings are 1.0 without scoring:
     blocked pairs repeat the same names and places a lot.
     """
-    codes = pairs.arrays.string_codes[column]
-    ca, cb = codes[pairs.ia], codes[pairs.ib]
-    both = pairs.both_text(column)
-    out = np.where(both, np.float32(1.0), np.float32(np.nan)).astype(np.float32)
-    differ = both & (ca != cb)
-    if differ.any():
-        combined = ca[differ] * len(pairs.arrays.vocabularies[column]) + cb[differ]
-        unique, inverse = np.unique(combined, return_inverse=True)
-        vocabulary = pairs.arrays.vocabularies[column]
-        size = len(vocabulary)
-        scores = np.asarray(
-            process.cpdist(
-                vocabulary[unique // size],
-                vocabulary[unique % size],
-                scorer=scorer,
-                dtype=np.float32,
-                workers=-1,
-            ),
-            dtype=np.float32,
-        )
-        if scorer_is_percent(scorer):
-            scores /= 100.0
-        out[differ] = scores[inverse]
+    out = np.where(pairs.both_text(column), np.float32(1.0), np.float32(np.nan)).astype(np.float32)
+    distinct = pairs.distinct(column)
+    out[distinct.mask] = distinct.score(scorer)
     return out
 
 

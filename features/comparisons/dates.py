@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from features.comparisons.base import PairData, where_both
+from features.comparisons.base import Features, PairData, where_both
 
 
 def _year(d: np.ndarray) -> np.ndarray:
@@ -15,7 +14,7 @@ def _year(d: np.ndarray) -> np.ndarray:
 class DateOfBirthComparison:
     name = "date_of_birth"
 
-    def to_features(self, pairs: PairData) -> pd.DataFrame:
+    def to_features(self, pairs: PairData) -> Features:
         a, b = pairs.arrays.dob[pairs.ia], pairs.arrays.dob[pairs.ib]
         both = (a[:, 0] >= 0) & (b[:, 0] >= 0)
         differing = (a != b).sum(axis=1)
@@ -25,13 +24,11 @@ class DateOfBirthComparison:
             both & same_year & (a[:, 4:6] == b[:, 6:8]).all(1) & (a[:, 6:8] == b[:, 4:6]).all(1) & ~exact
         )
         one_off = both & (differing == 1)
-        return pd.DataFrame(
-            {
-                "dob_exact": where_both(both, exact),
-                "dob_day_month_swapped": where_both(both, swapped),
-                "dob_one_digit_off": where_both(both, one_off),
-                "dob_year_gap": where_both(both, np.abs(_year(a) - _year(b))),
-                "dob_conflict": (both & ~exact & ~swapped & ~one_off).astype(np.float32),
-                "dob_missing": (~both).astype(np.float32),
-            }
-        )
+        return {
+            "dob_exact": where_both(both, exact),
+            "dob_day_month_swapped": where_both(both, swapped),
+            "dob_one_digit_off": where_both(both, one_off),
+            "dob_year_gap": where_both(both, np.abs(_year(a) - _year(b))),
+            "dob_conflict": (both & ~exact & ~swapped & ~one_off).astype(np.float32),
+            "dob_missing": (~both).astype(np.float32),
+        }

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from features.comparisons.base import PairData, where_both
+from features.comparisons.base import Features, PairData, where_both
 
 
 class IdentifierComparison:
     name = "identifiers"
 
-    def to_features(self, pairs: PairData) -> pd.DataFrame:
+    def to_features(self, pairs: PairData) -> Features:
         loyalty, documents = pairs.shared("loyalty"), pairs.shared("documents")
         emails, phones = pairs.shared("emails"), pairs.shared("phones")
         # Two documents of one kind (two passports) that share no number: different people.
         document_conflict = (pairs.shared("document_kinds") > 0) & (documents == 0)
         loyalty_conflict = (pairs.shared("loyalty_programs") > 0) & (loyalty == 0)
-        gender_l, gender_r = pairs.text("gender")
-        source_l, source_r = pairs.text("source")
-        return pd.DataFrame(
-            {
-                "loyalty_eq": where_both(pairs.both_have("loyalty"), loyalty > 0),
-                "document_eq": where_both(pairs.both_have("documents"), documents > 0),
-                "shared_strong_ids": loyalty + documents + emails + phones,
-                "document_conflict": document_conflict.astype(np.float32),
-                "loyalty_conflict": loyalty_conflict.astype(np.float32),
-                "gender_conflict": (pairs.both_text("gender") & (gender_l != gender_r)).astype(np.float32),
-                "same_source": (source_l == source_r).astype(np.float32),
-            }
-        )
+        return {
+            "loyalty_eq": where_both(pairs.both_have("loyalty"), loyalty > 0),
+            "document_eq": where_both(pairs.both_have("documents"), documents > 0),
+            "shared_strong_ids": loyalty + documents + emails + phones,
+            "document_conflict": document_conflict.astype(np.float32),
+            "loyalty_conflict": loyalty_conflict.astype(np.float32),
+            "gender_conflict": (pairs.both_text("gender") & ~pairs.equal_text("gender")).astype(np.float32),
+            "same_source": pairs.equal_text("source").astype(np.float32),
+        }

@@ -8,9 +8,8 @@ apart. Every mention belongs to one object, so it has at most one booking refere
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from features.comparisons.base import ROLES, PairData
+from features.comparisons.base import ROLES, Features, PairData
 
 HOLDER, GUEST, PASSENGER = (ROLES.index(r) for r in ("holder", "guest", "passenger"))
 
@@ -18,25 +17,23 @@ HOLDER, GUEST, PASSENGER = (ROLES.index(r) for r in ("holder", "guest", "passeng
 class TravelComparison:
     name = "travel"
 
-    def to_features(self, pairs: PairData) -> pd.DataFrame:
+    def to_features(self, pairs: PairData) -> Features:
         ref, role = pairs.arrays.ints["ref"], pairs.arrays.ints["role"]
         objects = pairs.arrays.ints["object_pk"]
         shared = (ref[pairs.ia] >= 0) & (ref[pairs.ia] == ref[pairs.ib])
         ra, rb = role[pairs.ia], role[pairs.ib]
         holder_guest = shared & (((ra == HOLDER) & (rb == GUEST)) | ((ra == GUEST) & (rb == HOLDER)))
         companions = shared & (((ra == GUEST) & (rb == GUEST)) | ((ra == PASSENGER) & (rb == PASSENGER)))
-        return pd.DataFrame(
-            {
-                "shared_booking": shared.astype(np.float32),
-                "holder_and_guest": holder_guest.astype(np.float32),
-                "travelled_together": companions.astype(np.float32),
-                "same_object": (objects[pairs.ia] == objects[pairs.ib]).astype(np.float32),
-            }
-        )
+        return {
+            "shared_booking": shared.astype(np.float32),
+            "holder_and_guest": holder_guest.astype(np.float32),
+            "travelled_together": companions.astype(np.float32),
+            "same_object": (objects[pairs.ia] == objects[pairs.ib]).astype(np.float32),
+        }
 
 
 class EmbeddingComparison:
     name = "embedding"
 
-    def to_features(self, pairs: PairData) -> pd.DataFrame:
-        return pd.DataFrame({"embedding_cosine": np.asarray(pairs.cosine, dtype=np.float32)})
+    def to_features(self, pairs: PairData) -> Features:
+        return {"embedding_cosine": np.asarray(pairs.cosine, dtype=np.float32)}
