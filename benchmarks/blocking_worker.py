@@ -144,7 +144,7 @@ def encoders(args: dict[str, Any]) -> dict[str, Any]:
 
 def index(args: dict[str, Any]) -> dict[str, Any]:
     """Index build time, single-query latency and HNSW recall@10 against exact search."""
-    from features.embedding.index import CandidateIndex
+    from features.embedding.index import CandidateIndex, IndexConfig
     from profiles.store.vectors import load_vectors
 
     _, store = _store(args["home"])
@@ -154,11 +154,17 @@ def index(args: dict[str, Any]) -> dict[str, Any]:
     ids = np.arange(len(vectors))
     out: dict[str, Any] = {"vectors": len(vectors), "dim": int(vectors.shape[1])}
     results = {}
-    for kind, exact_max in (("exact", 10**9), ("hnsw", 0)):
-        idx = CandidateIndex(vectors.shape[1], exact_max=exact_max, ef_search=args.get("ef", 128))
+    for kind, config in (
+        ("exact", IndexConfig(exact_max=10**9)),
+        ("ivf", IndexConfig(exact_max=0, approximate="ivf", nprobe=args.get("nprobe", 16))),
+        ("hnsw", IndexConfig(exact_max=0, approximate="hnsw", ef_search=args.get("ef", 128))),
+    ):
+        idx = CandidateIndex(vectors.shape[1], config)
         t = time.perf_counter()
         idx.add(ids, vectors)
         out[f"{kind}_build_s"] = round(time.perf_counter() - t, 2)
+        if kind == "ivf":
+            out["ivf_lists"] = int(idx._index.nlist)
         queries = vectors[:: max(len(vectors) // 500, 1)][:500]
         lat = []
         for q in queries[:200]:
@@ -169,8 +175,9 @@ def index(args: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         results[kind], _ = idx.search(queries, 10)
         out[f"{kind}_batch_queries_per_s"] = round(len(queries) / (time.perf_counter() - t))
-    hits = [len(set(h) & set(e)) / 10 for h, e in zip(results["hnsw"], results["exact"], strict=True)]
-    out["hnsw_recall_at_10"] = round(float(np.mean(hits)), 4)
+    for kind in ("ivf", "hnsw"):
+        hits = [len(set(h) & set(e)) / 10 for h, e in zip(results[kind], results["exact"], strict=True)]
+        out[f"{kind}_recall_at_10"] = round(float(np.mean(hits)), 4)
     return out
 
 

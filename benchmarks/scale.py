@@ -2,7 +2,7 @@
 
 Generated travel data with about a million matchable mentions is ingested (not timed), then
 `upt block`'s own function runs once on the whole store in a fresh process: embedding, the index
-(HNSW above 200k vectors), k-NN, keys, the string pass, the union and the write of the pairs.
+(IVF above 50k vectors), k-NN, keys, the string pass, the union and the write of the pairs.
 """
 
 from __future__ import annotations

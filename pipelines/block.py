@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, knn_pairs
 from features.embedding.encoders import Encoder, load_encoder
-from features.embedding.index import CandidateIndex
+from features.embedding.index import CandidateIndex, IndexConfig
 from features.embedding.similarity import pair_cosines
 from features.embedding.text import record_texts
 from features.frame import load_interactions, load_mentions
@@ -58,6 +58,15 @@ def blocking_config(settings: Settings) -> BlockingConfig:
         knn=settings.knn,
         knn_floor=settings.knn_floor,
         string_k=settings.string_k,
+    )
+
+
+def index_config(settings: Settings) -> IndexConfig:
+    return IndexConfig(
+        exact_max=settings.index_exact_max,
+        approximate=settings.index_approximate,
+        ef_search=settings.hnsw_ef_search,
+        nprobe=settings.ivf_nprobe,
     )
 
 
@@ -117,10 +126,11 @@ def run_block(
 
     clock = time.perf_counter()
     index_path = settings.index_path(store.domain, encoder.name)
-    index = CandidateIndex.load(index_path, encoder.dim, settings.index_exact_max, settings.hnsw_ef_search)
+    index = CandidateIndex.load(index_path, encoder.dim, index_config(settings))
     fresh_stored = ~np.isin(stored_pks, stale_pks)
     _reconcile(index, frame_pks, stored_pks[fresh_stored], stored_vectors[fresh_stored])
     index.add(stale_pks, vectors)
+    index.maintain()
     report.index_kind = index.kind
     report.seconds["index"] = round(time.perf_counter() - clock, 2)
 

@@ -29,6 +29,7 @@ from features.normalize.emails import normalize_email
 from features.normalize.names import name_parts
 from features.normalize.phones import normalize_phone
 from features.normalize.text import fold
+from pipelines.block import index_config
 from pipelines.resolve import survivorship_of
 from profiles.errors import NotFound, ValidationFailed
 from profiles.resolution.golden import golden_record
@@ -510,6 +511,6 @@ def _erase_from_indexes(settings: Settings, domain: str, pks: np.ndarray) -> Non
         )
         if not meta:
             continue
-        index = CandidateIndex.load(path, meta["dim"], settings.index_exact_max, settings.hnsw_ef_search)
+        index = CandidateIndex.load(path, meta["dim"], index_config(settings))
         index.remove(pks)
         index.save(path)

@@ -281,6 +281,36 @@ def _beyond_name(features: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _rank(score: float | None) -> float:
+    return -1.0 if score is None or score != score else float(score)  # NaN != NaN
+
+
+def review_items(
+    changes: list[dict[str, Any]], profile_of: dict[str, str], version: str | None
+) -> list[dict[str, Any]]:
+    """What the review queue gets from this run's review decisions: one item per pair of profiles
+    that stayed apart, its highest-scoring mention pair. A review-band pair whose mentions ended
+    in one profile anyway asks nothing a reviewer can act on, and a hundred pairs between the
+    same two profiles ask one question a hundred times."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in changes:
+        if r["decision"] != "review":
+            continue
+        left, right = profile_of[r["mention_a"]], profile_of[r["mention_b"]]
+        if left == right:
+            continue
+        key = (left, right) if left < right else (right, left)
+        held = best.get(key)
+        if held is None or _rank(r["score"]) > _rank(held["score"]):
+            best[key] = {
+                "mention_a": r["mention_a"],
+                "mention_b": r["mention_b"],
+                "score": r["score"],
+                "model_version": version,
+            }
+    return list(best.values())
+
+
 def run_resolve(
     store: Store, settings: Settings, full: bool = False, step: Step = _quiet, actor: str = "upt resolve"
 ) -> ResolveReport:
@@ -364,16 +394,7 @@ def run_resolve(
     report.seconds["golden"] = round(time.perf_counter() - clock, 2)
 
     clock = time.perf_counter()
-    reviews = [
-        {
-            "mention_a": r["mention_a"],
-            "mention_b": r["mention_b"],
-            "score": r["score"],
-            "model_version": version,
-        }
-        for r in changes
-        if r["decision"] == "review"
-    ]
+    reviews = review_items(changes, dict(zip(keys.tolist(), ids, strict=True)), version)
     assignment = dict(zip(pks.tolist(), zip(ids, hashes, strict=True), strict=True))
     with store.transaction() as conn:
         report.written = write_profiles(conn, store.domain, assignment, golden, survivors, state)

@@ -11,7 +11,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -84,7 +84,13 @@ class Settings(BaseSettings):
     )
     knn: int = Field(5, ge=1, description="Embedding neighbours asked for per mention.")
     knn_floor: float = Field(0.75, ge=-1, le=1, description="Cosine below which a neighbour is no candidate.")
-    index_exact_max: int = Field(50_000, ge=1, description="Above this many vectors the index becomes HNSW.")
+    index_exact_max: int = Field(
+        50_000, ge=1, description="Above this many vectors the index becomes approximate."
+    )
+    index_approximate: Literal["ivf", "hnsw"] = Field(
+        "ivf", description="The approximate index: an inverted file (ivf) or a graph (hnsw)."
+    )
+    ivf_nprobe: int = Field(16, ge=1, description="IVF lists searched per query (recall against speed).")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW search breadth (recall against speed).")
     max_block: int = Field(
         50, ge=2, description="An identifier key shared by more mentions is skipped as generic."

@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from features.embedding.index import CandidateIndex
+from features.embedding.index import CandidateIndex, IndexConfig, ivf_lists
 
 
 def unit(rows: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -30,7 +31,7 @@ def test_exact_index_adds_searches_removes_and_persists(tmp_path: Path) -> None:
 
 def test_index_turns_hnsw_past_the_threshold_and_erases_removed_vectors(tmp_path: Path) -> None:
     vectors = unit(300, seed=1)
-    index = CandidateIndex(16, exact_max=100)
+    index = CandidateIndex(16, IndexConfig(exact_max=100, approximate="hnsw"))
     index.add(np.arange(80), vectors[:80])
     assert index.kind == "exact"
     index.add(np.arange(80, 300), vectors[80:])
@@ -41,7 +42,7 @@ def test_index_turns_hnsw_past_the_threshold_and_erases_removed_vectors(tmp_path
     assert 5 not in index.search(vectors[5:6], k=10)[0]
     assert np.allclose(index._index.reconstruct(5), 0.0)  # the data is gone, not just hidden
     index.save(tmp_path / "h.faiss")
-    loaded = CandidateIndex.load(tmp_path / "h.faiss", 16, exact_max=100)
+    loaded = CandidateIndex.load(tmp_path / "h.faiss", 16, IndexConfig(exact_max=100, approximate="hnsw"))
     assert loaded.removed == {5} and len(loaded) == 299
     loaded.compact()
     assert loaded.removed == set() and len(loaded) == 299
@@ -54,3 +55,56 @@ def test_replacing_a_vector_keeps_one_copy() -> None:
     index.add(np.array([1]), vectors[1:])
     assert len(index) == 1
     assert np.allclose(index.search(vectors[1:], k=1)[1][0, 0], 1.0, atol=1e-5)
+
+
+def test_index_turns_ivf_past_the_threshold_and_deletes_removed_vectors(tmp_path: Path) -> None:
+    vectors = unit(3000, seed=2)
+    config = IndexConfig(exact_max=1000, nprobe=64)
+    index = CandidateIndex(16, config)
+    index.add(np.arange(900), vectors[:900])
+    assert index.kind == "exact"
+    index.add(np.arange(900, 3000), vectors[900:])
+    assert index.kind == "ivf" and len(index) == 3000 and index.trained_on == 3000
+    assert index._index.nlist == ivf_lists(3000) > 1
+    ids, sims = index.search(vectors[:50], k=1)
+    assert (ids[:, 0] == np.arange(50)).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
+    index.remove(np.array([5, 6]))
+    assert not np.isin([5, 6], index.search(vectors[5:7], k=10)[0]).any()
+    held_ids, held = index.contents()
+    assert len(held_ids) == 2998 and not np.isin([5, 6], held_ids).any()
+    assert not (np.abs(held - vectors[5]).max(axis=1) < 1e-6).any()  # the data is gone, not hidden
+    rows = np.searchsorted(np.arange(3000), held_ids)
+    assert np.allclose(held, vectors[rows])
+    index.add(np.array([5]), vectors[5:6])  # grows by add, no retraining
+    assert index.trained_on == 3000 and len(index) == 2999
+    index.save(tmp_path / "v.faiss")
+    loaded = CandidateIndex.load(tmp_path / "v.faiss", 16, config)
+    assert loaded.kind == "ivf" and loaded.trained_on == 3000
+    assert sorted(loaded.ids().tolist()) == sorted(index.ids().tolist())
+
+
+def test_maintain_retrains_an_outgrown_ivf_index_and_switching_kind_rebuilds() -> None:
+    vectors = unit(6000, seed=4)
+    index = CandidateIndex(16, IndexConfig(exact_max=1000))
+    index.add(np.arange(1200), vectors[:1200])
+    assert index.trained_on == 1200 and not index.maintain()
+    index.add(np.arange(1200, 6000), vectors[1200:])
+    assert index.maintain() and index.trained_on == 6000 and len(index) == 6000
+    assert index._index.nlist == ivf_lists(6000)
+
+
+def test_an_index_saved_as_hnsw_loads_as_the_configured_ivf(tmp_path: Path) -> None:
+    vectors = unit(400, seed=5)
+    hnsw = CandidateIndex(16, IndexConfig(exact_max=100, approximate="hnsw"))
+    hnsw.add(np.arange(400), vectors)
+    hnsw.save(tmp_path / "x.faiss")
+    loaded = CandidateIndex.load(tmp_path / "x.faiss", 16, IndexConfig(exact_max=100))
+    assert loaded.kind == "ivf" and sorted(loaded.ids().tolist()) == list(range(400))
+
+
+@pytest.mark.parametrize("n", [0, 10, 39, 40, 1000, 97_704, 1_000_000, 10**9])
+def test_ivf_lists_are_trainable_and_grow_with_the_square_root(n: int) -> None:
+    lists = ivf_lists(n)
+    assert lists >= 1 and (lists == 1 or lists * 40 <= n) and lists <= 65_536
+    if 50_000 <= n <= 10**7:  # below, trainability bounds the lists
+        assert 2 * np.sqrt(n) <= lists <= 8 * np.sqrt(n)

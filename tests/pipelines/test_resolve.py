@@ -92,3 +92,24 @@ def test_export_profiles_review_privacy_through_the_command_line(tmp_path: Path)
     assert erased["receipt"]["removed"]["mentions"] == 1 and erased["receipt"]["models_marked"] == ["1"]
     models = json.loads(upt(home, "models", "list", "--json", env=env).stdout)
     assert models[0]["tags"]["retrain_requested"] == "true"
+
+
+def test_review_items_ask_once_per_pair_of_profiles_that_stayed_apart() -> None:
+    from pipelines.resolve import review_items
+
+    def row(a: str, b: str, score: float | None, decision: str = "review") -> dict[str, object]:
+        return {"mention_a": a, "mention_b": b, "score": score, "decision": decision}
+
+    profile_of = {"a1": "P", "a2": "P", "b1": "Q", "b2": "Q", "c1": "R"}
+    changes = [
+        row("a1", "a2", 0.4),  # inside one profile: nothing to ask
+        row("a1", "b1", 0.3),
+        row("b2", "a2", 0.6),  # the same two profiles, written the other way round, scored higher
+        row("a1", "c1", float("nan")),  # a rule's review link has no score
+        row("b1", "c1", 0.2, decision="no_match"),
+    ]
+    items = review_items(changes, profile_of, "7")
+    assert sorted(
+        (i["mention_a"], i["mention_b"], i["score"]) for i in items if i["score"] == i["score"]
+    ) == [("b2", "a2", 0.6)]
+    assert len(items) == 2 and all(i["model_version"] == "7" for i in items)
