@@ -6,13 +6,14 @@ usage: python -m benchmarks.blocking_worker KIND ARGS_JSON   -> prints one JSON 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.common import peak_rss_mib, reset_peak
 
 FEBRL_MAP = [
     "first_name=given_name",
@@ -190,8 +191,11 @@ KINDS = {
 }
 
 if __name__ == "__main__":
+    # ru_maxrss would start at the parent's peak (a benchmark parent that ran other parts first
+    # floored every figure here): reset the high-water mark and read VmHWM, as run_measured does.
+    reset_peak()
     started = time.perf_counter()
     result = KINDS[sys.argv[1]](json.loads(sys.argv[2]))
     result["wall_s"] = round(time.perf_counter() - started, 2)
-    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result, default=str))

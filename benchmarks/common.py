@@ -48,6 +48,16 @@ PEAK_EXPR = (
 )
 
 
+def reset_peak() -> None:
+    """This process's own peak RSS from here on (what RESET_PEAK does in child code)."""
+    exec(RESET_PEAK)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS in MiB since start or `reset_peak` (PEAK_EXPR)."""
+    return float(eval(PEAK_EXPR))
+
+
 def run_measured(code: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run Python `code` in a fresh interpreter; it must print one JSON object as its last line.
 

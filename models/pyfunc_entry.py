@@ -3,6 +3,7 @@
 Input: comparison vectors (one row per pair); output: probability and decision per pair.
 """
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ import mlflow
 from mlflow.pyfunc import PythonModel
 
 from models.bundle import Bundle
+
+# MLflow nags about the missing hints on every save and load; the logged signature is the contract.
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
 
 
 class MatcherPyfunc(PythonModel):

@@ -35,10 +35,11 @@ from profiles.resolution.rules import DEFAULT_RULES, RuleSet, load_rules
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import (
+    DecisionColumns,
     current_decisions,
     get_info,
     load_external_scores,
-    record_decisions,
+    record_decision_columns,
     record_event,
     set_info,
 )
@@ -286,28 +287,25 @@ def _rank(score: float | None) -> float:
 
 
 def review_items(
-    changes: list[dict[str, Any]], profile_of: dict[str, str], version: str | None
+    changes: DecisionColumns, profile_of: dict[str, str], version: str | None
 ) -> list[dict[str, Any]]:
     """What the review queue gets from this run's review decisions: one item per pair of profiles
     that stayed apart, its highest-scoring mention pair. A review-band pair whose mentions ended
     in one profile anyway asks nothing a reviewer can act on, and a hundred pairs between the
     same two profiles ask one question a hundred times."""
     best: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in changes:
-        if r["decision"] != "review":
+    for a, b, decision, score in zip(
+        changes["mention_a"], changes["mention_b"], changes["decision"], changes["score"], strict=True
+    ):
+        if decision != "review":
             continue
-        left, right = profile_of[r["mention_a"]], profile_of[r["mention_b"]]
+        left, right = profile_of[a], profile_of[b]
         if left == right:
             continue
         key = (left, right) if left < right else (right, left)
         held = best.get(key)
-        if held is None or _rank(r["score"]) > _rank(held["score"]):
-            best[key] = {
-                "mention_a": r["mention_a"],
-                "mention_b": r["mention_b"],
-                "score": r["score"],
-                "model_version": version,
-            }
+        if held is None or _rank(score) > _rank(held["score"]):
+            best[key] = {"mention_a": a, "mention_b": b, "score": score, "model_version": version}
     return list(best.values())
 
 
@@ -371,7 +369,7 @@ def run_resolve(
 
     clock = time.perf_counter()
     changes, effective = _merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version)
-    report.decisions_changed = len(changes)
+    report.decisions_changed = len(changes["mention_a"])
     labels, clustering = cluster(_cluster_inputs(effective, table, len(frame), pks))
     report.clustering = vars(clustering)
     ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
@@ -398,7 +396,7 @@ def run_resolve(
     assignment = dict(zip(pks.tolist(), zip(ids, hashes, strict=True), strict=True))
     with store.transaction() as conn:
         report.written = write_profiles(conn, store.domain, assignment, golden, survivors, state)
-        record_decisions(conn, store.domain, changes)
+        record_decision_columns(conn, store.domain, changes)
         report.reviews = queue_reviews(conn, store.domain, reviews)
         for kind, pid, before, after, reason in events:
             record_event(conn, store.domain, kind, pid, before, after, actor, reason)
@@ -429,8 +427,8 @@ def run_resolve(
 
 def _merge_decisions(
     decided: pd.DataFrame, current: pd.DataFrame, key_of: pd.Series, pk_of: dict[str, int], version: str
-) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """(decision rows to record: those that differ from the pair's current one; every pair's
+) -> tuple[DecisionColumns, pd.DataFrame]:
+    """(decisions to record, by column: those that differ from the pair's current one; every pair's
     decision in effect now, by mention id). Manual decisions stand until a person changes them."""
     now = decided.assign(
         mention_a=key_of.loc[decided["a"]].to_numpy(object),
@@ -445,7 +443,7 @@ def _merge_decisions(
     same = ((now["old_decision"] == now["decision"]) & (now["old_source"] == now["source"])).to_numpy()
     record = ~manual & ~same & ~(unseen & (now["decision"] == "no_match").to_numpy())
     rec = now.loc[record]
-    columns: dict[str, list[Any]] = {
+    columns: DecisionColumns = {
         "mention_a": rec["mention_a"].tolist(),
         "mention_b": rec["mention_b"].tolist(),
         "decision": rec["decision"].tolist(),
@@ -456,7 +454,6 @@ def _merge_decisions(
         "model_version": [None if source == "external" else version for source in rec["source"].tolist()],
         "threshold": [None if np.isnan(t) else t for t in rec["threshold"].to_numpy(np.float64).tolist()],
     }
-    changes = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     fresh = now.loc[~manual, ["a", "b", "decision", "source", "score"]]
     decided_pairs = pd.MultiIndex.from_frame(now[["mention_a", "mention_b"]])
     if len(current):
@@ -476,7 +473,7 @@ def _merge_decisions(
             "score": rest["score"].fillna(0.0).to_numpy(np.float64)[live],
         }
     )
-    return changes, pd.concat([fresh, kept], ignore_index=True)
+    return columns, pd.concat([fresh, kept], ignore_index=True)
 
 
 def _cluster_inputs(effective: pd.DataFrame, table: CandidateTable, n: int, pks: np.ndarray) -> ClusterInputs:

@@ -59,15 +59,25 @@ def manual_decision(
 RECORDED = (*DECISION_COLUMNS, "threshold")
 
 
+DecisionColumns = dict[str, list[Any]]  # RECORDED column -> one value per decision
+
+
 def record_decisions(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
-    """Append decisions to the history (a full batch run writes hundreds of thousands at once)."""
+    """Append decisions, given as rows, to the history."""
+    return record_decision_columns(conn, domain, {c: [r.get(c) for r in rows] for c in RECORDED})
+
+
+def record_decision_columns(conn: Connection, domain: str, columns: DecisionColumns) -> int:
+    """Append decisions, given column by column, to the history: a full batch run writes hundreds
+    of thousands at once, and columns reach the driver without a dict per decision."""
+    n = len(columns["mention_a"])
     stamp = driver_time(conn, dt.datetime.now(dt.UTC))
-    with indexes_deferred(conn, match_decisions, len(rows)):
+    with indexes_deferred(conn, match_decisions, n):
         return bulk_insert(
             conn,
             match_decisions,
             ("domain", "decided_at", *RECORDED),
-            ((domain, stamp, *(r.get(c) for c in RECORDED)) for r in rows),
+            zip([domain] * n, [stamp] * n, *(columns.get(c, [None] * n) for c in RECORDED), strict=True),
         )
 
 

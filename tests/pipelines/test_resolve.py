@@ -97,17 +97,17 @@ def test_export_profiles_review_privacy_through_the_command_line(tmp_path: Path)
 def test_review_items_ask_once_per_pair_of_profiles_that_stayed_apart() -> None:
     from pipelines.resolve import review_items
 
-    def row(a: str, b: str, score: float | None, decision: str = "review") -> dict[str, object]:
-        return {"mention_a": a, "mention_b": b, "score": score, "decision": decision}
-
-    profile_of = {"a1": "P", "a2": "P", "b1": "Q", "b2": "Q", "c1": "R"}
-    changes = [
-        row("a1", "a2", 0.4),  # inside one profile: nothing to ask
-        row("a1", "b1", 0.3),
-        row("b2", "a2", 0.6),  # the same two profiles, written the other way round, scored higher
-        row("a1", "c1", float("nan")),  # a rule's review link has no score
-        row("b1", "c1", 0.2, decision="no_match"),
+    rows = [
+        ("a1", "a2", 0.4, "review"),  # inside one profile: nothing to ask
+        ("a1", "b1", 0.3, "review"),
+        ("b2", "a2", 0.6, "review"),  # the same two profiles, written the other way round, scored higher
+        ("a1", "c1", float("nan"), "review"),  # a rule's review link has no score
+        ("b1", "c1", 0.2, "no_match"),
     ]
+    profile_of = {"a1": "P", "a2": "P", "b1": "Q", "b2": "Q", "c1": "R"}
+    changes = {
+        name: [r[i] for r in rows] for i, name in enumerate(("mention_a", "mention_b", "score", "decision"))
+    }
     items = review_items(changes, profile_of, "7")
     assert sorted(
         (i["mention_a"], i["mention_b"], i["score"]) for i in items if i["score"] == i["score"]
