@@ -150,19 +150,11 @@ class PairData:
     ia: np.ndarray
     ib: np.ndarray
     cosine: np.ndarray
-    _texts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     _shared: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _distinct: dict[str, DistinctPairs] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.ia)
-
-    def text(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """Both sides' strings of a column (gathered once per column and pair set)."""
-        if column not in self._texts:
-            values = self.arrays.text[column]
-            self._texts[column] = (values[self.ia], values[self.ib])
-        return self._texts[column]
 
     def both_text(self, column: str) -> np.ndarray:
         present = self.arrays.present[column]
