@@ -7,6 +7,9 @@ Typo'd names embed badly; exhaustive Jaro-Winkler finds them, and doing it only 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from rapidfuzz import process
@@ -21,7 +24,7 @@ def _block_columns(frame: pd.DataFrame) -> list[pd.Series]:
 
 def _top_pairs(pks: np.ndarray, names: list[str], k: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     scores = process.cdist(
-        names, names, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=-1
+        names, names, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1
     )
     np.fill_diagonal(scores, -1.0)
     k = min(k, len(names) - 1)
@@ -39,8 +42,7 @@ def string_pairs(
     """Pairs whose full names are among each other's `k` most Jaro-Winkler-similar within a block."""
     names = (frame["first_name"] + " " + frame["last_name"]).str.strip()
     usable = names != ""
-    out_a: list[np.ndarray] = []
-    out_b: list[np.ndarray] = []
+    windows: list[tuple[np.ndarray, list[str]]] = []
     for block in _block_columns(frame):
         table = pd.DataFrame({"pk": frame["mention_pk"], "name": names, "block": block})[
             usable & (block != "")
@@ -54,11 +56,13 @@ def string_pairs(
             for start in range(0, len(group), step if len(group) > max_block else len(group)):
                 end = min(start + max_block, len(group))
                 if end - start >= 2:
-                    a, b = _top_pairs(pks[start:end], texts[start:end], k, threshold)
-                    out_a.append(a)
-                    out_b.append(b)
+                    windows.append((pks[start:end], texts[start:end]))
                 if end == len(group):
                     break
-    if not out_a:
+    if not windows:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(out_a), np.concatenate(out_b)
+    # One window per thread, each single-threaded: rapidfuzz and numpy's partition release the GIL,
+    # and this keeps both cores busy through the partition too (cdist alone parallelizes itself).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        found = list(pool.map(lambda w: _top_pairs(w[0], w[1], k, threshold), windows))
+    return np.concatenate([a for a, _ in found]), np.concatenate([b for _, b in found])
