@@ -71,25 +71,25 @@ class CandidateIndex:
 
     def ids(self) -> np.ndarray:
         """The ids held (removed ones excepted)."""
-        faiss = _faiss()
-
         if self.kind == "ivf":
             return self._ivf_contents(vectors=False)[0]
-        all_ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        if not self.removed:
-            return all_ids
-        return all_ids[~np.isin(all_ids, np.fromiter(self.removed, dtype=np.int64))]
+        all_ids, keep = self._mapped_ids()
+        return all_ids[keep]
 
     def contents(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of everything held, masked HNSW nodes excepted."""
         if self.kind == "ivf":
             return self._ivf_contents(vectors=True)
-        all_ids = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+        all_ids, keep = self._mapped_ids()
         vectors = (
             self._index.index.reconstruct_n(0, len(all_ids)) if len(all_ids) else np.zeros((0, self.dim))
         )
-        keep = ~np.isin(all_ids, np.fromiter(self.removed, dtype=np.int64))
         return all_ids[keep], np.asarray(vectors, np.float32)[keep]
+
+    def _mapped_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every id of the exact or HNSW id map, in storage order, and which are not masked."""
+        all_ids = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+        return all_ids, ~np.isin(all_ids, np.fromiter(self.removed, dtype=np.int64))
 
     def _ivf_contents(self, vectors: bool) -> tuple[np.ndarray, np.ndarray]:
         faiss = _faiss()
