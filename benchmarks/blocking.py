@@ -2,7 +2,7 @@
 
 Per data set (Febrl3, Febrl4, generated travel data with 100,000 mentions), in fresh processes:
 ingest, then `upt block`'s own function with the shipped encoder, evaluated against the truth;
-the comparison vector of every candidate pair, timed (best of 3) against the same string features
+the comparison vector of every candidate pair, timed (best of 7) against the same string features
 scored one pair at a time in Python (the baseline, same run). Then the encoders' throughput and
 single-record latency, each backend's blocking recall, and the index's build time and latency.
 """

@@ -91,7 +91,9 @@ def compare(
     cos = np.full(len(a), np.nan, np.float32) if cosine is None else np.asarray(cosine, np.float32)
     data = PairData(arrays, arrays.positions(a), arrays.positions(b), cos)
     features = {name: values for c in comparisons for name, values in c.to_features(data).items()}
-    matrix = np.empty((len(a), len(features)), np.float32)
+    # column-major: each feature is written, and later read, as one contiguous run (the layout
+    # pandas keeps a float block in, so the frame wraps it without a copy)
+    matrix = np.empty((len(a), len(features)), np.float32, order="F")
     for column, values in enumerate(features.values()):
         matrix[:, column] = values
     out = pd.DataFrame(matrix, columns=list(features), copy=False)
