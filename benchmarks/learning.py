@@ -28,57 +28,99 @@ STRATEGIES = ("uncertainty", "committee", "dedupe")
 MODELS = ("lightgbm", "logistic", "dedupe")
 
 
-def curves(home: Path, truth: Path) -> dict[str, Any]:
-    from labeling.loop import run_loop
+def _pool(home: Path, truth: Path) -> tuple[Any, Any, np.ndarray]:
+    """(candidate pairs, the labelling pool's features, the oracle's answer for every pair)."""
     from labeling.oracle import SimulatedOracle
-    from labeling.strategies import Pool, make_strategy
-    from models.classifiers import make_model
     from pipelines.label import build_pool
     from profiles.settings import Settings
     from profiles.store import open_store
-    from training.metrics import choose_merge_threshold, pair_scores
 
     store = open_store(Settings(home=home))
     pairs, base = build_pool(store)
     oracle = SimulatedOracle.from_file(truth)
     keys = pairs.keys(np.arange(len(base.features)))
     y_all = np.array([oracle.answer(a, b) == "match" for a, b in keys], dtype=np.int64)
+    return pairs, base, y_all
+
+
+def _asking_order(
+    pairs: Any, base: Any, y_all: np.ndarray, strategy: str, budget: int, seed: int
+) -> list[int]:
+    """The pool rows the real labelling loop asks, in order, with the oracle answering."""
+    from labeling.loop import run_loop
+    from labeling.strategies import Pool, make_strategy
+
+    pool = Pool(base.features, base.blockers, {}, pairs.frame)
+    order: list[int] = []
+    chooser = make_strategy(strategy)
+    if hasattr(chooser, "seed"):
+        chooser.seed = seed  # dedupe's learner samples with its own generator
+    run_loop(
+        pool,
+        lambda row: "match" if y_all[row] else "non_match",
+        lambda row, answer: order.append(row),
+        budget,
+        chooser,
+        seed=seed,
+    )
+    return order
+
+
+def _trained_scores(base: Any, y_all: np.ndarray, rows: np.ndarray, model_name: str) -> dict[str, Any]:
+    """The model trained on these labelled rows as `upt train` trains it, scored on every pair."""
+    from models.classifiers import make_model
+    from training.metrics import choose_merge_threshold, pair_scores
+
+    y = y_all[rows]
+    if len(np.unique(y)) < 2:
+        return {"labels": len(rows), "f1": None, "note": "one class only"}
+    started = time.perf_counter()
+    model = make_model(model_name).fit(base.features.iloc[rows], y)
+    merge, _ = choose_merge_threshold(y, model.oof_proba_, 0.995)
+    train_s = time.perf_counter() - started
+    scores = pair_scores(y_all, model.predict_proba(base.features), merge)
+    return {
+        "labels": len(rows),
+        "matches": int(y.sum()),
+        **{k: round(v, 4) for k, v in scores.items()},
+        "train_s": round(train_s, 2),
+    }
+
+
+def curves(home: Path, truth: Path) -> dict[str, Any]:
+    pairs, base, y_all = _pool(home, truth)
     out: dict[str, Any] = {"candidate_pairs": len(y_all), "true_pairs_among_candidates": int(y_all.sum())}
     for strategy in STRATEGIES:
-        pool = Pool(base.features, base.blockers, {}, pairs.frame)
-        order: list[int] = []
-
-        def remember(row: int, answer: str, order: list[int] = order) -> None:
-            order.append(row)
-
-        run_loop(
-            pool,
-            lambda row: "match" if y_all[row] else "non_match",
-            remember,
-            max(BUDGETS),
-            make_strategy(strategy),
-        )
+        order = _asking_order(pairs, base, y_all, strategy, max(BUDGETS), seed=0)
         for model_name in MODELS:
             for n in BUDGETS:
-                rows = np.array(order[:n], dtype=np.int64)
-                y = y_all[rows]
                 key = f"{strategy}/{model_name}/{n}"
-                if len(np.unique(y)) < 2:
-                    out[key] = {"labels": len(rows), "f1": None, "note": "one class only"}
-                    continue
-                started = time.perf_counter()
-                model = make_model(model_name).fit(base.features.iloc[rows], y)
-                merge, _ = choose_merge_threshold(y, model.oof_proba_, 0.995)
-                train_s = time.perf_counter() - started
-                p = model.predict_proba(base.features)
-                scores = pair_scores(y_all, p, merge)
-                out[key] = {
-                    "labels": len(rows),
-                    "matches": int(y.sum()),
-                    **{k: round(v, 4) for k, v in scores.items()},
-                    "train_s": round(train_s, 2),
-                }
+                out[key] = _trained_scores(base, y_all, np.array(order[:n], dtype=np.int64), model_name)
                 print(f"[bench]   learning {home.name} {key}: {json.dumps(out[key])}", flush=True)
+    return out
+
+
+# UPT's default path against dedupe's own active learning, repeated with different seeds (the
+# seed round and dedupe's sampling are random): one run's F1 after 10 or 25 labels moves by
+# several points from one seed to the next.
+SEEDED_PATHS = {
+    "UPT (uncertainty + logistic)": ("uncertainty", "logistic"),
+    "dedupe's own": ("dedupe", "dedupe"),
+}
+SEEDED_BUDGETS = (10, 25, 50)
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def seeded(home: Path, truth: Path) -> dict[str, Any]:
+    pairs, base, y_all = _pool(home, truth)
+    out: dict[str, Any] = {}
+    for path, (strategy, model_name) in SEEDED_PATHS.items():
+        for seed in SEEDS:
+            order = _asking_order(pairs, base, y_all, strategy, max(SEEDED_BUDGETS), seed)
+            for n in SEEDED_BUDGETS:
+                f1 = _trained_scores(base, y_all, np.array(order[:n], dtype=np.int64), model_name)["f1"]
+                out.setdefault(f"{path}/{n}", []).append(0.0 if f1 is None else f1)
+            print(f"[bench]   learning {home.name} {path} seed {seed}: done", flush=True)
     return out
 
 
@@ -95,6 +137,7 @@ def run(workdir: Path, travel_mentions: int = 20_000) -> None:
         _ingest(home, env, files)
         _upt(home, env, "block", "-q")
         results[name] = curves(home, truth)
+        results[name]["seeded"] = seeded(home, truth)
     lines = [
         "## Learning curves (issue 5)\n",
         f"Machine: {machine()}.\n",
@@ -120,4 +163,18 @@ def run(workdir: Path, travel_mentions: int = 20_000) -> None:
                     cells.append("–" if f1 is None else f"{f1:.4f}")
                 last = r.get(f"{strategy}/{model_name}/{max(BUDGETS)}", {}).get("train_s", "")
                 lines.append(f"| {name} | {strategy} | {model_name} | " + " | ".join(cells) + f" | {last} |")
+    lines += [
+        "",
+        f"UPT's default path against dedupe's own active learning over {len(SEEDS)} seeds (the seed round and "
+        "dedupe's sampling are random): mean pairwise F1, and the worst seed in brackets (a run whose labels "
+        "hold one class only counts as 0).\n",
+        "| data set | path | " + " | ".join(f"F1 @{n} mean (worst)" for n in SEEDED_BUDGETS) + " |",
+        "|---|---|" + "---|" * len(SEEDED_BUDGETS),
+    ]
+    for name, r in results.items():
+        for path in SEEDED_PATHS:
+            cells = [r["seeded"][f"{path}/{n}"] for n in SEEDED_BUDGETS]
+            lines.append(
+                f"| {name} | {path} | " + " | ".join(f"{np.mean(v):.4f} ({min(v):.4f})" for v in cells) + " |"
+            )
     write_section("learning", "\n".join(lines) + "\n", results)
