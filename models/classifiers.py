@@ -185,10 +185,16 @@ class LightGBMMatcher(Matcher):
 
 
 class _Linear:
-    """A fitted standardized logistic regression as plain arrays."""
+    """A fitted standardized logistic regression as plain arrays. `fill` stands in for a missing
+    value: one per column, or one for all (models saved before per-column fills)."""
 
     def __init__(
-        self, fill: float, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float
+        self,
+        fill: float | np.ndarray,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        coef: np.ndarray,
+        intercept: float,
     ) -> None:
         self.fill, self.mean, self.scale, self.coef, self.intercept = fill, mean, scale, coef, intercept
 
@@ -207,7 +213,7 @@ class _Linear:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "fill": self.fill,
+            "fill": self.fill.tolist() if isinstance(self.fill, np.ndarray) else self.fill,
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -217,7 +223,7 @@ class _Linear:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Linear:
         return cls(
-            data["fill"],
+            np.array(data["fill"]) if isinstance(data["fill"], list) else data["fill"],
             np.array(data["mean"]),
             np.array(data["scale"]),
             np.array(data["coef"]),
@@ -257,9 +263,27 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, signs: list[int]) -> t
     return np.asarray(result.x[:d]), float(result.x[d])
 
 
+def neutral_fill(x: np.ndarray) -> np.ndarray:
+    """Per column, the mean of its present values (0 where a column has none)."""
+    present = ~np.isnan(x)
+    counts = present.sum(axis=0)
+    totals = np.where(present, x, 0.0).sum(axis=0)
+    return np.where(counts > 0, totals / np.maximum(counts, 1), 0.0)
+
+
 class LogisticMatcher(Matcher):
+    """Signed, standardized logistic regression (the default below 100 labels of a class).
+
+    A missing comparison (no email on one side) is filled with the feature's mean over the
+    training pairs that have it, so that it adds nothing to the log-odds: missing is neither
+    agreement nor disagreement, as in a Fellegi-Sunter model, and the missingness indicators stay
+    free to learn what absence itself says. Filling with -1 instead, below every similarity, made
+    an absent email count as more against a match than two different emails, which a few dozen
+    labels could not undo: on eight 2,000-person travel sets, 50 labels each, pairwise F1 0.584
+    -> 0.677 (every set equal or better), on 100,000 travel mentions 0.412 -> 0.613.
+    """
+
     name = "logistic"
-    FILL = -1.0  # missing values become -1: outside every similarity's range, so it stays distinct
 
     def __init__(self, c: float = 1.0, signed: bool = True) -> None:
         self.c = c
@@ -268,12 +292,12 @@ class LogisticMatcher(Matcher):
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
         from features.comparisons import feature_sign
 
-        filled = np.where(np.isnan(x), self.FILL, x)
+        filled = np.where(np.isnan(x), neutral_fill(x), x)
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
         scale[scale == 0] = 1.0
         signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]
         coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs)
-        return _Linear(self.FILL, mean, scale, coef, intercept)
+        return _Linear(neutral_fill(x), mean, scale, coef, intercept)
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
         return np.asarray(fitted.predict(x), dtype=np.float64)

@@ -151,6 +151,44 @@ def test_unsigned_logistic_fit_is_scikit_learns() -> None:
     frame, y = toy(300, seed=4)
     model = LogisticMatcher(signed=False).fit(frame, y)
     z = model.fitted_.standardized(feature_matrix(frame, model.columns_))
-    reference = LogisticRegression(C=1.0, max_iter=2000).fit(z, y)
+    reference = LogisticRegression(C=1.0, max_iter=2000, tol=1e-10).fit(z, y)  # its default stops early
     assert np.allclose(model.fitted_.coef, reference.coef_[0], atol=1e-3)
     assert model.fitted_.intercept == pytest.approx(float(reference.intercept_[0]), abs=1e-3)
+
+
+def test_a_missing_comparison_counts_neither_for_nor_against_a_match() -> None:
+    """An absent email is not a different email: the logistic model fills it with the feature's
+    mean, so it adds nothing to the log-odds, and the pair scores between full agreement and full
+    disagreement on that field. (Filled with -1, below every similarity, absence scored lower than
+    a plain disagreement.)"""
+    rng = np.random.default_rng(5)
+    n = 80
+    y = np.array([1] * 30 + [0] * 50)
+    email = np.where(y == 1, rng.random(n) < 0.8, rng.random(n) < 0.1).astype(float)
+    email[rng.random(n) < 0.4] = np.nan
+    frame = pd.DataFrame(
+        {
+            "mention_a": np.arange(n),
+            "mention_b": np.arange(n) + n,
+            "first_jw": np.clip(0.6 + 0.3 * y + rng.normal(0, 0.1, n), 0, 1),
+            "email_exact": email,
+        }
+    )
+    model = LogisticMatcher().fit(frame, y)
+    probe = pd.DataFrame(
+        {
+            "mention_a": [0, 1, 2],
+            "mention_b": [3, 4, 5],
+            "first_jw": [0.8] * 3,
+            "email_exact": [1.0, 0.0, np.nan],
+        }
+    )
+    agree, disagree, missing = model.fitted_.predict(feature_matrix(probe, model.columns_))
+    assert disagree < missing < agree
+    present = email[~np.isnan(email)]
+    column = model.columns_.index("email_exact")
+    assert model.fitted_.fill[column] == pytest.approx(present.mean())
+    z = model.fitted_.standardized(feature_matrix(probe, model.columns_))
+    assert z[2, column] == pytest.approx(0.0, abs=1e-9)  # standardized: exactly the training mean
+    again = load_model(json.loads(json.dumps(model.to_dict())))
+    assert np.allclose(again.predict_proba(probe), model.predict_proba(probe))
