@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labeling.strategies import Pool, Strategy, seed_round
-from models.classifiers import make_model
+from models.classifiers import auto_model_name, make_model
 
 BACK = "back"
 Ask = Callable[[int], str | None]  # pool row -> "match" | "non_match" | "unsure" | "back" | None (quit)
@@ -54,11 +54,12 @@ def _forget(pool: Pool, report: LoopReport, previous: tuple[int, str]) -> None:
 
 
 def estimate(pool: Pool) -> dict[str, float]:
-    """The model's own expected precision and recall at p >= 0.5 over the whole pool."""
+    """The expected precision and recall at p >= 0.5 over the whole pool of the model `upt train`
+    would fit on these labels (`auto`), by its own calibrated probabilities."""
     x, y = pool.training_set()
     if len(np.unique(y)) < 2:
         return {}
-    p = make_model("lightgbm").fit(x, y).predict_proba(pool.features)
+    p = make_model(auto_model_name(y)).fit(x, y).predict_proba(pool.features)
     chosen = p >= 0.5
     return {
         "labels": float(len(y)),

@@ -17,7 +17,15 @@ from labeling.store import (
     save_labels,
     training_labels,
 )
-from labeling.strategies import Pool, QueryByCommittee, UncertaintySampling, seed_round
+from labeling.strategies import (
+    Pool,
+    QueryByCommittee,
+    UncertaintySampling,
+    _balanced,
+    seed_round,
+    seed_score,
+)
+from models.classifiers import auto_model_name
 from profiles.errors import ValidationFailed
 from profiles.store import Store
 
@@ -131,3 +139,24 @@ def test_back_undoes_the_previous_answer_everywhere() -> None:
     assert saved[order[0]] == "non_match" and len(saved) == 3
     assert (report.asked, report.matches, report.non_matches, report.unsure) == (3, 0, 2, 1)
     assert p.labelled[order[0]] == 0
+
+
+def test_uncertainty_sampling_asks_for_the_model_training_will_fit() -> None:
+    sampler = UncertaintySampling()
+    few = np.array([1] * 10 + [0] * 30)
+    many = np.array([1] * 150 + [0] * 150)
+    assert sampler.model_factory(few).name == auto_model_name(few) == "logistic"
+    assert sampler.model_factory(many).name == auto_model_name(many) == "lightgbm"
+
+
+def test_scarce_matches_are_topped_up_by_seed_score_not_by_a_one_match_model() -> None:
+    p, y = pool(n=400, seed=3)
+    matches = np.flatnonzero(y == 1)
+    p.labelled = {int(matches[0]): 1, **{int(r): 0 for r in np.flatnonzero(y == 0)[:19]}}
+    picks = _balanced(p, p.unlabelled(set(p.labelled)), [int(r) for r in np.flatnonzero(y == 0)[19:29]], 10)
+    assert len(picks) == 10
+    topped_up = picks[:5]  # half the round goes to the highest seed scores: here all matches
+    assert all(y[r] == 1 for r in topped_up)
+    scores = seed_score(p.features)
+    free = p.unlabelled(set(p.labelled))
+    assert min(scores[topped_up]) >= np.sort(scores[free])[-6]
