@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DEMO   := .upt/demo-data
+# The demo keeps its own store and model registry and starts from scratch each time, so a second
+# `make demo` shows what the code does now (in a kept store its earlier labels and champion model
+# would stand) and never touches ./.upt or ./mlruns.
+DEMO_HOME := .upt/demo
+DEMO      := $(DEMO_HOME)/data
 
 .PHONY: install demo test bench check lint format migration clean
 
@@ -18,7 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/upt encoders prepare   # distill the default blocking encoder once, offline, into the cache
 	touch $(STAMP)
 
+demo: export UPT_HOME = $(DEMO_HOME)
+demo: export UPT_MLFLOW_TRACKING_URI = $(DEMO_HOME)/mlruns
 demo: install
+	rm -rf $(DEMO_HOME)
 	$(BIN)/upt generate --persons 2000 --seed 7 --bad-rate 0.005 --out $(DEMO)
 	$(BIN)/upt ingest $(DEMO)/objects.jsonl
 	$(BIN)/upt errors list --limit 5
