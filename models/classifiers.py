@@ -292,12 +292,13 @@ class LogisticMatcher(Matcher):
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
         from features.comparisons import feature_sign
 
-        filled = np.where(np.isnan(x), neutral_fill(x), x)
+        fill = neutral_fill(x)
+        filled = np.where(np.isnan(x), fill, x)
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
         scale[scale == 0] = 1.0
         signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]
         coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs)
-        return _Linear(neutral_fill(x), mean, scale, coef, intercept)
+        return _Linear(fill, mean, scale, coef, intercept)
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
         return np.asarray(fitted.predict(x), dtype=np.float64)
