@@ -8,9 +8,13 @@ is built for one online record (`frame_from_normalized`) and for a whole domain 
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
+import os
+import pickle
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,17 +77,67 @@ def frame_from_normalized(items: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
         return _frame_from_columns(pk, key, source, object_pk, content_hash, norms)
 
 
-def load_mentions(conn: Connection, domain: str, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every matchable mention of a domain (or those with these keys), as a frame."""
+def load_mentions(
+    conn: Connection, domain: str, keys: Sequence[str] | None = None, cache: Path | None = None
+) -> pd.DataFrame:
+    """Every matchable mention of a domain (or those with these keys), as a frame.
+
+    With `cache` (a file path; domain-wide loads only) the frame is kept there and reused while the
+    domain's matchable mentions are the same (ids and content hashes, checked on every load):
+    parsing 100,000 normalized mentions takes about 3 s, checking and reading the kept frame 0.6 s.
+    """
     if keys is not None:
         parts = [_by_keys(conn, domain, keys[i : i + 500]) for i in range(0, len(keys), 500)]
         return pd.concat(parts) if parts else _empty_frame()
+    if cache is not None:
+        return _cached_frame(conn, domain, cache)
     query = (
         select(*_frame_columns())
         .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
         .order_by(mentions.c.id)
     )
     return frame_from_normalized(plain_rows(conn, query))
+
+
+# Part of every cache fingerprint: bump it when the frame a load builds changes shape or content,
+# so frames kept by an earlier version are never read.
+FRAME_CACHE_VERSION = 1
+
+
+def _fingerprint(domain: str, pks: Iterable[int], hashes: Iterable[str]) -> str:
+    digest = hashlib.blake2b(f"{FRAME_CACHE_VERSION}|{domain}|".encode(), digest_size=20)
+    digest.update(",".join(f"{pk}:{h}" for pk, h in zip(pks, hashes, strict=True)).encode())
+    return digest.hexdigest()
+
+
+def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
+    """`load_mentions` through the cache file at `path`. The kept frame's fingerprint is computed
+    from the frame itself, so a frame loaded while another process wrote can never pass for
+    another state of the store."""
+    rows = plain_rows(
+        conn,
+        select(mentions.c.id, mentions.c.content_hash)
+        .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
+        .order_by(mentions.c.id),
+    )
+    wanted = _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows))
+    try:
+        with path.open("rb") as f, _collector_paused():
+            # only UPT writes this file, in the store's own home, like the FAISS index beside it
+            if pickle.load(f) == wanted:
+                frame: pd.DataFrame = pickle.load(f)
+                return frame
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+        pass  # no cache, or one from another version: build the frame afresh
+    frame = load_mentions(conn, domain)
+    kept = _fingerprint(domain, frame["mention_pk"].tolist(), frame["content_hash"].tolist())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with partial.open("wb") as f:
+        pickle.dump(kept, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)  # readers see the old file or the new one, never half of one
+    return frame
 
 
 @contextmanager

@@ -71,13 +71,18 @@ def index_config(settings: Settings) -> IndexConfig:
 
 
 def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet) -> np.ndarray:
+    """One vector per frame row. Each distinct text is encoded once: many mentions of travel data
+    read the same ("ana garcia", nothing else), 31% of the rows of a 100,000-mention set."""
     texts = record_texts(frame, template)
-    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-    advance = step("embed", len(texts))
-    for start in range(0, len(texts), EMBED_BATCH):
-        out[start : start + EMBED_BATCH] = encoder.encode(texts[start : start + EMBED_BATCH])
-        advance(min(EMBED_BATCH, len(texts) - start))
-    return out
+    position: dict[str, int] = {}
+    row_of = np.fromiter((position.setdefault(t, len(position)) for t in texts), np.int64, len(texts))
+    distinct = list(position)
+    out = np.zeros((len(distinct), encoder.dim), dtype=np.float32)
+    advance = step("embed", len(distinct))
+    for start in range(0, len(distinct), EMBED_BATCH):
+        out[start : start + EMBED_BATCH] = encoder.encode(distinct[start : start + EMBED_BATCH])
+        advance(min(EMBED_BATCH, len(distinct) - start))
+    return out[row_of]
 
 
 def _reconcile(
@@ -104,7 +109,7 @@ def run_block(
     clock = time.perf_counter()
     encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
     with store.reading() as conn:
-        frame = load_mentions(conn, store.domain)
+        frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         hashes = embedding_hashes(conn, store.domain, encoder.name)
         stored_pks, stored_vectors = load_vectors(conn, store.domain, encoder.name, encoder.dim)
         old_codes, old_flags = stored_pairs(conn, store.domain)

@@ -131,7 +131,7 @@ def evaluate_store(
     with store.reading() as conn:
         assigned = dict(assignment_rows(conn, store.domain))
         scores: dict[str, Any] = {k: round(v, 5) for k, v in cluster_scores(person, assigned).items()}
-        frame = load_mentions(conn, store.domain)
+        frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         interactions = load_interactions(conn, store.domain)
         table = load_candidate_table(conn, store.domain)
         vectors = load_vectors(conn, store.domain, settings.encoder)

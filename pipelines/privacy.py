@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -473,6 +474,8 @@ def erase(
         write_audit(conn, domain, actor, "erase", _receipt_dict(receipt))
 
     _erase_from_indexes(settings, domain, np.array(erased, np.int64))
+    # the parsed mentions kept between commands hold the person too; the next load rebuilds them
+    shutil.rmtree(settings.frame_cache_path(domain).parent, ignore_errors=True)
     try:
         from training.registry import mark_trained_on_erased
 

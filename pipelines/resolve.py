@@ -321,7 +321,7 @@ def run_resolve(
     report.thresholds = {"merge": bundle.thresholds.merge, "review": bundle.thresholds.review}
     info_key = f"resolve_model_version:{store.domain}"
     with store.reading() as conn:
-        frame = load_mentions(conn, store.domain)
+        frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         frame["modified_at"] = frame["mention_pk"].map(mention_times(conn, store.domain)).fillna("")
         interactions = load_interactions(conn, store.domain)
         table = load_candidate_table(conn, store.domain)

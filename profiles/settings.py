@@ -160,6 +160,11 @@ class Settings(BaseSettings):
         """Where the FAISS index of a domain and encoder is kept."""
         return self.home / "index" / (domain or self.domain) / f"{encoder or self.encoder}.faiss"
 
+    def frame_cache_path(self, domain: str | None = None) -> Path:
+        """Where the parsed mentions of a domain are kept between commands (see `load_mentions`);
+        it holds personal data, so erasure removes it."""
+        return self.home / "cache" / (domain or self.domain) / "mentions.pickle"
+
     def region_for_source(self, source: str) -> str | None:
         """Default phone region of a source, falling back to the global default."""
         return self.source_regions.get(source, self.default_region)

@@ -60,7 +60,8 @@ def labelled_features(
     """Comparison vectors of the labelled pairs whose mentions are still stored, and their labels."""
     with store.reading() as conn:
         labels = training_labels(load_labels(conn, store.domain))
-        frame = load_mentions(conn, store.domain) if frame is None else frame
+        if frame is None:
+            frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         ids = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
         labels = labels[labels["mention_a"].isin(ids) & labels["mention_b"].isin(ids)].reset_index(drop=True)
         a = labels["mention_a"].map(ids).to_numpy(np.int64)
@@ -132,7 +133,7 @@ def train(
     actor: str = "cli",
 ) -> TrainResult:
     with store.reading() as conn:
-        frame = load_mentions(conn, store.domain)
+        frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
     features, y, labels = labelled_features(store, settings, frame)
     if len(np.unique(y)) < 2:
         raise ValidationFailed(

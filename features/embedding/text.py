@@ -21,15 +21,20 @@ def record_texts(frame: pd.DataFrame, template: str = DEFAULT_TEMPLATE) -> list[
     """One text per mention row: the template's fields, lists reduced to their first value."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown text template {template!r}; choose from {sorted(TEMPLATES)}")
-    parts = []
+    columns = []
     for column in TEMPLATES[template]:
-        values = frame[column]
-        if values.dtype == object and len(values) and isinstance(values.iloc[0], tuple):
-            values = values.map(lambda t: t[0] if t else "")
-        parts.append(values.fillna("").astype(str))
-    if not parts:
+        values = frame[column].tolist()
+        columns.append([_text(v) for v in values])
+    if not columns:
         return [""] * len(frame)
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined.str.cat(part, sep=" ")
-    return joined.str.split().str.join(" ").tolist()
+    # split/join squeezes the spaces that empty fields and multi-word values leave
+    return [" ".join(" ".join(row).split()) for row in zip(*columns, strict=True)]
+
+
+def _text(value: object) -> str:
+    """A field as text: a list by its first value; missing (None, NaN, empty) as ""."""
+    if isinstance(value, tuple | list):
+        value = value[0] if value else ""
+    if value is None or value != value:  # NaN is the one value unequal to itself
+        return ""
+    return str(value)

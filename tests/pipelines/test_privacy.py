@@ -65,6 +65,7 @@ def test_search_then_erase_a_person_everywhere(resolved: Any, tmp_path: Path) ->
     assert found["profiles"] == [profile] and set(found["mentions"]) == members
     assert found["labels"] and found["decisions"] > 0 and found["objects"]
 
+    assert settings.frame_cache_path(store.domain).exists()  # kept by the resolve above
     receipt = erase(store, settings, "dpo", profile_ids=[profile])
     assert receipt.removed["mentions"] == len(members) and receipt.removed["labels"] == 1
     assert receipt.profiles_deleted == 1 and len(receipt.request_hash) == 64
@@ -81,6 +82,11 @@ def test_search_then_erase_a_person_everywhere(resolved: Any, tmp_path: Path) ->
     index_path = settings.index_path(store.domain, settings.encoder)
     index = CandidateIndex.load(index_path, json.loads(index_path.with_suffix(".json").read_text())["dim"])
     assert not np.isin(gone, index.ids()).any() and len(index) > 0
+    # nor in any file kept beside the store (the index, the parsed-mentions cache, ...)
+    kept = [f for f in settings.home.rglob("*") if f.is_file() and not f.name.startswith("upt.db")]
+    assert settings.frame_cache_path(store.domain).exists() is False
+    for f in kept:
+        assert target.email.lower().encode() not in f.read_bytes().lower(), f
     # everyone else is still there, labels included
     with store.reading() as conn:
         after = dict(assignment_rows(conn, store.domain))
