@@ -13,8 +13,7 @@ import pandas as pd
 
 def feature_matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """The model's columns as float32, in the order it was trained on (missing columns -> NaN)."""
-    out = np.full((len(features), len(columns)), np.nan, dtype=np.float32)
+    out = np.empty((len(features), len(columns)), dtype=np.float32)
     for i, column in enumerate(columns):
-        if column in features:
-            out[:, i] = features[column].to_numpy(np.float32)
+        out[:, i] = features[column].to_numpy(np.float32) if column in features else np.nan
     return out

@@ -73,9 +73,10 @@ def _column_is_list(column: list[Any]) -> list[bool] | bool:
 
 def _choose(rule: str, candidates: Sequence[tuple[Any, str, str, int]], priority: Sequence[str]) -> Any:
     """candidates: (value, modified_at, source, position) per occurrence."""
+    first = candidates[0][0]
+    if all(c[0] == first for c in candidates):  # the mentions agree (the usual case): any rule picks it
+        return first
     counts = Counter(c[0] for c in candidates)
-    if len(counts) == 1:  # the mentions agree (the usual case): every rule picks that value
-        return next(iter(counts))
     latest: dict[Any, tuple[str, int]] = {}
     for value, at, _, position in candidates:
         seen = latest.get(value)
