@@ -114,17 +114,17 @@ def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
     """`load_mentions` through the cache file at `path`. The kept frame's fingerprint is computed
     from the frame itself, so a frame loaded while another process wrote can never pass for
     another state of the store."""
-    rows = plain_rows(
-        conn,
-        select(mentions.c.id, mentions.c.content_hash)
-        .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
-        .order_by(mentions.c.id),
-    )
-    wanted = _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows))
     try:
         with path.open("rb") as f, _collector_paused():
             # only UPT writes this file, in the store's own home, like the FAISS index beside it
-            if pickle.load(f) == wanted:
+            kept = pickle.load(f)
+            rows = plain_rows(
+                conn,
+                select(mentions.c.id, mentions.c.content_hash)
+                .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
+                .order_by(mentions.c.id),
+            )
+            if kept == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
                 frame: pd.DataFrame = pickle.load(f)
                 return frame
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
