@@ -77,6 +77,8 @@ def load_bundle(model_uri: str) -> Bundle:
     """The bundle of a registered model, e.g. `models:/upt-matcher@champion`."""
     import mlflow
 
-    pyfunc = mlflow.pyfunc.load_model(model_uri)
+    # suppress_warnings skips MLflow's comparison of the model's pip requirements with every
+    # installed distribution (about 1 s per load); the bundle checks its own format version.
+    pyfunc = mlflow.pyfunc.load_model(model_uri, suppress_warnings=True)
     bundle: Bundle = pyfunc.unwrap_python_model().bundle
     return bundle
