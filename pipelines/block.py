@@ -43,7 +43,7 @@ def _quiet(_: str, __: int) -> Callable[[int], None]:
 class BlockReport:
     mentions: int = 0
     embedded: int = 0
-    queried: int = 0
+    queried: int = 0  # distinct vectors searched (mentions with the same record text share one search)
     pairs: int = 0
     index_kind: str = ""
     written: dict[str, int] = field(default_factory=dict)
@@ -140,17 +140,27 @@ def run_block(
     report.seconds["index"] = round(time.perf_counter() - clock, 2)
 
     clock = time.perf_counter()
-    advance = step("knn", len(stale))
-    found_a, found_b = [], []
-    for start in range(0, len(stale), EMBED_BATCH):
+    # Mentions with the same record text have the same vector and so the same neighbours: each
+    # distinct vector is searched once and its neighbours given to every mention that has it.
+    position: dict[bytes, int] = {}
+    row_of = np.fromiter(
+        (position.setdefault(v.tobytes(), len(position)) for v in vectors), np.intp, len(vectors)
+    )
+    first_row = np.full(len(position), -1, np.intp)
+    first_row[row_of[::-1]] = np.arange(len(row_of))[::-1]
+    distinct = vectors[first_row]
+    advance = step("knn", len(distinct))
+    found = []
+    for start in range(0, len(distinct), EMBED_BATCH):
         neighbours, _ = index.search(
-            vectors[start : start + EMBED_BATCH], settings.knn + 1, settings.knn_floor
+            distinct[start : start + EMBED_BATCH], settings.knn + 1, settings.knn_floor
         )
-        a, b = knn_pairs(stale_pks[start : start + EMBED_BATCH], neighbours)
-        found_a.append(a)
-        found_b.append(b)
+        found.append(neighbours)
         advance(len(neighbours))
-    report.queried = len(stale)
+    neighbours = np.concatenate(found) if found else np.zeros((0, settings.knn + 1), np.int64)
+    a, b = knn_pairs(stale_pks, neighbours[row_of])
+    found_a, found_b = [a], [b]
+    report.queried = len(distinct)
     keep = (old_flags & int(Blocker.EMBEDDING)) != 0
     old_a, old_b = old_codes[keep] >> 32, old_codes[keep] & 0xFFFFFFFF
     still = ~np.isin(old_a, stale_pks) & ~np.isin(old_b, stale_pks)
