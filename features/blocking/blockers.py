@@ -16,6 +16,7 @@ class Blocker(IntFlag):
     EMBEDDING = 128
     STRING = 256
     TRAVEL = 512  # the two mentions share a booking, PNR, web session or call
+    DOB_POSTAL = 1024  # date of birth + postal code: a person whose name was misspelt or changed
 
     @classmethod
     def names_of(cls, flags: int) -> list[str]:

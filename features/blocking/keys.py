@@ -56,6 +56,11 @@ def key_tables(frame: pd.DataFrame) -> dict[Blocker, pd.DataFrame]:
     out[Blocker.NAME_DOB] = pd.DataFrame(
         {"mention_pk": frame["mention_pk"][has], "key": (first + "|" + last + "|" + dob)[has]}
     )
+    postal = frame["postal_code"]
+    has = (dob != "") & (postal != "")
+    out[Blocker.DOB_POSTAL] = pd.DataFrame(
+        {"mention_pk": frame["mention_pk"][has], "key": (dob + "|" + postal)[has]}
+    )
     year = dob.str[:4]
     sound = phonetic(last)
     has = (sound != "") & (year != "")

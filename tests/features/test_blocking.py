@@ -52,6 +52,37 @@ def test_name_keys_cover_dob_phonetics_and_swaps() -> None:
     assert {(1, 4), (2, 4)} <= pairs_by(frame, Blocker.NAME)
 
 
+def test_birth_date_and_postal_code_meet_a_changed_name() -> None:
+    # Febrl has such pairs: a misspelt surname and another first name at the same address
+    frame = frame_of(
+        {
+            "first_name": "Sophie",
+            "last_name": "Wiseman",
+            "date_of_birth": "1929-06-19",
+            "addresses": [{"postal_code": "2615"}],
+        },
+        {
+            "first_name": "Mystique",
+            "last_name": "Wisemkan",
+            "date_of_birth": "1929-06-19",
+            "addresses": [{"postal_code": "2615"}],
+        },
+        {
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "date_of_birth": "1929-06-19",
+            "addresses": [{"postal_code": "3000"}],
+        },
+        {"first_name": "Bo", "last_name": "Kim", "addresses": [{"postal_code": "2615"}]},
+    )
+    assert pairs_by(frame, Blocker.DOB_POSTAL) == {(1, 2)}
+    result = block(frame, BlockingConfig())
+    flags = dict(
+        zip(zip(result.a.tolist(), result.b.tolist(), strict=True), result.blockers.tolist(), strict=True)
+    )
+    assert flags[(1, 2)] & Blocker.DOB_POSTAL
+
+
 def test_a_giant_block_is_skipped_and_counted() -> None:
     people = [{"first_name": f"P{i}", "phones": [{"number": "+44 20 7946 0000"}]} for i in range(60)]
     frame = frame_of(*people)
