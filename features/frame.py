@@ -13,7 +13,7 @@ import json
 import os
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +131,16 @@ def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
         pass  # no cache, or one from another version: build the frame afresh
     frame = load_mentions(conn, domain)
     kept = _fingerprint(domain, frame["mention_pk"].tolist(), frame["content_hash"].tolist())
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with partial.open("wb") as f:
-        pickle.dump(kept, f, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial, path)  # readers see the old file or the new one, never half of one
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as f:
+            pickle.dump(kept, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)  # readers see the old file or the new one, never half of one
+    except OSError:  # a read-only or full home: the cache is an optimization, the load stands
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
     return frame
 
 

@@ -100,3 +100,12 @@ def test_a_damaged_or_foreign_cache_is_rebuilt(
     monkeypatch.setattr(features.frame, "FRAME_CACHE_VERSION", features.frame.FRAME_CACHE_VERSION + 1)
     pd.testing.assert_frame_equal(_load(two_guests, settings), expected)
     assert _mtime(settings) != stamp
+
+
+def test_a_home_where_the_cache_cannot_be_written_still_loads(two_guests: Store, settings: Settings) -> None:
+    expected = _load(two_guests, settings, cache=False)
+    blocker = settings.frame_cache_path().parent
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the cache folder would go")
+    pd.testing.assert_frame_equal(_load(two_guests, settings), expected)
+    assert blocker.is_file()
