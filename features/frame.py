@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from profiles.store.db import plain_rows
 from profiles.store.schema import interactions, mentions
@@ -91,12 +91,13 @@ def load_mentions(
         return pd.concat(parts) if parts else _empty_frame()
     if cache is not None:
         return _cached_frame(conn, domain, cache)
-    query = (
-        select(*_frame_columns())
-        .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
-        .order_by(mentions.c.id)
-    )
-    return frame_from_normalized(plain_rows(conn, query))
+    return frame_from_normalized(plain_rows(conn, _domain_wide(select(*_frame_columns()), domain)))
+
+
+def _domain_wide(query: Select[Any], domain: str) -> Select[Any]:
+    """`query` over the rows a domain-wide load reads, in its order: one definition for the load
+    and the cache's fingerprint, so the two always cover the same mentions."""
+    return query.where(mentions.c.domain == domain, mentions.c.matchable.is_(True)).order_by(mentions.c.id)
 
 
 # Part of every cache fingerprint: bump it when the frame a load builds changes shape or content,
@@ -117,14 +118,9 @@ def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
     try:
         with path.open("rb") as f, _collector_paused():
             # only UPT writes this file, in the store's own home, like the FAISS index beside it
-            kept = pickle.load(f)
-            rows = plain_rows(
-                conn,
-                select(mentions.c.id, mentions.c.content_hash)
-                .where(mentions.c.domain == domain, mentions.c.matchable.is_(True))
-                .order_by(mentions.c.id),
-            )
-            if kept == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
+            stored = pickle.load(f)
+            rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
+            if stored == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
                 frame: pd.DataFrame = pickle.load(f)
                 return frame
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
