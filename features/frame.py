@@ -111,33 +111,70 @@ def _fingerprint(domain: str, pks: Iterable[int], hashes: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def frame_fingerprint(frame: pd.DataFrame, domain: str) -> str:
+    """What a frame holds, in one string: its mentions' ids and content hashes (and the frame
+    builder's version). Two loads with the same fingerprint built the same frame."""
+    return _fingerprint(domain, frame["mention_pk"].tolist(), frame["content_hash"].tolist())
+
+
 def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
-    """`load_mentions` through the cache file at `path`. The kept frame's fingerprint is computed
-    from the frame itself, so a frame loaded while another process wrote can never pass for
-    another state of the store."""
+    """`load_mentions` through the cache file at `path`. When mentions were added, changed or
+    removed since the frame was kept, only those are parsed again (a file of new bookings costs
+    its own parsing, not the whole domain's). The kept frame's fingerprint is computed from the
+    frame itself, so a frame loaded while another process wrote can never pass for another state
+    of the store."""
+    kept: pd.DataFrame | None = None
+    rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
     try:
         with path.open("rb") as f, _collector_paused():
             # only UPT writes this file, in the store's own home, like the FAISS index beside it
-            stored = pickle.load(f)
-            rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
+            version, stored = pickle.load(f)
+            if version != FRAME_CACHE_VERSION:
+                raise ValueError("a frame kept by another version")
+            kept = pickle.load(f)
             if stored == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
-                frame: pd.DataFrame = pickle.load(f)
-                return frame
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
-        pass  # no cache, or one from another version: build the frame afresh
-    frame = load_mentions(conn, domain)
-    kept = _fingerprint(domain, frame["mention_pk"].tolist(), frame["content_hash"].tolist())
+                return kept
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
+        kept = None  # no cache, or one from another version: build the frame afresh
+    frame = _refreshed(conn, domain, kept, rows) if kept is not None else load_mentions(conn, domain)
+    _keep(frame, frame_fingerprint(frame, domain), path)
+    return frame
+
+
+# Above this share of changed mentions, parsing them all is as quick as sorting out which.
+REPARSE_ALL_FROM = 0.5
+
+
+def _refreshed(
+    conn: Connection, domain: str, kept: pd.DataFrame, rows: Sequence[tuple[Any, ...]]
+) -> pd.DataFrame:
+    """The domain's frame from a kept one: unchanged rows reused, new and changed ones parsed,
+    removed ones dropped; row for row what a full load builds."""
+    kept_hash = dict(zip(kept["mention_pk"].tolist(), kept["content_hash"].tolist(), strict=True))
+    same = [pk for pk, h in rows if kept_hash.get(pk) == h]
+    if len(rows) - len(same) > REPARSE_ALL_FROM * len(rows):
+        return load_mentions(conn, domain)
+    same_set = set(same)
+    fresh = [pk for pk, _ in rows if pk not in same_set]
+    parts = [kept.loc[same]]
+    for start in range(0, len(fresh), 500):
+        ids = fresh[start : start + 500]
+        query = _domain_wide(select(*_frame_columns()), domain).where(mentions.c.id.in_(ids))
+        parts.append(frame_from_normalized(plain_rows(conn, query)))
+    return pd.concat(parts).sort_index(kind="stable") if fresh else parts[0]
+
+
+def _keep(frame: pd.DataFrame, fingerprint: str, path: Path) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as f:
-            pickle.dump(kept, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((FRAME_CACHE_VERSION, fingerprint), f, protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(partial, path)  # readers see the old file or the new one, never half of one
     except OSError:  # a read-only or full home: the cache is an optimization, the load stands
         with suppress(OSError):
             partial.unlink(missing_ok=True)
-    return frame
 
 
 @contextmanager

@@ -7,6 +7,7 @@ whole domain (they are vectorized and cheap); the stored pairs are updated by di
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,15 +15,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 
 from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, knn_pairs
 from features.embedding.encoders import Encoder, load_encoder
 from features.embedding.index import CandidateIndex, IndexConfig
 from features.embedding.similarity import pair_cosines
 from features.embedding.text import record_texts
-from features.frame import load_interactions, load_mentions
+from features.frame import frame_fingerprint, load_interactions, load_mentions
 from profiles.settings import Settings
 from profiles.store import Store
+from profiles.store.decisions import get_info, set_info
 from profiles.store.vectors import (
     embedding_hashes,
     load_vectors,
@@ -33,6 +36,9 @@ from profiles.store.vectors import (
 
 Step = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(n)
 EMBED_BATCH = 4096
+# Bump when blocking proposes other pairs for the same mentions and settings, so that stored
+# pairs computed by an earlier version are never taken as current.
+BLOCKING_VERSION = 1
 
 
 def _quiet(_: str, __: int) -> Callable[[int], None]:
@@ -70,6 +76,38 @@ def index_config(settings: Settings) -> IndexConfig:
     )
 
 
+def blocking_identity(
+    frame: pd.DataFrame, interactions: pd.DataFrame, domain: str, settings: Settings
+) -> str:
+    """What the candidate pairs of a domain follow from: its mentions (ids and content hashes),
+    their shared bookings and contacts, and every setting blocking reads. Stored with the pairs;
+    equal identities mean the stored pairs are what blocking would compute now."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(frame_fingerprint(frame, domain).encode())
+    settings_part = (
+        BLOCKING_VERSION,
+        settings.encoder,
+        settings.text_template,
+        blocking_config(settings),
+        index_config(settings),
+    )
+    digest.update(repr(settings_part).encode())
+    if len(interactions):
+        shared = interactions[["mention_pk", "object_pk", "kind", "role", "ref"]].astype(str)
+        shared = shared.assign(contacts=interactions["contacts"].map(repr))
+        digest.update(pd.util.hash_pandas_object(shared, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def blocking_key(domain: str) -> str:
+    return f"blocked:{domain}"
+
+
+def blocking_is_current(conn: Connection, domain: str, identity: str) -> bool:
+    """Whether the stored candidate pairs were computed from exactly this identity."""
+    return get_info(conn, blocking_key(domain)) == identity
+
+
 def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet) -> np.ndarray:
     """One vector per frame row. Each distinct text is encoded once: many mentions of travel data
     read the same ("ana garcia", nothing else), 31% of the rows of a 100,000-mention set."""
@@ -98,22 +136,31 @@ def _reconcile(
 
 
 def run_block(
-    store: Store, settings: Settings, step: Step = _quiet, encoder: Encoder | None = None
+    store: Store,
+    settings: Settings,
+    step: Step = _quiet,
+    encoder: Encoder | None = None,
+    loaded: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, CandidatePairs, BlockReport]:
-    """Refresh embeddings, index and candidate pairs of the store's domain.
+    """Refresh embeddings, index and candidate pairs of the store's domain (`loaded`: its mention
+    frame and interactions, when the caller has read them already).
 
-    Embeddings and pairs are committed in one transaction, then the index is saved; a crash in
-    between is repaired on the next run, which re-adds stored vectors missing from the index.
+    Embeddings, pairs and the identity they follow from are committed in one transaction, then
+    the index is saved; a crash in between is repaired on the next run, which re-adds stored
+    vectors missing from the index.
     """
     report = BlockReport()
     clock = time.perf_counter()
     encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
     with store.reading() as conn:
-        frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
+        if loaded is None:
+            frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
+            shared = load_interactions(conn, store.domain)
+        else:
+            frame, shared = loaded
         hashes = embedding_hashes(conn, store.domain, encoder.name)
         stored_pks, stored_vectors = load_vectors(conn, store.domain, encoder.name, encoder.dim)
         old_codes, old_flags = stored_pairs(conn, store.domain)
-        shared = load_interactions(conn, store.domain)
     frame_pks = frame["mention_pk"].to_numpy(np.int64)
     live = np.isin(stored_pks, frame_pks)
     stored_pks, stored_vectors = stored_pks[live], stored_vectors[live]
@@ -187,6 +234,7 @@ def run_block(
         report.written = replace_pairs(
             conn, store.domain, pairs.a, pairs.b, pairs.blockers, np.nan_to_num(pairs.cosine, nan=0.0)
         )
+        set_info(conn, blocking_key(store.domain), blocking_identity(frame, shared, store.domain, settings))
     index.save(index_path)
     report.seconds["write"] = round(time.perf_counter() - clock, 2)
     return frame, pairs, report

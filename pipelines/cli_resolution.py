@@ -17,7 +17,8 @@ def resolve(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Rules, model and imported scores -> decisions -> clusters -> profiles (incremental by default)."""
+    """Blocking if the stored pairs are stale, then rules, model and imported scores -> decisions ->
+    clusters -> profiles (incremental by default)."""
     from pipelines.resolve import run_resolve
 
     state = state_of(ctx)
@@ -32,8 +33,14 @@ def resolve(
 def resolve_summary(report: Any) -> str:
     merges = ", ".join(f"{n} by {k}" for k, n in sorted(report.merges.items())) or "none"
     rules = ", ".join(f"{k} {n}" for k, n in sorted(report.rule_hits.items())) or "none"
+    blocking = report.blocking
+    blocked = (
+        f"blocked first: {blocking['embedded']} mentions embedded, {blocking['pairs']} candidate pairs\n"
+        if blocking.get("ran")
+        else ""
+    )
     return (
-        f"resolved ({report.mode}: {report.mode_reason}) {report.mentions} mentions, "
+        blocked + f"resolved ({report.mode}: {report.mode_reason}) {report.mentions} mentions, "
         f"{report.dirty_mentions} new or changed; {report.pairs_decided} pairs decided, "
         f"{report.decisions_changed} decisions changed\n"
         f"  profiles {report.profiles}; merges in effect: {merges}; rule hits this run: {rules}\n"

@@ -1,7 +1,10 @@
 """Batch ingestion of JSON Lines files (also gzip) and flat CSV/Parquet person tables.
 
 Files are streamed in batches; each batch is one transaction, so a crash loses at most the
-batch in flight, and re-running the same file is a no-op for what already went in.
+batch in flight, and re-running the same file is a no-op for what already went in. After a file,
+the domain's parsed mention frame (`features.frame`) is brought up to date, parsing what the file
+added or changed, so that blocking and resolution start from matchable data, as every matcher
+does once its data is loaded.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from features.frame import load_mentions
 from features.records import flat_record, object_record
 from profiles.contract import SOURCE_PATTERN, ContractObject, parse_line
 from profiles.errors import ValidationFailed
 from profiles.flat import ColumnMapping, mapped_values, row_to_person
 from profiles.settings import Settings
 from profiles.store import ObjectRecord, Rejection, Store, WriteResult
-from profiles.store.reads import get_rejection, mark_replayed
+from profiles.store.reads import get_rejection, mark_replayed, store_id
 from profiles.store.records import as_utc
 from profiles.store.writes import stored_versions, write_batch
 
@@ -234,8 +238,21 @@ def ingest_path(
     if mapping is not None:
         if not source:
             raise ValidationFailed("source", "missing: a flat table needs --source NAME")
-        return ingest_table(store, settings, path, source, mapping, progress)
-    return ingest_jsonl(store, settings, path, progress)
+        result = ingest_table(store, settings, path, source, mapping, progress)
+    else:
+        result = ingest_jsonl(store, settings, path, progress)
+    prepare_for_matching(store, settings)
+    return result
+
+
+def prepare_for_matching(store: Store, settings: Settings) -> None:
+    """Bring the domain's parsed mention frame up to date (only new and changed mentions are
+    parsed), and give the store its id if it has none yet: models are registered under that id,
+    so a copy of the store taken at any point after its first file carries it."""
+    with store.transaction() as conn:
+        store_id(conn)
+    with store.reading() as conn:
+        load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
 
 
 def is_table(path: Path) -> bool:

@@ -1,6 +1,10 @@
 """`upt resolve`: rules, model scores and imported scores become decisions; decisions become
 profiles with stable ids, golden records and a history of every membership change.
 
+The whole batch in one command: when the stored candidate pairs are not those of the mentions now
+stored (new, changed or erased mentions, other blocking settings), blocking runs first, in the same
+process (see `pipelines.block`); when they are, as right after `upt block`, it is skipped.
+
 Incremental by default: pairs that touch a new or changed mention (or one whose imported scores
 changed) are compared, ruled, scored and decided; every other pair keeps its current decision.
 `--full`, or a new champion model, decides every candidate pair again. Manual decisions (review
@@ -21,12 +25,14 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from features.blocking import CandidatePairs
 from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
 from models.bundle import Bundle, Thresholds, load_bundle
 from models.classifiers import Matcher
+from pipelines.block import blocking_identity, blocking_is_current, run_block
 from profiles.errors import NotFound
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, PairScores, cluster
 from profiles.resolution.golden import Survivorship, golden_records
@@ -69,6 +75,7 @@ class ResolveReport:
     mode: str = "incremental"
     mode_reason: str = ""
     mentions: int = 0
+    blocking: dict[str, Any] = field(default_factory=dict)  # what blocking did first, if it ran
     dirty_mentions: int = 0
     candidate_pairs: int = 0
     pairs_decided: int = 0
@@ -324,7 +331,10 @@ def run_resolve(
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         frame["modified_at"] = frame["mention_pk"].map(mention_times(conn, store.domain)).fillna("")
         interactions = load_interactions(conn, store.domain)
-        table = load_candidate_table(conn, store.domain)
+        blocked = blocking_is_current(
+            conn, store.domain, blocking_identity(frame, interactions, store.domain, settings)
+        )
+        table = load_candidate_table(conn, store.domain) if blocked else None
         state = current_membership(conn, store.domain)
         current = current_decisions(conn, store.domain)
         external = load_external_scores(conn, store.domain)
@@ -332,6 +342,14 @@ def run_resolve(
         # only imported scores can bring pairs that blocking did not store with their cosine
         vectors = load_vectors(conn, store.domain, settings.encoder) if len(external) else None
     report.seconds["load"] = round(time.perf_counter() - clock, 2)
+    if table is None:
+        clock = time.perf_counter()
+        _, pairs, blocking = run_block(store, settings, step, loaded=(frame, interactions))
+        table = _as_table(pairs)
+        report.blocking = {"ran": True, **vars(blocking)}
+        report.seconds["block"] = round(time.perf_counter() - clock, 2)
+    else:
+        report.blocking = {"ran": False, "reason": "the stored candidate pairs are current"}
     if full:
         report.mode, report.mode_reason = "full", "asked for (--full)"
     elif last_version is None:
@@ -423,6 +441,15 @@ def run_resolve(
         )
     report.seconds["write"] = round(time.perf_counter() - clock, 2)
     return report
+
+
+def _as_table(pairs: CandidatePairs) -> CandidateTable:
+    """Pairs just blocked, exactly as `load_candidate_table` reads them back once stored: sorted
+    by (a, b), a missing cosine as 0, cosines as float32."""
+    a, b = pairs.a.astype(np.int64), pairs.b.astype(np.int64)
+    order = np.argsort((a << 32) | b, kind="stable")
+    cosine = np.nan_to_num(np.asarray(pairs.cosine, np.float64), nan=0.0).astype(np.float32)
+    return CandidateTable(a[order], b[order], pairs.blockers.astype(np.int64)[order], cosine[order])
 
 
 def _merge_decisions(

@@ -109,3 +109,52 @@ def test_a_home_where_the_cache_cannot_be_written_still_loads(two_guests: Store,
     blocker.write_text("a file where the cache folder would go")
     pd.testing.assert_frame_equal(_load(two_guests, settings), expected)
     assert blocker.is_file()
+
+
+def _counting_parser(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record how many mentions each parse of normalized mentions handles."""
+    parsed: list[int] = []
+    parse = features.frame.frame_from_normalized
+
+    def counted(items):  # type: ignore[no-untyped-def]
+        rows = list(items)
+        parsed.append(len(rows))
+        return parse(rows)
+
+    monkeypatch.setattr(features.frame, "frame_from_normalized", counted)
+    return parsed
+
+
+def test_only_new_and_changed_mentions_are_parsed_again(
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [guest(f"G{i}", first_name=f"Name{i}", last_name="Lind") for i in range(8)]
+    _ingest(store, settings, tmp_path, "first", *people)
+    _load(store, settings)
+    _ingest(
+        store,
+        settings,
+        tmp_path,
+        "second",
+        guest("G3", "2024-02-01T00:00:00Z", first_name="Changed", last_name="Lind"),
+        guest("G9", first_name="Added", last_name="Lind"),
+    )
+    parsed = _counting_parser(monkeypatch)
+    frame = _load(store, settings)
+    assert sum(parsed) == 2  # the changed and the added mention, not all nine
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(frame, _load(store, settings, cache=False))
+    assert "changed" in frame["first_name"].tolist() and len(frame) == 9
+
+
+def test_a_file_ingest_leaves_the_frame_ready(
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.ingest import ingest_path
+
+    path = tmp_path / "guests.jsonl"
+    path.write_bytes(lines(guest("G1", first_name="Ana", last_name="Garcia"), guest("G2", first_name="Eva")))
+    ingest_path(store, settings, path)
+    parsed = _counting_parser(monkeypatch)
+    frame = _load(store, settings)
+    assert parsed == [] and len(frame) == 2  # block and resolve find it parsed already

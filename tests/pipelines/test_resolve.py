@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from pipelines.synthetic import GeneratorConfig, write_dataset
+from tests.pipelines.helpers import guest, lines
 from tests.pipelines.test_cli import upt
+
+
+def _partition(path: Path) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["profile_id"], set()).add(row["mention_key"])
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.slow
+def test_resolve_blocks_first_whenever_the_stored_pairs_are_stale(tmp_path: Path) -> None:
+    home, untouched = tmp_path / "home", tmp_path / "as-ingested"
+    env = {"UPT_MLFLOW_TRACKING_URI": str(tmp_path / "mlruns")}
+    info = write_dataset(GeneratorConfig(persons=150, seed=4), tmp_path / "data")
+    upt(home, "ingest", info["objects_file"], "-q", env=env)
+    shutil.copytree(home, untouched)  # the store as ingested: no embeddings, no pairs
+    blocked = json.loads(upt(home, "block", "--json", env=env).stdout)
+    upt(home, "label", "--oracle", info["truth_file"], "--budget", "30", "--json", env=env)
+    upt(home, "train", "--json", env=env)
+    after_block = json.loads(upt(home, "resolve", "--json", env=env).stdout)
+    assert after_block["blocking"]["ran"] is False
+    upt(home, "export", "--mentions", str(tmp_path / "a.csv"), env=env)
+    # the same store as ingested, with the same model: one `upt resolve` blocks, then resolves,
+    # to exactly the same candidate pairs and profiles
+    whole = json.loads(upt(untouched, "resolve", "--json", env=env).stdout)
+    assert whole["blocking"]["ran"] is True and whole["blocking"]["embedded"] == blocked["mentions"]
+    assert whole["candidate_pairs"] == blocked["pairs"] == after_block["candidate_pairs"]
+    upt(untouched, "export", "--mentions", str(tmp_path / "b.csv"), env=env)
+    assert _partition(tmp_path / "b.csv") == _partition(tmp_path / "a.csv")
+    # a new file makes the pairs stale again: only the new mention is embedded and queried
+    (tmp_path / "late.jsonl").write_bytes(lines(guest("LATE-1", first_name="Ana", last_name="Garcia")))
+    upt(home, "ingest", str(tmp_path / "late.jsonl"), "-q", env=env)
+    late = json.loads(upt(home, "resolve", "--json", env=env).stdout)
+    assert late["blocking"]["ran"] is True and late["blocking"]["embedded"] == 1
+    assert late["mentions"] == after_block["mentions"] + 1 and late["dirty_mentions"] >= 1
+    assert json.loads(upt(home, "resolve", "--json", env=env).stdout)["blocking"]["ran"] is False
 
 
 @pytest.mark.slow
@@ -28,6 +67,7 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
     assert models[0]["aliases"] == ["champion"] and {"precision", "recall", "f1"} <= set(models[0])
     first = json.loads(upt(home, "resolve", "--json", env=env).stdout)
     assert first["profiles"] < first["mentions"] and sum(first["merges"].values()) > 0
+    assert first["blocking"]["ran"] is False  # `upt block` left the pairs current
     assert first["mode"] == "full" and first["dirty_mentions"] == first["mentions"]
     out = tmp_path / "assignment.csv"
     upt(home, "export", "--mentions", str(out), env=env)
