@@ -109,8 +109,17 @@ def blocking_is_current(conn: Connection, domain: str, identity: str) -> bool:
 
 
 def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet) -> np.ndarray:
-    """One vector per frame row. Each distinct text is encoded once: many mentions of travel data
-    read the same ("ana garcia", nothing else), 31% of the rows of a 100,000-mention set."""
+    """One vector per frame row."""
+    distinct, row_of = embed_distinct(encoder, frame, template, step)
+    return distinct[row_of]
+
+
+def embed_distinct(
+    encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet
+) -> tuple[np.ndarray, np.ndarray]:
+    """(one vector per distinct record text, each frame row's text number). Each distinct text is
+    encoded once: many mentions of travel data read the same ("ana garcia", nothing else), 31% of
+    the rows of a 100,000-mention set."""
     texts = record_texts(frame, template)
     position: dict[str, int] = {}
     row_of = np.fromiter((position.setdefault(t, len(position)) for t in texts), np.int64, len(texts))
@@ -120,7 +129,7 @@ def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step
     for start in range(0, len(distinct), EMBED_BATCH):
         out[start : start + EMBED_BATCH] = encoder.encode(distinct[start : start + EMBED_BATCH])
         advance(min(EMBED_BATCH, len(distinct) - start))
-    return out[row_of]
+    return out, row_of
 
 
 def _reconcile(
@@ -133,6 +142,16 @@ def _reconcile(
     if len(missing):
         rows = np.searchsorted(stored_pks, missing)
         index.add(missing, stored[rows])
+
+
+@dataclass
+class Blocked:
+    """What blocking computed, before it is stored: `write()` stores it."""
+
+    frame: pd.DataFrame
+    pairs: CandidatePairs
+    report: BlockReport
+    write: Callable[[], None]
 
 
 def run_block(
@@ -149,6 +168,21 @@ def run_block(
     the index is saved; a crash in between is repaired on the next run, which re-adds stored
     vectors missing from the index.
     """
+    blocked = compute_blocks(store, settings, step, encoder, loaded)
+    blocked.write()
+    return blocked.frame, blocked.pairs, blocked.report
+
+
+def compute_blocks(
+    store: Store,
+    settings: Settings,
+    step: Step = _quiet,
+    encoder: Encoder | None = None,
+    loaded: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> Blocked:
+    """`run_block` up to the write, which the caller runs when it likes (`upt resolve` runs it
+    on another thread while it compares and clusters: storing a million pairs is mostly
+    database time)."""
     report = BlockReport()
     clock = time.perf_counter()
     encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
@@ -172,7 +206,8 @@ def run_block(
         [hashes.get(pk) != h for pk, h in zip(frame["mention_pk"], frame["content_hash"], strict=True)]
     ]
     stale_pks = stale["mention_pk"].to_numpy(np.int64)
-    vectors = embed_frame(encoder, stale, settings.text_template, step)
+    distinct, row_of = embed_distinct(encoder, stale, settings.text_template, step)
+    vectors = distinct[row_of]
     report.embedded = len(stale)
     report.seconds["embed"] = round(time.perf_counter() - clock, 2)
 
@@ -187,20 +222,36 @@ def run_block(
     report.seconds["index"] = round(time.perf_counter() - clock, 2)
 
     clock = time.perf_counter()
-    advance = step("knn", len(stale))
     found_a, found_b = [], []
-    # Every mention is searched, duplicates of one record text included: with the exact index, a
-    # batch's composition decides which of several equally similar neighbours are returned (the
-    # BLAS path's rounding), so searching each distinct text once changed candidate pairs on the
-    # 2,000-person demo set (and its labelling questions) where the approximate index did not.
-    for start in range(0, len(stale), EMBED_BATCH):
-        neighbours, _ = index.search(
-            vectors[start : start + EMBED_BATCH], settings.knn + 1, settings.knn_floor
-        )
-        a, b = knn_pairs(stale_pks[start : start + EMBED_BATCH], neighbours)
-        found_a.append(a)
-        found_b.append(b)
-        advance(len(neighbours))
+    if index.kind == "exact":
+        # Every mention is searched, duplicates of one record text included: with the exact index,
+        # a batch's composition decides which of several equally similar neighbours are returned
+        # (the BLAS path's rounding), so searching each distinct text once changed candidate pairs
+        # on the 2,000-person demo set (and its labelling questions).
+        advance = step("knn", len(stale))
+        for start in range(0, len(stale), EMBED_BATCH):
+            neighbours, _ = index.search(
+                vectors[start : start + EMBED_BATCH], settings.knn + 1, settings.knn_floor
+            )
+            a, b = knn_pairs(stale_pks[start : start + EMBED_BATCH], neighbours)
+            found_a.append(a)
+            found_b.append(b)
+            advance(len(neighbours))
+    else:
+        # The approximate index answers each query on its own: each distinct text is searched
+        # once and its neighbours serve every mention that reads the same (31% fewer searches).
+        advance = step("knn", len(distinct))
+        parts = []
+        for start in range(0, len(distinct), EMBED_BATCH):
+            neighbours, _ = index.search(
+                distinct[start : start + EMBED_BATCH], settings.knn + 1, settings.knn_floor
+            )
+            parts.append(neighbours)
+            advance(len(neighbours))
+        if parts:
+            a, b = knn_pairs(stale_pks, np.vstack(parts)[row_of])
+            found_a.append(a)
+            found_b.append(b)
     report.queried = len(stale)
     keep = (old_flags & int(Blocker.EMBEDDING)) != 0
     old_a, old_b = old_codes[keep] >> 32, old_codes[keep] & 0xFFFFFFFF
@@ -220,24 +271,30 @@ def run_block(
     pairs.cosine = pair_cosines(all_pks[order], all_vectors[order], pairs.a, pairs.b)
     report.pairs = len(pairs)
     report.giant_keys = pairs.giant_keys
-    with store.transaction() as conn:
-        if len(stale):
-            save_embeddings(
-                conn,
-                store.domain,
-                encoder.name,
-                stale_pks,
-                stale["content_hash"].tolist(),
-                vectors,
-                set(hashes),
+    identity = blocking_identity(frame, shared, store.domain, settings)
+    report.seconds["cosines"] = round(time.perf_counter() - clock, 2)
+
+    def write() -> None:
+        clock = time.perf_counter()
+        with store.transaction() as conn:
+            if len(stale):
+                save_embeddings(
+                    conn,
+                    store.domain,
+                    encoder.name,
+                    stale_pks,
+                    stale["content_hash"].tolist(),
+                    vectors,
+                    set(hashes),
+                )
+            report.written = replace_pairs(
+                conn, store.domain, pairs.a, pairs.b, pairs.blockers, np.nan_to_num(pairs.cosine, nan=0.0)
             )
-        report.written = replace_pairs(
-            conn, store.domain, pairs.a, pairs.b, pairs.blockers, np.nan_to_num(pairs.cosine, nan=0.0)
-        )
-        set_info(conn, blocking_key(store.domain), blocking_identity(frame, shared, store.domain, settings))
-    index.save(index_path)
-    report.seconds["write"] = round(time.perf_counter() - clock, 2)
-    return frame, pairs, report
+            set_info(conn, blocking_key(store.domain), identity)
+        index.save(index_path)
+        report.seconds["write"] = round(time.perf_counter() - clock, 2)
+
+    return Blocked(frame, pairs, report, write)
 
 
 def read_truth(path: Any) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -32,7 +33,7 @@ from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
 from models.bundle import Bundle, Thresholds, load_bundle
 from models.classifiers import Matcher
-from pipelines.block import blocking_identity, blocking_is_current, run_block
+from pipelines.block import blocking_identity, blocking_is_current, compute_blocks
 from profiles.errors import NotFound
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, PairScores, cluster
 from profiles.resolution.golden import Survivorship, golden_records
@@ -323,18 +324,15 @@ def run_resolve(
     clock = time.perf_counter()
     rules = load_rules(settings.rules_file)
     survivorship = survivorship_of(settings)
-    bundle, version = champion(store, settings)
-    report.model_version, report.rules_version = version, rules.version
-    report.thresholds = {"merge": bundle.thresholds.merge, "review": bundle.thresholds.review}
     info_key = f"resolve_model_version:{store.domain}"
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         frame["modified_at"] = frame["mention_pk"].map(mention_times(conn, store.domain)).fillna("")
         interactions = load_interactions(conn, store.domain)
-        blocked = blocking_is_current(
+        pairs_current = blocking_is_current(
             conn, store.domain, blocking_identity(frame, interactions, store.domain, settings)
         )
-        table = load_candidate_table(conn, store.domain) if blocked else None
+        table = load_candidate_table(conn, store.domain) if pairs_current else None
         state = current_membership(conn, store.domain)
         current = current_decisions(conn, store.domain)
         external = load_external_scores(conn, store.domain)
@@ -342,72 +340,92 @@ def run_resolve(
         # only imported scores can bring pairs that blocking did not store with their cosine
         vectors = load_vectors(conn, store.domain, settings.encoder) if len(external) else None
     report.seconds["load"] = round(time.perf_counter() - clock, 2)
-    if table is None:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upt-block-write") as writer:
+        stored: Future[None] | None = None
+        if table is None:
+            clock = time.perf_counter()
+            blocked = compute_blocks(store, settings, step, loaded=(frame, interactions))
+            # Storing the pairs is mostly database time: it runs beside comparison and clustering, and
+            # is committed before this run's own transaction (a crash in between leaves current pairs
+            # and the previous profiles, as a crash after `upt block` would).
+            stored = writer.submit(blocked.write)
+            table = _as_table(blocked.pairs)
+            report.seconds["block"] = round(time.perf_counter() - clock, 2)
+        # the model is loaded while the pairs are stored (a missing model is reported after
+        # blocking, whose result stands: it is what `upt block` would have stored)
         clock = time.perf_counter()
-        _, pairs, blocking = run_block(store, settings, step, loaded=(frame, interactions))
-        table = _as_table(pairs)
-        report.blocking = {"ran": True, **vars(blocking)}
-        report.seconds["block"] = round(time.perf_counter() - clock, 2)
-    else:
-        report.blocking = {"ran": False, "reason": "the stored candidate pairs are current"}
-    if full:
-        report.mode, report.mode_reason = "full", "asked for (--full)"
-    elif last_version is None:
-        report.mode, report.mode_reason = "full", "first resolve of this domain"
-    elif last_version != model_identity(bundle, version, settings):
-        report.mode, report.mode_reason = (
-            "full",
-            f"the model changed (was {last_version}, now version {version})",
+        bundle, version = champion(store, settings)
+        report.model_version, report.rules_version = version, rules.version
+        report.thresholds = {"merge": bundle.thresholds.merge, "review": bundle.thresholds.review}
+        report.seconds["model"] = round(time.perf_counter() - clock, 2)
+        if full:
+            report.mode, report.mode_reason = "full", "asked for (--full)"
+        elif last_version is None:
+            report.mode, report.mode_reason = "full", "first resolve of this domain"
+        elif last_version != model_identity(bundle, version, settings):
+            report.mode, report.mode_reason = (
+                "full",
+                f"the model changed (was {last_version}, now version {version})",
+            )
+        else:
+            report.mode_reason = "new or changed mentions only"
+        pks = frame["mention_pk"].to_numpy(np.int64)
+        keys = frame["mention_key"].to_numpy(object)
+        pk_of = dict(zip(keys.tolist(), pks.tolist(), strict=True))
+        hashes = frame["content_hash"].tolist()
+        if report.mode == "full":
+            dirty = pks
+        else:
+            dirty = pks[[state.resolved.get(pk) != h for pk, h in zip(pks.tolist(), hashes, strict=True)]]
+        report.mentions, report.dirty_mentions, report.candidate_pairs = len(frame), len(dirty), len(table)
+
+        clock = time.perf_counter()
+        work = _work_pairs(table, external, pk_of, dirty, vectors)
+        advance = step("compare and score", len(work.a))
+        arrays = MentionArrays.build(frame, interactions)
+        parts = []
+        for start in range(0, len(work.a), 500_000):
+            rows = slice(start, start + 500_000)
+            parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
+            advance(len(parts[-1]))
+        features = (
+            pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
         )
-    else:
-        report.mode_reason = "new or changed mentions only"
-    pks = frame["mention_pk"].to_numpy(np.int64)
-    keys = frame["mention_key"].to_numpy(object)
-    pk_of = dict(zip(keys.tolist(), pks.tolist(), strict=True))
-    hashes = frame["content_hash"].tolist()
-    if report.mode == "full":
-        dirty = pks
-    else:
-        dirty = pks[[state.resolved.get(pk) != h for pk, h in zip(pks.tolist(), hashes, strict=True)]]
-    report.mentions, report.dirty_mentions, report.candidate_pairs = len(frame), len(dirty), len(table)
+        decided = _decide(features, work, bundle, version, rules, frame, report)
+        report.pairs_decided = len(decided)
+        report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
 
-    clock = time.perf_counter()
-    work = _work_pairs(table, external, pk_of, dirty, vectors)
-    advance = step("compare and score", len(work.a))
-    arrays = MentionArrays.build(frame, interactions)
-    parts = []
-    for start in range(0, len(work.a), 500_000):
-        rows = slice(start, start + 500_000)
-        parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
-        advance(len(parts[-1]))
-    features = pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
-    decided = _decide(features, work, bundle, version, rules, frame, report)
-    report.pairs_decided = len(decided)
-    report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+        changes, effective = _merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version)
+        report.decisions_changed = len(changes["mention_a"])
+        labels, clustering = cluster(_cluster_inputs(effective, table, len(frame), pks))
+        report.clustering = vars(clustering)
+        ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
+        report.seconds["cluster"] = round(time.perf_counter() - clock, 2)
 
-    clock = time.perf_counter()
-    changes, effective = _merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version)
-    report.decisions_changed = len(changes["mention_a"])
-    labels, clustering = cluster(_cluster_inputs(effective, table, len(frame), pks))
-    report.clustering = vars(clustering)
-    ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
-    report.seconds["cluster"] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+        frame = frame.assign(profile_id=ids)
+        live, dirty_set = set(pks.tolist()), set(dirty.tolist())
+        changed = {pid for pk, pid in zip(pks.tolist(), ids, strict=True) if state.members.get(pk) != pid}
+        changed |= {pid for pk, pid in state.members.items() if pk not in live or pk in dirty_set}
+        changed |= {pid for pid, pk in zip(ids, pks.tolist(), strict=True) if pk in dirty_set}
+        redo = frame[frame["profile_id"].isin(changed | (set(ids) - set(state.golden)))]
+        golden = {pid: state.golden[pid] for pid in set(ids) if pid in state.golden}
+        redone = redo["profile_id"].nunique()
+        advance = step("golden records", redone)
+        golden.update(golden_records(redo, "profile_id", survivorship))
+        advance(redone)
+        survivors = _survivors(retired, state, pks, ids)
+        events = _events(state, frame, survivors, ids, pks)
+        report.seconds["golden"] = round(time.perf_counter() - clock, 2)
 
-    clock = time.perf_counter()
-    frame = frame.assign(profile_id=ids)
-    live, dirty_set = set(pks.tolist()), set(dirty.tolist())
-    changed = {pid for pk, pid in zip(pks.tolist(), ids, strict=True) if state.members.get(pk) != pid}
-    changed |= {pid for pk, pid in state.members.items() if pk not in live or pk in dirty_set}
-    changed |= {pid for pid, pk in zip(ids, pks.tolist(), strict=True) if pk in dirty_set}
-    redo = frame[frame["profile_id"].isin(changed | (set(ids) - set(state.golden)))]
-    golden = {pid: state.golden[pid] for pid in set(ids) if pid in state.golden}
-    redone = redo["profile_id"].nunique()
-    advance = step("golden records", redone)
-    golden.update(golden_records(redo, "profile_id", survivorship))
-    advance(redone)
-    survivors = _survivors(retired, state, pks, ids)
-    events = _events(state, frame, survivors, ids, pks)
-    report.seconds["golden"] = round(time.perf_counter() - clock, 2)
+        if stored is not None:
+            clock = time.perf_counter()
+            stored.result()  # raises what the write raised
+            report.seconds["block_write_wait"] = round(time.perf_counter() - clock, 2)
+            report.blocking = {"ran": True, **vars(blocked.report)}
+        else:
+            report.blocking = {"ran": False, "reason": "the stored candidate pairs are current"}
 
     clock = time.perf_counter()
     reviews = review_items(changes, dict(zip(keys.tolist(), ids, strict=True)), version)
