@@ -136,41 +136,55 @@ def _snapshot(home: Path, to: Path) -> None:
     shutil.copytree(home, to)
 
 
-def time_upt(name: str, work: Path) -> dict[str, float]:
-    """UPT's timed steps once more: `upt block` on a copy of the ingested store, then `upt resolve`
-    and `upt export` on a copy of the trained one (its model registry is shared, only read)."""
+def time_upt(name: str, work: Path, truth: Path) -> dict[str, Any]:
+    """UPT's whole batch path once more, as one command: `upt resolve` on a copy of the store as
+    ingested (no embeddings, no candidate pairs: it blocks first), with the model the quality run
+    trained (the registry is shared, only read), then `upt export`; the export is scored too, so
+    the timed run is shown to give the quality run's result."""
     home = work / f"home-{name}-speed"
     env = _upt_env(home, work / f"mlruns-{name}")
     _snapshot(work / f"snapshot-{name}-ingested", home)
+    assignment = work / f"assignment-{name}-speed.csv"
     started = time.perf_counter()
-    _upt(home, env, "block", "-q")
-    block_s = time.perf_counter() - started
-    _snapshot(work / f"snapshot-{name}-trained", home)
-    started = time.perf_counter()
-    _upt(home, env, "resolve", "--json")
-    _upt(home, env, "export", "--mentions", str(work / f"assignment-{name}-speed.csv"))
-    resolve_s = time.perf_counter() - started
+    report = json.loads(_upt(home, env, "resolve", "--json"))
+    _upt(home, env, "export", "--mentions", str(assignment))
+    seconds = time.perf_counter() - started
     shutil.rmtree(home, ignore_errors=True)
-    return {"block_s": round(block_s, 1), "resolve_and_export_s": round(resolve_s, 1)}
+    if not report["blocking"].get("ran"):
+        raise RuntimeError("the timed resolve did not block: the snapshot was not as ingested")
+    with assignment.open() as f:
+        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
+    with truth.open() as f:
+        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
+    scores = cluster_scores(expected, assigned)
+    return {
+        "resolve_and_export_s": round(seconds, 1),
+        "f1": round(scores["f1"], 4),
+        "b3_f1": round(scores["b3_f1"], 4),
+        "steps_s": report["seconds"],
+    }
 
 
-def repeat_speed(name: str, work: Path, first: dict[str, Any]) -> dict[str, Any]:
-    """UPT and Splink timed alternately, `SPEED_ROUNDS` rounds in all (the quality run is the
-    first), with the median of each and the ratio of the medians."""
-    upt, splink = first["upt"], first["splink"]
-    rounds = [{**{k: upt[k] for k in ("block_s", "resolve_and_export_s")}, "splink_s": splink["wall_s"]}]
+def repeat_speed(name: str, work: Path, truth: Path, first: dict[str, Any]) -> dict[str, Any]:
+    """UPT (one `upt resolve`, blocking included, + `upt export`) and Splink timed alternately,
+    `SPEED_ROUNDS` rounds (Splink's first is its quality run), with the median of each and the
+    ratio of the medians."""
     records = work / f"records-{name}.parquet"
-    for _ in range(SPEED_ROUNDS - 1):
-        again = time_upt(name, work)
-        measured = run_measured(
-            anchors.child_code(
-                "splink", records, work / f"labels-{name}.csv", work / f"assignment-{name}-splink.csv"
-            )
-        )
-        rounds.append({**again, "splink_s": measured["wall_s"]})
+    rounds = []
+    for i in range(SPEED_ROUNDS):
+        upt = time_upt(name, work, truth)
+        if i == 0:
+            splink_s = first["splink"]["wall_s"]
+        else:
+            splink_s = run_measured(
+                anchors.child_code(
+                    "splink", records, work / f"labels-{name}.csv", work / f"assignment-{name}-splink.csv"
+                )
+            )["wall_s"]
+        rounds.append({**upt, "splink_s": splink_s})
         print(f"[bench]   speed {name}: {json.dumps(rounds[-1])}", flush=True)
-    totals = [r["block_s"] + r["resolve_and_export_s"] for r in rounds]
-    median_upt, median_splink = statistics.median(totals), statistics.median(r["splink_s"] for r in rounds)
+    median_upt = statistics.median(r["resolve_and_export_s"] for r in rounds)
+    median_splink = statistics.median(r["splink_s"] for r in rounds)
     return {
         "rounds": rounds,
         "upt_median_s": round(median_upt, 1),
@@ -216,7 +230,7 @@ def run(workdir: Path, travel_mentions: int = 100_000) -> None:
         print(f"[bench]   quality {name}: {json.dumps(upt)}", flush=True)
         results[name] = {"upt": upt, **run_anchors(key, truth, workdir, upt["mentions"])}
         if travel and "wall_s" in results[name]["splink"]:
-            results[name]["speed"] = repeat_speed(key, workdir, results[name])
+            results[name]["speed"] = repeat_speed(key, workdir, truth, results[name])
     lines = [
         "## End-to-end quality against the anchor tools (issues 5 and 6)\n",
         f"Machine: {machine()}.\n",
@@ -251,7 +265,8 @@ def speed_lines(results: dict[str, Any]) -> list[str]:
     """UPT's seconds split into `upt block` and `upt resolve` + `upt export`, against Splink's
     whole run in the same benchmark run (the issue's speed target: at most Splink's)."""
     out = [
-        "UPT's time against Splink's, same run (block = `upt block`; resolve = `upt resolve` + `upt export`):\n"
+        "UPT's time in the quality runs above (block = `upt block`; resolve = `upt resolve` + `upt export`, "
+        "separate commands) against Splink's:\n"
     ]
     out += [
         "| data set | UPT block s | UPT resolve s | UPT total s | Splink s | UPT / Splink |",
@@ -271,19 +286,26 @@ def speed_lines(results: dict[str, Any]) -> list[str]:
             continue
         out += [
             "",
-            f"{name}, timed {len(speed['rounds'])} times alternately (round 1 is the quality run above; one "
-            "run moves by 20-40% on this shared machine, so the target is judged on the medians):\n",
-            "| round | UPT block s | UPT resolve s | UPT total s | Splink s | UPT / Splink |",
+            f"{name}, the speed target: UPT's whole batch path as one command, `upt resolve` on the store as "
+            "ingested (it embeds, indexes, blocks, compares, scores, applies the rules, clusters and builds "
+            "golden records) + `upt export`, timed alternately with Splink's whole run, "
+            f"{len(speed['rounds'])} rounds (one run moves by 20-40% on this shared machine, so the target is "
+            "judged on the medians; each timed UPT run is scored too):\n",
+            "| round | UPT resolve + export s | its F1 | its B-cubed F1 | Splink s | UPT / Splink |",
             "|---|---|---|---|---|---|",
         ]
         for i, r in enumerate(speed["rounds"], 1):
-            total = r["block_s"] + r["resolve_and_export_s"]
             out.append(
-                f"| {i} | {r['block_s']} | {r['resolve_and_export_s']} | {total:.1f} | {r['splink_s']} "
-                f"| {total / r['splink_s']:.2f} |"
+                f"| {i} | {r['resolve_and_export_s']} | {r['f1']} | {r['b3_f1']} | {r['splink_s']} "
+                f"| {r['resolve_and_export_s'] / r['splink_s']:.2f} |"
             )
         out.append(
-            f"| **median** | | | **{speed['upt_median_s']}** | **{speed['splink_median_s']}** "
+            f"| **median** | **{speed['upt_median_s']}** | | | **{speed['splink_median_s']}** "
             f"| **{speed['ratio_of_medians']:.2f}** |"
         )
+        steps = speed["rounds"][-1].get("steps_s")
+        if steps:
+            out.append(
+                f"\nSteps of the last timed `upt resolve` (seconds; block_write runs beside them): {steps}"
+            )
     return out

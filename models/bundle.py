@@ -8,6 +8,7 @@ load one thing, by alias: `load_bundle("models:/upt-matcher@champion")`.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ def load_bundle(model_uri: str) -> Bundle:
 
     # suppress_warnings skips MLflow's comparison of the model's pip requirements with every
     # installed distribution (about 1 s per load); the bundle checks its own format version.
-    pyfunc = mlflow.pyfunc.load_model(model_uri, suppress_warnings=True)
+    with warnings.catch_warnings():
+        # MLflow asks for type hints on the models-from-code predict at every load (its filter in
+        # pyfunc_entry comes too late: the check runs as MLflow reads the file)
+        warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
+        pyfunc = mlflow.pyfunc.load_model(model_uri, suppress_warnings=True)
     bundle: Bundle = pyfunc.unwrap_python_model().bundle
     return bundle
