@@ -72,42 +72,44 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     return ingested, mlruns, reference
 
 
+def _crashed_run(
+    prepared: tuple[Path, Path, Path], home: Path, monkeypatch: pytest.MonkeyPatch, at: str
+) -> tuple[Store, Settings, tuple[set[frozenset[int]], Counter[tuple[str, str, str]], int]]:
+    """A run on a copy of the store as ingested that dies where `pipelines.resolve` calls `at`:
+    (its store, its settings, what the uninterrupted run left)."""
+    ingested, mlruns, reference = prepared
+    shutil.copytree(ingested, home)
+    store, settings = _open(home, mlruns)
+    monkeypatch.setattr(pipelines.resolve, at, _crash)
+    with pytest.raises(Crash):
+        run_resolve(store, settings)
+    monkeypatch.undo()
+    return store, settings, _outcome(_open(reference, mlruns)[0])
+
+
 @pytest.mark.slow
 def test_a_crash_after_blocking_stored_its_pairs(
     prepared: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingested, mlruns, reference = prepared
-    shutil.copytree(ingested, tmp_path / "home")
-    store, settings = _open(tmp_path / "home", mlruns)
-    monkeypatch.setattr(pipelines.resolve, "cluster", _crash)
-    with pytest.raises(Crash):
-        run_resolve(store, settings)
+    store, settings, expected = _crashed_run(prepared, tmp_path / "home", monkeypatch, "cluster")
     with store.reading() as conn:  # the pairs are stored and current; nothing of the resolve is
         frame = load_mentions(conn, store.domain)
         identity = blocking_identity(frame, load_interactions(conn, store.domain), store.domain, settings)
         assert blocking_is_current(conn, store.domain, identity)
     assert _outcome(store) == (set(), Counter(), 0)
-    monkeypatch.undo()
     again = run_resolve(store, settings)
     assert again.blocking["ran"] is False and again.mode == "full"
-    assert _outcome(store) == _outcome(open_store(Settings(home=reference, mlflow_tracking_uri=str(mlruns))))
+    assert _outcome(store) == expected
 
 
 @pytest.mark.slow
 def test_a_crash_in_the_middle_of_the_write_leaves_nothing_half_done(
     prepared: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingested, mlruns, reference = prepared
-    shutil.copytree(ingested, tmp_path / "home")
-    store, settings = _open(tmp_path / "home", mlruns)
-    # the decisions are written, then the review queue fails: the whole write is undone
-    monkeypatch.setattr(pipelines.resolve, "queue_reviews", _crash)
-    with pytest.raises(Crash):
-        run_resolve(store, settings)
+    # the profiles and decisions are written, then the review queue fails: all of it is undone
+    store, settings, expected = _crashed_run(prepared, tmp_path / "home", monkeypatch, "queue_reviews")
     assert _outcome(store) == (set(), Counter(), 0)
-    monkeypatch.undo()
     run_resolve(store, settings)
-    expected = _outcome(open_store(Settings(home=reference, mlflow_tracking_uri=str(mlruns))))
     assert _outcome(store) == expected
     assert max(expected[1].values()) == 1  # each decision recorded once
     # and once more, nothing changed: no decision is recorded twice
