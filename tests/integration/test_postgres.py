@@ -130,3 +130,20 @@ def test_resolution_history_and_erasure_on_postgres(
     receipt = erase(pg_store, settings, "dpo", profile_ids=found["profiles"])
     assert receipt.removed["mentions"] == len(found["mentions"])
     assert search(pg_store, settings, Query(email=email))["mentions"] == []
+    # A resolve after the erasure, with the shipped encoder: the stored pairs are not those of
+    # the mentions and settings now, so it blocks first, storing the pairs on its second thread.
+    shipped = settings.model_copy(update={"encoder": "static"})
+    again = run_resolve(pg_store, shipped)
+    assert again.blocking["ran"] is True and again.blocking["pairs"] > 0
+    assert again.candidate_pairs == again.blocking["pairs"] == len(pair_rows(pg_store))
+    assert run_resolve(pg_store, shipped).blocking["ran"] is False
+
+
+def pair_rows(store: Store) -> list[tuple[int, int]]:
+    from profiles.store.schema import candidate_pairs
+
+    with store.reading() as conn:
+        query = select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(
+            candidate_pairs.c.domain == store.domain
+        )
+        return [tuple(r) for r in conn.execute(query)]
