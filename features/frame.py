@@ -124,7 +124,6 @@ def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
     frame itself, so a frame loaded while another process wrote can never pass for another state
     of the store."""
     kept: pd.DataFrame | None = None
-    rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
     try:
         with path.open("rb") as f, _collector_paused():
             # only UPT writes this file, in the store's own home, like the FAISS index beside it
@@ -132,6 +131,8 @@ def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
             if version != FRAME_CACHE_VERSION:
                 raise ValueError("a frame kept by another version")
             kept = pickle.load(f)
+            # the stored mentions' ids and hashes are read only when there is a frame to check
+            rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
             if stored == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
                 return kept
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):

@@ -108,12 +108,6 @@ def blocking_is_current(conn: Connection, domain: str, identity: str) -> bool:
     return get_info(conn, blocking_key(domain)) == identity
 
 
-def embed_frame(encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet) -> np.ndarray:
-    """One vector per frame row."""
-    distinct, row_of = embed_distinct(encoder, frame, template, step)
-    return distinct[row_of]
-
-
 def embed_distinct(
     encoder: Encoder, frame: pd.DataFrame, template: str, step: Step = _quiet
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -179,10 +173,11 @@ def compute_blocks(
     step: Step = _quiet,
     encoder: Encoder | None = None,
     loaded: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    identity: str | None = None,
 ) -> Blocked:
     """`run_block` up to the write, which the caller runs when it likes (`upt resolve` runs it
     on another thread while it compares and clusters: storing a million pairs is mostly
-    database time)."""
+    database time). `identity`: the `blocking_identity` of `loaded`, when the caller has it."""
     report = BlockReport()
     clock = time.perf_counter()
     encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
@@ -272,7 +267,7 @@ def compute_blocks(
     pairs.cosine = pair_cosines(all_pks[order], all_vectors[order], pairs.a, pairs.b)
     report.pairs = len(pairs)
     report.giant_keys = pairs.giant_keys
-    identity = blocking_identity(frame, shared, store.domain, settings)
+    identity = identity or blocking_identity(frame, shared, store.domain, settings)
     report.seconds["cosines"] = round(time.perf_counter() - clock, 2)
 
     def write() -> None:

@@ -329,9 +329,8 @@ def run_resolve(
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         frame["modified_at"] = frame["mention_pk"].map(mention_times(conn, store.domain)).fillna("")
         interactions = load_interactions(conn, store.domain)
-        pairs_current = blocking_is_current(
-            conn, store.domain, blocking_identity(frame, interactions, store.domain, settings)
-        )
+        identity = blocking_identity(frame, interactions, store.domain, settings)
+        pairs_current = blocking_is_current(conn, store.domain, identity)
         table = load_candidate_table(conn, store.domain) if pairs_current else None
         state = current_membership(conn, store.domain)
         current = current_decisions(conn, store.domain)
@@ -344,7 +343,7 @@ def run_resolve(
         stored: Future[None] | None = None
         if table is None:
             clock = time.perf_counter()
-            blocked = compute_blocks(store, settings, step, loaded=(frame, interactions))
+            blocked = compute_blocks(store, settings, step, loaded=(frame, interactions), identity=identity)
             # Storing the pairs is mostly database time: it runs beside comparison and clustering, and
             # is committed before this run's own transaction (a crash in between leaves current pairs
             # and the previous profiles, as a crash after `upt block` would).
