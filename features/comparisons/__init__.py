@@ -6,6 +6,10 @@ then serves one online pair and millions of batch pairs with the same code.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
@@ -79,6 +83,23 @@ COMPARISONS: tuple[Comparison, ...] = (
 )
 
 
+# Below this many pairs (an online request, a small batch) handing comparisons to threads costs
+# more than it saves. Above it the comparisons run side by side: rapidfuzz releases the GIL while
+# it scores, so one comparison's string scoring overlaps another's numpy work (Febrl4's 11,579
+# pairs: 20.4 ms -> 14.8 ms on this 2-core machine, see BENCHMARKS.md).
+PARALLEL_FROM = 2_000
+
+
+def _threads() -> int:
+    return min(len(COMPARISONS), os.cpu_count() or 1)
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the process: comparisons are short, so starting threads per call would show."""
+    return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="upt-compare")
+
+
 def compare(
     arrays: MentionArrays,
     a: np.ndarray,
@@ -90,7 +111,11 @@ def compare(
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     cos = np.full(len(a), np.nan, np.float32) if cosine is None else np.asarray(cosine, np.float32)
     data = PairData(arrays, arrays.positions(a), arrays.positions(b), cos)
-    features = {name: values for c in comparisons for name, values in c.to_features(data).items()}
+    if len(a) >= PARALLEL_FROM and len(comparisons) > 1 and _threads() > 1:
+        parts = list(_pool().map(lambda c: c.to_features(data), comparisons))
+    else:
+        parts = [c.to_features(data) for c in comparisons]
+    features = {name: values for part in parts for name, values in part.items()}
     # column-major: each feature is written, and later read, as one contiguous run (the layout
     # pandas keeps a float block in, so the frame wraps it without a copy)
     matrix = np.empty((len(a), len(features)), np.float32, order="F")

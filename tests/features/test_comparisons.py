@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features import comparisons
 from features.comparisons import MentionArrays, compare
 from tests.features.people import frame_of, interactions_of
 
@@ -108,3 +109,22 @@ def test_one_pair_online_equals_the_same_pair_in_a_batch(people: list[dict], dat
     for i, pair in enumerate(pairs):
         single = features_of(*people, pairs=[pair])
         pd.testing.assert_series_equal(single.iloc[0], batch.iloc[i], check_names=False)
+
+
+def test_comparisons_run_side_by_side_give_the_serial_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    people = [
+        {"first_name": f, "last_name": last, "date_of_birth": dob, "email": f"{f}.{last}@example.com"}
+        for f in ("ana", "anna", "jon", "john", "liz")
+        for last in ("garcia", "garcya", "smith")
+        for dob in ("1980-01-02", "1980-02-01")
+    ]
+    frame = frame_of(*people)
+    arrays = MentionArrays.build(frame, None)
+    a, b = np.triu_indices(len(people), 1)
+    a, b = a + 1, b + 1
+    cosine = np.linspace(0, 1, len(a))
+    monkeypatch.setattr(comparisons, "PARALLEL_FROM", 10**9)
+    serial = compare(arrays, a, b, cosine)
+    monkeypatch.setattr(comparisons, "PARALLEL_FROM", 1)
+    threaded = compare(arrays, a, b, cosine)
+    pd.testing.assert_frame_equal(threaded, serial)
