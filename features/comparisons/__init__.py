@@ -85,8 +85,8 @@ COMPARISONS: tuple[Comparison, ...] = (
 
 # Below this many pairs (an online request, a small batch) handing comparisons to threads costs
 # more than it saves. Above it the comparisons run side by side: rapidfuzz releases the GIL while
-# it scores, so one comparison's string scoring overlaps another's numpy work (Febrl4's 11,579
-# pairs: 20.4 ms -> 14.8 ms on this 2-core machine, see BENCHMARKS.md).
+# it scores, so one comparison's string scoring overlaps another's numpy work (on this 2-core
+# machine 1.25M -> 1.93M pairs/s on a 500,000-pair travel batch, about 10% on Febrl4's 11,579).
 PARALLEL_FROM = 2_000
 
 
@@ -112,7 +112,9 @@ def compare(
     cos = np.full(len(a), np.nan, np.float32) if cosine is None else np.asarray(cosine, np.float32)
     data = PairData(arrays, arrays.positions(a), arrays.positions(b), cos)
     if len(a) >= PARALLEL_FROM and len(comparisons) > 1 and _threads() > 1:
-        parts = list(_pool().map(lambda c: c.to_features(data), comparisons))
+        heaviest_first = sorted(comparisons, key=lambda c: -c.string_scorings)
+        running = {c.name: _pool().submit(c.to_features, data) for c in heaviest_first}
+        parts = [running[c.name].result() for c in comparisons]
     else:
         parts = [c.to_features(data) for c in comparisons]
     features = {name: values for part in parts for name, values in part.items()}

@@ -235,6 +235,9 @@ Features = dict[str, np.ndarray]  # feature name -> one value per pair
 
 class Comparison(Protocol):
     name: str
+    # rapidfuzz scorings per pair, the bulk of a comparison's cost: when comparisons run side by
+    # side the heaviest start first, so that a light one finishes last
+    string_scorings: int
 
     def to_features(self, pairs: PairData) -> Features: ...
 

@@ -10,6 +10,7 @@ from features.comparisons.base import Features, PairData, similarity, where_both
 
 class EmailComparison:
     name = "email"
+    string_scorings = 1
 
     def to_features(self, pairs: PairData) -> Features:
         both = pairs.both_have("emails")
@@ -23,6 +24,7 @@ class EmailComparison:
 
 class PhoneComparison:
     name = "phone"
+    string_scorings = 0
 
     def to_features(self, pairs: PairData) -> Features:
         both = pairs.both_have("phone_suffixes")

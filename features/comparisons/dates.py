@@ -13,6 +13,7 @@ def _year(d: np.ndarray) -> np.ndarray:
 
 class DateOfBirthComparison:
     name = "date_of_birth"
+    string_scorings = 0
 
     def to_features(self, pairs: PairData) -> Features:
         a, b = pairs.arrays.dob[pairs.ia], pairs.arrays.dob[pairs.ib]

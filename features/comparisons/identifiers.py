@@ -9,6 +9,7 @@ from features.comparisons.base import Features, PairData, where_both
 
 class IdentifierComparison:
     name = "identifiers"
+    string_scorings = 0
 
     def to_features(self, pairs: PairData) -> Features:
         loyalty, documents = pairs.shared("loyalty"), pairs.shared("documents")

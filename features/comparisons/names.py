@@ -23,6 +23,7 @@ def _crossed(pairs: PairData, mask: np.ndarray, left: str, right: str) -> np.nda
 
 class NameComparison:
     name = "name"
+    string_scorings = 7
 
     def to_features(self, pairs: PairData) -> Features:
         both_first, both_last = pairs.both_text("first_name"), pairs.both_text("last_name")

@@ -15,6 +15,7 @@ def _equal(pairs: PairData, column: str) -> np.ndarray:
 
 class AddressComparison:
     name = "address"
+    string_scorings = 2
 
     def to_features(self, pairs: PairData) -> Features:
         return {

@@ -16,6 +16,7 @@ HOLDER, GUEST, PASSENGER = (ROLES.index(r) for r in ("holder", "guest", "passeng
 
 class TravelComparison:
     name = "travel"
+    string_scorings = 0
 
     def to_features(self, pairs: PairData) -> Features:
         ref, role = pairs.arrays.ints["ref"], pairs.arrays.ints["role"]
@@ -34,6 +35,7 @@ class TravelComparison:
 
 class EmbeddingComparison:
     name = "embedding"
+    string_scorings = 0
 
     def to_features(self, pairs: PairData) -> Features:
         return {"embedding_cosine": np.asarray(pairs.cosine, dtype=np.float32)}
