@@ -101,6 +101,10 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="upt-compare")
 
 
+# A forked child (a pre-forking server, a worker pool) inherits the pool without its threads.
+os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def compare(
     arrays: MentionArrays,
     a: np.ndarray,

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import select
+import signal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +132,27 @@ def test_comparisons_run_side_by_side_give_the_serial_result(monkeypatch: pytest
     monkeypatch.setattr(comparisons, "PARALLEL_FROM", 1)
     threaded = compare(arrays, a, b, cosine)
     pd.testing.assert_frame_equal(threaded, serial)
+
+
+def test_a_forked_child_compares_on_its_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = frame_of(*({"first_name": f"ana{i}", "last_name": "garcia"} for i in range(30)))
+    arrays = MentionArrays.build(frame, None)
+    a, b = np.triu_indices(30, 1)
+    monkeypatch.setattr(comparisons, "PARALLEL_FROM", 1)
+    expected = compare(arrays, a + 1, b + 1)  # the parent's pool now has its threads
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            same = compare(arrays, a + 1, b + 1).equals(expected)
+            os.write(write, b"1" if same else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    # a child whose inherited pool has no threads waits for ever: give it 30 s
+    ready, _, _ = select.select([read], [], [], 30)
+    answer = os.read(read, 1) if ready else b"timed out"
+    if not ready:
+        os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    assert answer == b"1"
