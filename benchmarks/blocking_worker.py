@@ -52,16 +52,15 @@ def ingest(args: dict[str, Any]) -> dict[str, Any]:
 
 def block(args: dict[str, Any]) -> dict[str, Any]:
     """Run the whole blocking step on an ingested store and evaluate it; time the comparisons."""
-    from features.blocking import evaluate
     from features.comparisons import MentionArrays, compare
     from features.frame import load_interactions
-    from pipelines.block import read_truth, run_block
+    from pipelines.block import evaluate_blocks, read_truth, run_block
 
     settings, store = _store(args["home"], args.get("encoder", "static"))
     started = time.perf_counter()
     frame, pairs, report = run_block(store, settings)
     block_s = time.perf_counter() - started
-    result = evaluate(frame, pairs, read_truth(args["truth"]))
+    result = evaluate_blocks(store, frame, pairs, read_truth(args["truth"]))
     with store.reading() as conn:
         interactions = load_interactions(conn, store.domain)
     t = time.perf_counter()

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, knn_pairs
+from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, evaluate, knn_pairs
+from features.comparisons import MentionArrays
 from features.embedding.encoders import Encoder, load_encoder
 from features.embedding.index import CandidateIndex, IndexConfig
 from features.embedding.similarity import pair_cosines
@@ -38,7 +39,7 @@ Step = Callable[[str, int], Callable[[int], None]]  # (description, total) -> ad
 EMBED_BATCH = 4096
 # Bump when blocking proposes other pairs for the same mentions and settings, so that stored
 # pairs computed by an earlier version are never taken as current.
-BLOCKING_VERSION = 1
+BLOCKING_VERSION = 2  # 2: the date of birth + surname initial key
 
 
 def _quiet(_: str, __: int) -> Callable[[int], None]:
@@ -101,6 +102,26 @@ def blocking_identity(
 
 def blocking_key(domain: str) -> str:
     return f"blocked:{domain}"
+
+
+def neighbours_key(domain: str) -> str:
+    return f"neighbours:{domain}"
+
+
+def neighbour_settings(settings: Settings, encoder: str) -> str:
+    """What a mention's stored vector and embedding neighbours follow from besides its content:
+    the encoder, the record-text template, k, the cosine floor and the index. When any of these
+    changes every mention is embedded and searched again (kept pairs would be the old setting's)."""
+    return repr(
+        (
+            BLOCKING_VERSION,
+            encoder,
+            settings.text_template,
+            settings.knn,
+            settings.knn_floor,
+            index_config(settings),
+        )
+    )
 
 
 def blocking_is_current(conn: Connection, domain: str, identity: str) -> bool:
@@ -190,6 +211,8 @@ def compute_blocks(
         hashes = embedding_hashes(conn, store.domain, encoder.name)
         stored_pks, stored_vectors = load_vectors(conn, store.domain, encoder.name, encoder.dim)
         old_codes, old_flags = stored_pairs(conn, store.domain)
+        searched_with = neighbour_settings(settings, encoder.name)
+        redo = get_info(conn, neighbours_key(store.domain)) != searched_with
     frame_pks = frame["mention_pk"].to_numpy(np.int64)
     live = np.isin(stored_pks, frame_pks)
     stored_pks, stored_vectors = stored_pks[live], stored_vectors[live]
@@ -197,9 +220,13 @@ def compute_blocks(
     report.seconds["load"] = round(time.perf_counter() - clock, 2)
 
     clock = time.perf_counter()
-    stale = frame[
-        [hashes.get(pk) != h for pk, h in zip(frame["mention_pk"], frame["content_hash"], strict=True)]
-    ]
+    stale = (
+        frame
+        if redo
+        else frame[
+            [hashes.get(pk) != h for pk, h in zip(frame["mention_pk"], frame["content_hash"], strict=True)]
+        ]
+    )
     stale_pks = stale["mention_pk"].to_numpy(np.int64)
     distinct, row_of = embed_distinct(encoder, stale, settings.text_template, step)
     vectors = distinct[row_of]
@@ -208,7 +235,11 @@ def compute_blocks(
 
     clock = time.perf_counter()
     index_path = settings.index_path(store.domain, encoder.name)
-    index = CandidateIndex.load(index_path, encoder.dim, index_config(settings))
+    index = (
+        CandidateIndex(encoder.dim, index_config(settings))
+        if redo
+        else CandidateIndex.load(index_path, encoder.dim, index_config(settings))
+    )
     fresh_stored = ~np.isin(stored_pks, stale_pks)
     _reconcile(index, frame_pks, stored_pks[fresh_stored], stored_vectors[fresh_stored])
     index.add(stale_pks, vectors)
@@ -287,10 +318,21 @@ def compute_blocks(
                 conn, store.domain, pairs.a, pairs.b, pairs.blockers, np.nan_to_num(pairs.cosine, nan=0.0)
             )
             set_info(conn, blocking_key(store.domain), identity)
+            set_info(conn, neighbours_key(store.domain), searched_with)
         index.save(index_path)
         report.seconds["write"] = round(time.perf_counter() - clock, 2)
 
     return Blocked(frame, pairs, report, write)
+
+
+def evaluate_blocks(
+    store: Store, frame: pd.DataFrame, pairs: CandidatePairs, truth: pd.DataFrame
+) -> dict[str, Any]:
+    """`features.blocking.evaluate` of the stored candidates, with the recall over true pairs that
+    agree on more than a name (their comparison needs the store's bookings and contacts)."""
+    with store.reading() as conn:
+        interactions = load_interactions(conn, store.domain)
+    return evaluate(frame, pairs, truth, MentionArrays.build(frame, interactions))
 
 
 def read_truth(path: Any) -> pd.DataFrame:

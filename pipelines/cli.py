@@ -270,8 +270,7 @@ def block_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Compute or refresh embeddings, the candidate index and the candidate pairs (incremental)."""
-    from features.blocking import evaluate as evaluate_pairs
-    from pipelines.block import read_truth, run_block
+    from pipelines.block import evaluate_blocks, read_truth, run_block
 
     state = state_of(ctx)
     if evaluate and truth is None:
@@ -285,7 +284,7 @@ def block_command(
         frame, pairs, report = run_block(state.store, state.settings, step)
     result: dict[str, Any] = {"domain": state.store.domain, "encoder": state.settings.encoder, **vars(report)}
     if evaluate and truth is not None:
-        result = evaluate_pairs(frame, pairs, read_truth(truth))
+        result = evaluate_blocks(state.store, frame, pairs, read_truth(truth))
     if as_json:
         print_json(result)
         return
@@ -295,7 +294,9 @@ def block_command(
     )
     if evaluate:
         out.print(
-            f"recall {result['recall']}, {result['candidates_per_mention']} candidates per mention, "
+            f"recall {result['recall']} (transitive {result['transitive_recall']}, over true pairs "
+            f"that agree on more than a name {result['recall_beyond_name']}), "
+            f"{result['candidates_per_mention']} candidates per mention, "
             f"reduction ratio {result['reduction_ratio']}"
         )
         table = Table("blocker", "pairs", "true pairs found", "recall", "found by it alone")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.blocking import CandidatePairs
-from features.comparisons import MentionArrays, compare
+from features.comparisons import MentionArrays, agrees_beyond_name, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
@@ -244,7 +244,7 @@ def _decide(
     # travel mentions the model merged hundreds of name-only "james smith" mentions into one.
     # Imported scores are left alone: their system may have seen evidence we do not hold.
     model_merge = (decision == "merge") & (source == "model")
-    weak = model_merge & ~_beyond_name(features)
+    weak = model_merge & ~agrees_beyond_name(features)
     decision[weak] = "review"
     report.name_only_to_review = int(weak.sum())
     companions = features["travelled_together"].to_numpy() == 1
@@ -264,30 +264,6 @@ def _decide(
             "threshold": threshold,
         }
     )
-
-
-BEYOND_NAME = (
-    ("email_exact", 1.0),
-    ("phone_exact", 1.0),
-    ("phone_suffix_eq", 1.0),
-    ("dob_exact", 1.0),
-    ("dob_day_month_swapped", 1.0),
-    ("dob_one_digit_off", 1.0),
-    ("loyalty_eq", 1.0),
-    ("document_eq", 1.0),
-    ("postal_eq", 1.0),
-    ("street_token_set", 0.8),
-    ("shared_booking", 1.0),
-)
-
-
-def _beyond_name(features: pd.DataFrame) -> np.ndarray:
-    """Pairs that agree on something besides the name."""
-    out = np.zeros(len(features), bool)
-    for column, at_least in BEYOND_NAME:
-        if column in features:
-            out |= features[column].to_numpy(np.float64) >= at_least
-    return out
 
 
 def _rank(score: float | None) -> float:

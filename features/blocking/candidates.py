@@ -11,6 +11,7 @@ import pandas as pd
 from features.blocking.blockers import Blocker
 from features.blocking.keys import key_tables, pairs_from_keys
 from features.blocking.strings import string_pairs
+from features.comparisons import MentionArrays, agrees_beyond_name, compare
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,13 @@ def block(
             [same_booking, contacts, holders[holders["key"].isin(contacts["key"])]]
         )
     # keys people share by chance (names, birth dates) get the tighter block limit
-    name_keys = (Blocker.NAME, Blocker.NAME_DOB, Blocker.PHONETIC_YEAR, Blocker.DOB_POSTAL)
+    name_keys = (
+        Blocker.NAME,
+        Blocker.NAME_DOB,
+        Blocker.PHONETIC_YEAR,
+        Blocker.DOB_POSTAL,
+        Blocker.DOB_INITIAL,
+    )
     for blocker, keys in tables.items():
         limit = config.max_name_block if blocker in name_keys else config.max_block
         a, b, skipped = pairs_from_keys(keys, limit)
@@ -134,8 +141,19 @@ def _transitive_recall(ta: np.ndarray, tb: np.ndarray, found: np.ndarray) -> flo
     return float((labels[ia] == labels[ib]).mean())
 
 
-def evaluate(frame: pd.DataFrame, pairs: CandidatePairs, truth: pd.DataFrame) -> dict[str, Any]:
-    """Blocking recall, candidates per mention, reduction ratio and each blocker's contribution."""
+def evaluate(
+    frame: pd.DataFrame,
+    pairs: CandidatePairs,
+    truth: pd.DataFrame,
+    arrays: MentionArrays | None = None,
+) -> dict[str, Any]:
+    """Blocking recall, candidates per mention, reduction ratio and each blocker's contribution.
+
+    With the frame's comparison `arrays`, also the recall over the true pairs that agree on
+    something besides the name (`recall_beyond_name`): true pairs that share only a common name,
+    or nothing, no blocker can tell from that name's other people, and only clustering reaches
+    them (through a third mention: `transitive_recall`).
+    """
     ta, tb = true_pairs(frame, truth)
     true_codes = (ta << 32) | tb
     cand_codes = (pairs.a.astype(np.int64) << 32) | pairs.b.astype(np.int64)
@@ -158,12 +176,20 @@ def evaluate(frame: pd.DataFrame, pairs: CandidatePairs, truth: pd.DataFrame) ->
             "recall": round(float(true_mine.sum() / max(len(true_codes), 1)), 4),
             "found_by_it_alone": int(only_mine.sum()),
         }
+    beyond_name: dict[str, Any] = {}
+    if arrays is not None:
+        agrees = agrees_beyond_name(compare(arrays, ta, tb)) if len(ta) else np.zeros(0, bool)
+        beyond_name = {
+            "true_pairs_beyond_name": int(agrees.sum()),
+            "recall_beyond_name": round(float(found[agrees].mean()) if agrees.any() else 1.0, 5),
+        }
     return {
         "mentions": n,
         "true_pairs": len(true_codes),
         "candidate_pairs": len(pairs),
         "recall": round(float(found.mean()) if len(found) else 1.0, 5),
         "transitive_recall": round(_transitive_recall(ta, tb, found), 5),
+        **beyond_name,
         "candidates_per_mention": round(len(pairs) / max(n, 1), 3),
         "reduction_ratio": round(1 - len(pairs) / max(all_pairs, 1), 6),
         "precision_of_candidates": round(float(found.sum() / max(len(pairs), 1)), 5),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import jellyfish
 import numpy as np
 import pandas as pd
 
 from features.blocking.blockers import Blocker
+from features.normalize.names import phonetic
 from features.normalize.phones import phone_suffix
 
 
@@ -36,13 +36,6 @@ def _phone_suffixes(frame: pd.DataFrame) -> pd.DataFrame:
     return long.dropna(subset=["key"])
 
 
-def phonetic(names: pd.Series) -> pd.Series:
-    """Metaphone of the last token of each name ('garcia lopez' -> metaphone('lopez'))."""
-    uniques = names.unique()
-    codes = {n: jellyfish.metaphone(n.split()[-1]) if n else "" for n in uniques}
-    return names.map(codes)
-
-
 def key_tables(frame: pd.DataFrame) -> dict[Blocker, pd.DataFrame]:
     """(mention_pk, key) tables for every deterministic blocker."""
     out: dict[Blocker, pd.DataFrame] = {
@@ -60,6 +53,10 @@ def key_tables(frame: pd.DataFrame) -> dict[Blocker, pd.DataFrame]:
     has = (dob != "") & (postal != "")
     out[Blocker.DOB_POSTAL] = pd.DataFrame(
         {"mention_pk": frame["mention_pk"][has], "key": (dob + "|" + postal)[has]}
+    )
+    has = (dob != "") & (last != "")
+    out[Blocker.DOB_INITIAL] = pd.DataFrame(
+        {"mention_pk": frame["mention_pk"][has], "key": (dob + "|" + last.str[:1])[has]}
     )
     year = dob.str[:4]
     sound = phonetic(last)

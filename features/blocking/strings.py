@@ -15,7 +15,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
-from features.blocking.keys import phonetic
+from features.normalize.names import phonetic
 
 
 def _block_columns(frame: pd.DataFrame) -> list[pd.Series]:

@@ -66,6 +66,34 @@ LOWERS_MATCH = frozenset(
 )
 
 
+# What a pair can agree on besides the name, as (feature, at least): a contact, a birth date or a
+# near-typo of it, an identifier, an address, a booking. A name is no identity: the resolver wants
+# one of these before a model's merge stands, and blocking evaluation reports its recall over the
+# true pairs that have one.
+BEYOND_NAME = (
+    ("email_exact", 1.0),
+    ("phone_exact", 1.0),
+    ("phone_suffix_eq", 1.0),
+    ("dob_exact", 1.0),
+    ("dob_day_month_swapped", 1.0),
+    ("dob_one_digit_off", 1.0),
+    ("loyalty_eq", 1.0),
+    ("document_eq", 1.0),
+    ("postal_eq", 1.0),
+    ("street_token_set", 0.8),
+    ("shared_booking", 1.0),
+)
+
+
+def agrees_beyond_name(features: pd.DataFrame) -> np.ndarray:
+    """Whether each pair agrees on something besides the name (see `BEYOND_NAME`)."""
+    out = np.zeros(len(features), bool)
+    for column, at_least in BEYOND_NAME:
+        if column in features:
+            out |= features[column].to_numpy(np.float64) >= at_least
+    return out
+
+
 def feature_sign(name: str) -> int:
     """+1 if the feature may only raise the match score, -1 if only lower it, 0 if either."""
     return 1 if name in RAISES_MATCH else -1 if name in LOWERS_MATCH else 0
@@ -135,6 +163,7 @@ def compare(
 
 
 __all__ = [
+    "BEYOND_NAME",
     "COMPARISONS",
     "LOWERS_MATCH",
     "RAISES_MATCH",
@@ -142,6 +171,7 @@ __all__ = [
     "Features",
     "MentionArrays",
     "PairData",
+    "agrees_beyond_name",
     "compare",
     "feature_sign",
 ]

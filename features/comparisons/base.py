@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import process
 
-from features.blocking.keys import phonetic
+from features.normalize.names import phonetic
 from features.normalize.phones import phone_suffix
 
 MAX_VALUES = 4  # values kept per list field and mention; more are rare and add little

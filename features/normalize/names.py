@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+import jellyfish
+import pandas as pd
+
 from features.normalize.text import clean_whitespace, fold
 
 PREFIXES = frozenset(
@@ -220,3 +223,10 @@ def canonical_first_names(first: str | None) -> frozenset[str]:
     if not token:
         return frozenset()
     return _nickname_table().get(token, frozenset({token}))
+
+
+def phonetic(names: pd.Series) -> pd.Series:
+    """Metaphone of the last token of each name ('garcia lopez' -> metaphone('lopez'))."""
+    uniques = names.unique()
+    codes = {n: jellyfish.metaphone(n.split()[-1]) if n else "" for n in uniques}
+    return names.map(codes)

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from features.blocking import Blocker, CandidatePairs
 from pipelines.block import run_block
 from pipelines.ingest import ingest_jsonl
 from pipelines.synthetic import GeneratorConfig, write_dataset
 from profiles.settings import Settings
-from profiles.store import Store
+from profiles.store import Store, open_store
 from tests.pipelines.helpers import guest, lines
 from tests.pipelines.test_cli import upt
 
@@ -84,6 +85,35 @@ def test_block_is_incremental_and_repairs_a_lost_index(
     assert {(1, 3), (2, 3)} <= set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
 
 
+def test_a_changed_neighbour_setting_embeds_and_searches_everything_again(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.jsonl"
+    people = [("Ana", "Garcia"), ("Anna", "Garcia"), ("Ana", "Garcya"), ("Luis", "Perez"), ("Luiz", "Peres")]
+    path.write_bytes(
+        lines(*(guest(f"G-{i}", first_name=f, last_name=last) for i, (f, last) in enumerate(people)))
+    )
+    ingest_jsonl(store, settings, path)
+    encoder = HashEncoder()
+
+    def embedding_pairs(pairs: CandidatePairs) -> set[tuple[int, int]]:
+        mine = (pairs.blockers & int(Blocker.EMBEDDING)) != 0
+        return set(zip(pairs.a[mine].tolist(), pairs.b[mine].tolist(), strict=True))
+
+    # first every neighbour, whatever its cosine; then the default floor
+    _, wide, _ = run_block(store, settings.model_copy(update={"knn_floor": -1.0}), encoder=encoder)
+    narrow_settings = settings
+    _, narrow, report = run_block(store, narrow_settings, encoder=encoder)
+    assert report.embedded == len(people)  # not kept from the first run
+    fresh = Settings(home=tmp_path / "fresh")
+    fresh_store = open_store(fresh)
+    ingest_jsonl(fresh_store, fresh, path)
+    _, expected, _ = run_block(fresh_store, fresh, encoder=encoder)
+    assert embedding_pairs(narrow) == embedding_pairs(expected) != embedding_pairs(wide)
+    _, again, report = run_block(store, narrow_settings, encoder=encoder)
+    assert report.embedded == 0 and embedding_pairs(again) == embedding_pairs(narrow)
+
+
 def test_block_command_evaluates_against_truth(tmp_path: Path) -> None:
     home = tmp_path / "home"
     info = write_dataset(GeneratorConfig(persons=300, seed=5), tmp_path / "data")
@@ -94,5 +124,8 @@ def test_block_command_evaluates_against_truth(tmp_path: Path) -> None:
         upt(home, "block", "--evaluate", "--truth", info["truth_file"], "--json", "-q").stdout
     )
     assert result["recall"] > 0.5 and result["transitive_recall"] > 0.8
+    # true pairs that share more than a name are nearly all found; name-only ones are not
+    assert 0 < result["true_pairs_beyond_name"] < result["true_pairs"]
+    assert result["recall_beyond_name"] > max(result["recall"], 0.95)
     assert 0 < result["candidates_per_mention"] < 20 and result["reduction_ratio"] > 0.99
     assert set(result["blockers"]) >= {"email", "phone", "embedding", "string", "travel"}
