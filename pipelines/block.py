@@ -39,7 +39,7 @@ Step = Callable[[str, int], Callable[[int], None]]  # (description, total) -> ad
 EMBED_BATCH = 4096
 # Bump when blocking proposes other pairs for the same mentions and settings, so that stored
 # pairs computed by an earlier version are never taken as current.
-BLOCKING_VERSION = 2  # 2: the date of birth + surname initial key
+BLOCKING_VERSION = 1
 
 
 def _quiet(_: str, __: int) -> Callable[[int], None]:

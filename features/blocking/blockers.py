@@ -17,9 +17,6 @@ class Blocker(IntFlag):
     STRING = 256
     TRAVEL = 512  # the two mentions share a booking, PNR, web session or call
     DOB_POSTAL = 1024  # date of birth + postal code: a person whose name was misspelt or changed
-    # date of birth + the surname's first letter: a nickname or misspelt first name, a surname
-    # misspelt after its first letter or with a second surname added or dropped
-    DOB_INITIAL = 2048
 
     @classmethod
     def names_of(cls, flags: int) -> list[str]:

@@ -98,13 +98,7 @@ def block(
             [same_booking, contacts, holders[holders["key"].isin(contacts["key"])]]
         )
     # keys people share by chance (names, birth dates) get the tighter block limit
-    name_keys = (
-        Blocker.NAME,
-        Blocker.NAME_DOB,
-        Blocker.PHONETIC_YEAR,
-        Blocker.DOB_POSTAL,
-        Blocker.DOB_INITIAL,
-    )
+    name_keys = (Blocker.NAME, Blocker.NAME_DOB, Blocker.PHONETIC_YEAR, Blocker.DOB_POSTAL)
     for blocker, keys in tables.items():
         limit = config.max_name_block if blocker in name_keys else config.max_block
         a, b, skipped = pairs_from_keys(keys, limit)

@@ -54,10 +54,6 @@ def key_tables(frame: pd.DataFrame) -> dict[Blocker, pd.DataFrame]:
     out[Blocker.DOB_POSTAL] = pd.DataFrame(
         {"mention_pk": frame["mention_pk"][has], "key": (dob + "|" + postal)[has]}
     )
-    has = (dob != "") & (last != "")
-    out[Blocker.DOB_INITIAL] = pd.DataFrame(
-        {"mention_pk": frame["mention_pk"][has], "key": (dob + "|" + last.str[:1])[has]}
-    )
     year = dob.str[:4]
     sound = phonetic(last)
     has = (sound != "") & (year != "")

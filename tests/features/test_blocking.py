@@ -151,14 +151,3 @@ def test_evaluate_reports_recall_transitive_recall_and_contributions() -> None:
     assert result["transitive_recall"] == 1.0
     assert result["blockers"]["embedding"]["true_pairs_found"] == 2
     assert result["candidates_per_mention"] == 0.5
-
-
-def test_birth_date_and_surname_initial_meet_a_nickname_and_a_typo() -> None:
-    frame = frame_of(
-        {"first_name": "Guadalupe", "last_name": "Rodriguez", "date_of_birth": "2003-03-04"},
-        {"first_name": "Lupe", "last_name": "Rodriguzez Cruz", "date_of_birth": "2003-03-04"},
-        {"first_name": "Ana", "last_name": "Smith", "date_of_birth": "2003-03-04"},
-        {"first_name": "Guadalupe", "last_name": "Rodriguez", "date_of_birth": "2003-04-03"},
-        {"first_name": "Rosa", "date_of_birth": "2003-03-04"},
-    )
-    assert pairs_by(frame, Blocker.DOB_INITIAL) == {(1, 2)}
