@@ -76,18 +76,24 @@ def ingest_jsonl(
 ) -> WriteResult:
     """Validate each line alone and store the good ones; rejected lines are kept unaltered."""
     total = WriteResult()
-    parsed: list[ContractObject] = []
+    parsed: list[tuple[Line, ContractObject]] = []
     rejections: list[Rejection] = []
     done = 0
 
     def flush() -> None:
         nonlocal done
-        with store.transaction() as conn:
+        with store.reading() as conn:
             # Objects whose stored version is as new are skipped before the costly normalization.
-            stored = stored_versions(conn, store.domain, [o.key for o in parsed])
-            fresh = [o for o in parsed if o.key not in stored or as_utc(o.modified_at) > stored[o.key]]
-            records = [object_record(o, settings.region_for_source(o.source)) for o in fresh]
-            result = write_batch(conn, store.domain, records, rejections)
+            stored = stored_versions(conn, store.domain, [o.key for _, o in parsed])
+        fresh = [(ln, o) for ln, o in parsed if o.key not in stored or as_utc(o.modified_at) > stored[o.key]]
+        records: list[tuple[Rejection, ObjectRecord]] = []
+        for line, obj in fresh:
+            where = Rejection(line.raw, str(path), f"line {line.number}", "line", "")
+            try:
+                records.append((where, object_record(obj, settings.region_for_source(obj.source))))
+            except Exception as exc:  # a normalizer's bug must cost one object, never the file
+                rejections.append(_failed(where, "could not be normalized", exc))
+        result = store_batch(store, records, rejections)
         result.unchanged += len(parsed) - len(fresh)
         total.add(result)
         parsed.clear()
@@ -107,7 +113,7 @@ def ingest_jsonl(
                         "line",
                         f"longer than {settings.max_kept_line_bytes:,} bytes; only its first bytes are kept",
                     )
-                parsed.append(parse_line(line.raw, settings.max_line_bytes))
+                parsed.append((line, parse_line(line.raw, settings.max_line_bytes)))
             except ValidationFailed as exc:
                 rejections.append(
                     Rejection(line.raw, str(path), f"line {line.number}", exc.field, exc.reason)
@@ -116,6 +122,50 @@ def ingest_jsonl(
                 flush()
         flush()
     return total
+
+
+def _failed(where: Rejection, what: str, exc: BaseException) -> Rejection:
+    """`where` with the reason an object failed (the database's own message, first line)."""
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    first = detail.splitlines()[0][:300] if detail else ""
+    reason = f"{what}: {type(exc).__name__}: {first}"
+    return Rejection(where.raw, where.origin, where.location, where.field, reason)
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """An error caused by one object's values (too long for a column, a value the database
+    cannot hold), as opposed to the store being unreachable or busy."""
+    from sqlalchemy.exc import DataError, IntegrityError, StatementError
+
+    return isinstance(exc, DataError | IntegrityError | ValueError) or type(exc) is StatementError
+
+
+def store_batch(
+    store: Store, records: list[tuple[Rejection, ObjectRecord]], rejections: list[Rejection]
+) -> WriteResult:
+    """Write a batch in one transaction; if an object's values break it (a value the database
+    refuses), write the objects one by one and keep the ones that fail as rejected input with the
+    database's reason, so that nothing is lost and nothing else is held back. `records` pairs each
+    object with its input's place (a Rejection with no reason yet)."""
+    try:
+        with store.transaction() as conn:
+            return write_batch(conn, store.domain, [r for _, r in records], rejections)
+    except Exception as exc:
+        if not _is_data_error(exc):
+            raise
+    result = WriteResult()
+    failed = list(rejections)
+    for where, record in records:
+        try:
+            with store.transaction() as conn:
+                result.add(write_batch(conn, store.domain, [record], []))
+        except Exception as exc:
+            if not _is_data_error(exc):
+                raise
+            failed.append(_failed(where, "could not be stored", exc))
+    with store.transaction() as conn:
+        result.add(write_batch(conn, store.domain, [], failed))
+    return result
 
 
 def _table_batches(path: Path, mapping: ColumnMapping, batch_size: int) -> Iterator[list[dict[str, Any]]]:
@@ -177,7 +227,7 @@ def ingest_table(
     region = settings.region_for_source(source)
     row_number = 0
     for batch in _table_batches(path, mapping, settings.ingest_batch_size):
-        records: list[ObjectRecord] = []
+        records: list[tuple[Rejection, ObjectRecord]] = []
         rejections: list[Rejection] = []
         for row in batch:
             row_number += 1
@@ -192,11 +242,14 @@ def ingest_table(
                 reason = "missing (every row needs an id)" if not row_id else "longer than 128 characters"
                 rejections.append(Rejection(_row_bytes(row), str(path), where, mapping.id_column, reason))
             else:
-                person, flags = row_to_person(mapped_values(row, mapping), source)
-                clean = {k: v for k, v in row.items() if v not in ("", None)}
-                records.append(flat_record(source, row_id, clean, person, flags, region))
-        with store.transaction() as conn:
-            total.add(write_batch(conn, store.domain, records, rejections))
+                here = Rejection(_row_bytes(row), str(path), where, mapping.id_column, "")
+                try:
+                    person, flags = row_to_person(mapped_values(row, mapping), source)
+                    clean = {k: v for k, v in row.items() if v not in ("", None)}
+                    records.append((here, flat_record(source, row_id, clean, person, flags, region)))
+                except Exception as exc:  # one row's bug must not cost the file
+                    rejections.append(_failed(here, "could not be normalized", exc))
+        total.add(store_batch(store, records, rejections))
         if progress:
             progress(len(batch))
     return total
@@ -219,9 +272,15 @@ def replay_rejection(
         obj = parse_line(raw.rstrip(b"\r\n"), settings.max_line_bytes)
     except ValidationFailed as exc:
         return str(exc)
-    with store.transaction() as conn:
-        write_batch(conn, store.domain, [object_record(obj, settings.region_for_source(obj.source))], [])
-        mark_replayed(conn, store.domain, rejection_id)
+    try:
+        record = object_record(obj, settings.region_for_source(obj.source))
+        with store.transaction() as conn:
+            write_batch(conn, store.domain, [record], [])
+            mark_replayed(conn, store.domain, rejection_id)
+    except Exception as exc:
+        if not _is_data_error(exc):
+            raise
+        return _failed(Rejection(raw, "", "", "line", ""), "could not be stored", exc).reason
     return None
 
 

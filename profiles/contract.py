@@ -8,7 +8,6 @@ through: it takes the bytes of one line and returns a validated `ContractObject`
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -16,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from profiles.errors import ValidationFailed
+from profiles.strict_json import loads_strict
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 SOURCE_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -72,6 +72,12 @@ Timestamp = Annotated[dt.datetime, BeforeValidator(_rfc3339)]
 Date = Annotated[dt.date, BeforeValidator(_iso_date)]
 BirthDate = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_birth_date)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+# Upper bounds on what lands in the store's sized columns and references (a 500-character first
+# name, or a PNR of a megabyte, is a broken sender, not a guest): rejected with the field's name.
+Name = Annotated[str, Field(max_length=200)]
+Short = Annotated[str, Field(max_length=64)]
+Text = Annotated[str, Field(max_length=400)]
+Ref = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Part(BaseModel):
@@ -81,58 +87,58 @@ class _Part(BaseModel):
 
 
 class Email(_Part):
-    address: NonEmpty
+    address: Annotated[str, Field(min_length=1, max_length=254)]  # RFC 5321's limit
     type: Literal["personal", "business", "other"] | None = None
     primary: bool | None = None
 
 
 class Phone(_Part):
-    number: NonEmpty
-    type: str | None = None
-    country_code: str | None = None
+    number: Annotated[str, Field(min_length=1, max_length=64)]
+    type: Short | None = None
+    country_code: Short | None = None
 
 
 class Address(_Part):
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
-    type: str | None = None
+    line1: Text | None = None
+    line2: Text | None = None
+    city: Name | None = None
+    state: Name | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    country: Short | None = None
+    type: Short | None = None
 
 
 class Loyalty(_Part):
-    program: NonEmpty
-    id: NonEmpty
-    tier: str | None = None
+    program: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Ref
+    tier: Short | None = None
 
 
 class Document(_Part):
     type: Literal["passport", "national_id", "driver_license"]
-    number: NonEmpty
-    country: str | None = None
+    number: Ref
+    country: Short | None = None
 
 
 class Person(_Part):
     """One person as a source describes them; every field optional."""
 
-    first_name: str | None = None
-    middle_name: str | None = None
-    last_name: str | None = None
-    prefix: str | None = None
-    suffix: str | None = None
-    full_name: str | None = None
+    first_name: Name | None = None
+    middle_name: Name | None = None
+    last_name: Name | None = None
+    prefix: Short | None = None
+    suffix: Short | None = None
+    full_name: Text | None = None
     date_of_birth: BirthDate | None = None
-    gender: str | None = None
+    gender: Short | None = None
     emails: list[Email] = Field(default_factory=list)
     phones: list[Phone] = Field(default_factory=list)
     addresses: list[Address] = Field(default_factory=list)
     loyalty: list[Loyalty] = Field(default_factory=list)
     documents: list[Document] = Field(default_factory=list)
-    company: str | None = None
-    language: str | None = None
-    nationality: str | None = None
+    company: Name | None = None
+    language: Short | None = None
+    nationality: Short | None = None
 
     @property
     def matchable(self) -> bool:
@@ -159,7 +165,7 @@ class PaxProfile(_Part):
 
 
 class HotelBooking(_Part):
-    hotel_code: NonEmpty
+    hotel_code: Annotated[str, Field(min_length=1, max_length=64)]
     check_in: Date
     check_out: Date
     status: Literal["confirmed", "cancelled", "no_show", "checked_out"]
@@ -185,8 +191,8 @@ class Contact(_Part):
 
 
 class AirBooking(_Part):
-    pnr: NonEmpty
-    status: NonEmpty
+    pnr: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Annotated[str, Field(min_length=1, max_length=64)]
     segments: list[Segment]
     passengers: list[Person]
     contact: Contact | None = None
@@ -202,7 +208,7 @@ class Event(_Part):
 
 
 class Clickstream(_Part):
-    session_id: NonEmpty
+    session_id: Ref
     events: list[Event]
     user: Person
     device: str | None = None
@@ -311,11 +317,7 @@ def parse_line(line: bytes, max_bytes: int) -> ContractObject:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationFailed("line", f"is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed("line", f"is not JSON: {exc.msg} at column {exc.colno}") from None
-    return validate_object(raw)
+    return validate_object(loads_strict(text))
 
 
 def parse_birth_date(value: str) -> dt.date | None:
