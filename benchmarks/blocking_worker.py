@@ -54,7 +54,8 @@ def block(args: dict[str, Any]) -> dict[str, Any]:
     """Run the whole blocking step on an ingested store and evaluate it; time the comparisons."""
     from features.comparisons import MentionArrays, compare
     from features.frame import load_interactions
-    from pipelines.block import evaluate_blocks, read_truth, run_block
+    from labeling.oracle import read_truth
+    from pipelines.block import evaluate_blocks, run_block
 
     settings, store = _store(args["home"], args.get("encoder", "static"))
     started = time.perf_counter()

@@ -58,9 +58,9 @@ COLUMNS = ("mention_key", "source", "object_pk", "content_hash", *SCALARS, *LIST
 
 
 def _empty_frame() -> pd.DataFrame:
-    frame = pd.DataFrame.from_records([], columns=["mention_pk", *COLUMNS])
-    frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))  # unnamed: no clash with the column
-    return frame
+    """A frame of no mentions with the columns and types of a full one, so that every step runs
+    on it (string columns that pandas would otherwise make float)."""
+    return _frame_from_columns((), (), (), (), (), [])
 
 
 def frame_from_normalized(items: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
@@ -211,6 +211,9 @@ def _frame_from_columns(
     for name in LISTS:
         columns[name] = [tuple(n.get(name) or ()) for n in norms]
     frame = pd.DataFrame(columns)
+    if frame.empty:  # pandas makes the columns of no rows float; string steps need them as text
+        for name in ("mention_key", "source", "content_hash", *SCALARS, *LISTS):
+            frame[name] = frame[name].astype(object)
     frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))
     return frame
 

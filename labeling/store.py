@@ -131,6 +131,7 @@ def conflicts(frame: pd.DataFrame) -> pd.DataFrame:
 
 def export_labels(frame: pd.DataFrame, path: Path) -> None:
     columns = ["mention_a", "mention_b", "label", "labeller", "origin", "labelled_at"]
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".jsonl":
         with path.open("w", encoding="utf-8") as f:
             for row in frame[columns].to_dict(orient="records"):

@@ -19,6 +19,7 @@ import pandas as pd
 from features.blocking import Blocker
 from models.base import feature_matrix
 from models.classifiers import LightGBMMatcher, Matcher, auto_model_name, make_model
+from profiles.errors import ConfigError, ValidationFailed
 
 # Similarities that mean "same person" when high, averaged into an unsupervised seed score.
 SEED_SCORE_COLUMNS = (
@@ -202,7 +203,7 @@ def _dedupe_learning() -> Strategy:
     try:
         import dedupe  # noqa: F401  (optional extra)
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ValueError("strategy dedupe needs dedupe: pip install 'upt[dedupe]'") from exc
+        raise ConfigError("strategy dedupe needs dedupe: pip install 'upt[dedupe]'") from exc
     from labeling.dedupe_learner import DedupeActiveLearning
 
     return DedupeActiveLearning()
@@ -217,5 +218,5 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
 
 def make_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
+        raise ValidationFailed("strategy", f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
     return STRATEGIES[name]()

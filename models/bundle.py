@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from models.classifiers import Matcher, load_model
+from profiles.errors import NotReady
 
 BUNDLE_FORMAT = 1
 REGISTERED_NAME = "upt-matcher"
@@ -55,7 +56,7 @@ class Bundle:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bundle:
         if data.get("format_version") != BUNDLE_FORMAT:
-            raise ValueError(
+            raise NotReady(
                 f"bundle format {data.get('format_version')} is not {BUNDLE_FORMAT}; retrain the model"
             )
         t = data["thresholds"]

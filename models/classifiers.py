@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import feature_matrix
+from profiles.errors import ConfigError, NotReady, ValidationFailed
 
 FORMAT_VERSION = 1
 ISOTONIC_MIN_PER_CLASS = 100
@@ -89,7 +90,7 @@ class Matcher(ABC):
 
         y = np.asarray(labels, dtype=np.int64)
         if len(np.unique(y)) < 2:
-            raise ValueError("training needs labelled matches and non-matches; label more pairs")
+            raise NotReady("training needs labelled matches and non-matches: label more pairs (`upt label`)")
         self.columns_ = [c for c in features.columns if c not in ("mention_a", "mention_b")]
         x = feature_matrix(features, self.columns_)
         self.fitted_ = self._fit_raw(x, y)
@@ -367,7 +368,7 @@ def _dedupe_classifier() -> Any:
         from dedupe import Dedupe
         from dedupe.variables import String
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ValueError("the dedupe model needs dedupe: pip install 'upt[dedupe]'") from exc
+        raise ConfigError("the dedupe model needs dedupe: pip install 'upt[dedupe]'") from exc
     return Dedupe([String("name")], num_cores=1).classifier
 
 
@@ -461,14 +462,14 @@ def auto_model_name(labels: np.ndarray) -> str:
 
 def make_model(name: str) -> Matcher:
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+        raise ValidationFailed("model", f"unknown model {name!r}; choose from {sorted(MODELS)}")
     return MODELS[name]()
 
 
 def load_model(data: dict[str, Any]) -> Matcher:
     """A model from its `to_dict` form, refusing formats this version cannot read."""
     if data.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise NotReady(
             f"model format {data.get('format_version')} is not {FORMAT_VERSION}; retrain or upgrade UPT"
         )
     return MODELS[data["kind"]].from_dict(data)

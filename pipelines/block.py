@@ -24,6 +24,7 @@ from features.embedding.index import CandidateIndex, IndexConfig
 from features.embedding.similarity import pair_cosines
 from features.embedding.text import record_texts
 from features.frame import frame_fingerprint, load_interactions, load_mentions
+from profiles.errors import NotReady
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import get_info, set_info
@@ -56,6 +57,10 @@ class BlockReport:
     written: dict[str, int] = field(default_factory=dict)
     giant_keys: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def nothing_ingested(domain: str) -> str:
+    return f"domain {domain!r} holds no matchable mention yet: ingest data first (`upt ingest FILE`)"
 
 
 def blocking_config(settings: Settings) -> BlockingConfig:
@@ -213,6 +218,8 @@ def compute_blocks(
         old_codes, old_flags = stored_pairs(conn, store.domain)
         searched_with = neighbour_settings(settings, encoder.name)
         redo = get_info(conn, neighbours_key(store.domain)) != searched_with
+    if frame.empty:
+        raise NotReady(nothing_ingested(store.domain))
     frame_pks = frame["mention_pk"].to_numpy(np.int64)
     live = np.isin(stored_pks, frame_pks)
     stored_pks, stored_vectors = stored_pks[live], stored_vectors[live]
@@ -333,12 +340,3 @@ def evaluate_blocks(
     with store.reading() as conn:
         interactions = load_interactions(conn, store.domain)
     return evaluate(frame, pairs, truth, MentionArrays.build(frame, interactions))
-
-
-def read_truth(path: Any) -> pd.DataFrame:
-    """A ground-truth file `mention_key,person_id`."""
-    truth = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = {"mention_key", "person_id"} - set(truth.columns)
-    if missing:
-        raise ValueError(f"{path} lacks columns {sorted(missing)}; it needs mention_key,person_id")
-    return truth[["mention_key", "person_id"]]

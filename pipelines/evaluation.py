@@ -20,6 +20,7 @@ from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import load_interactions, load_mentions
 from features.pairs import load_candidate_table
+from profiles.errors import NotReady
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.profiles_io import assignment_rows
@@ -130,6 +131,10 @@ def evaluate_store(
     person = dict(zip(truth["mention_key"], truth["person_id"], strict=True))
     with store.reading() as conn:
         assigned = dict(assignment_rows(conn, store.domain))
+        if not assigned:
+            raise NotReady(
+                f"no mention of domain {store.domain!r} is in a profile yet: run `upt resolve` first"
+            )
         scores: dict[str, Any] = {k: round(v, 5) for k, v in cluster_scores(person, assigned).items()}
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         interactions = load_interactions(conn, store.domain)

@@ -1,15 +1,21 @@
 """Exports of the resolved profiles: the mention -> profile assignment, and whole profiles.
 
+`export_assignment(FILE)` writes `mention_key,profile_id` for every assigned mention (keys
+verbatim), a header alone when nothing is resolved yet.
+
 `export_profiles(DIR)` writes, for the active profiles of a domain:
 - `profiles.jsonl`: one profile per line, golden record (with sources), members, aliases and
   interactions, for systems that take documents;
 - `profiles.parquet` (one row per profile, each golden field's value as a column and the whole
   golden record as JSON), `members.parquet` and `interactions.parquet`, for analytics.
-Files are written beside and then renamed, so a reader never sees half an export.
+Files are written beside and then renamed, so a reader never sees half an export. Every export
+is recorded (`exports` table): an erasure writes the recorded files again without the person.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
 from profiles.store import Store
-from profiles.store.schema import interactions, mentions, profile_members, profiles
+from profiles.store.profiles_io import assignment_rows
+from profiles.store.schema import exports, interactions, mentions, profile_members, profiles
 
 
 @dataclass
@@ -35,6 +42,62 @@ class ProfileExport:
 def _value(entry: Any) -> Any:
     value = entry.get("value") if isinstance(entry, dict) else None
     return value if value is None or isinstance(value, str | int | float) else json.dumps(value)
+
+
+@dataclass
+class AssignmentExport:
+    file: str
+    mentions: int
+    profiles: int
+
+
+def _record(store: Store, kind: str, path: Path) -> None:
+    where = str(path.resolve())
+    with store.transaction() as conn:
+        conn.execute(
+            delete(exports).where(
+                exports.c.domain == store.domain, exports.c.kind == kind, exports.c.path == where
+            )
+        )
+        conn.execute(
+            insert(exports).values(
+                domain=store.domain, kind=kind, path=where, written_at=dt.datetime.now(dt.UTC)
+            )
+        )
+
+
+def export_assignment(store: Store, path: Path) -> AssignmentExport:
+    """Write `mention_key,profile_id` of every assigned mention to a CSV file (folders made)."""
+    with store.reading() as conn:
+        rows = assignment_rows(conn, store.domain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.tmp")
+    with partial.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["mention_key", "profile_id"])
+        writer.writerows(rows)
+    partial.replace(path)
+    _record(store, "mentions", path)
+    return AssignmentExport(str(path), len(rows), len({p for _, p in rows}))
+
+
+def rewrite_exports(store: Store) -> list[str]:
+    """Write every recorded export of the domain again from the store as it is now (after an
+    erasure: the files no longer hold the person). Exports moved or deleted since are skipped."""
+    with store.reading() as conn:
+        recorded = conn.execute(
+            select(exports.c.kind, exports.c.path).where(exports.c.domain == store.domain)
+        ).all()
+    done = []
+    for kind, where in recorded:
+        path = Path(where)
+        if kind == "mentions" and path.is_file():
+            export_assignment(store, path)
+            done.append(where)
+        elif kind == "profiles" and (path / "profiles.jsonl").is_file():
+            export_profiles(store, path)
+            done.append(where)
+    return done
 
 
 def export_profiles(store: Store, folder: Path) -> ProfileExport:
@@ -139,6 +202,7 @@ def export_profiles(store: Store, folder: Path) -> ProfileExport:
         part = folder / f"{name}.tmp"
         frame.to_parquet(part, index=False)
         part.replace(folder / name)
+    _record(store, "profiles", folder)
     return ProfileExport(
         folder=str(folder),
         profiles=len(active),

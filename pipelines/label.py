@@ -13,7 +13,7 @@ from features.pairs import PairFeatures, load_candidate_features
 from labeling.loop import LoopReport, run_loop
 from labeling.store import Label, load_labels, remove_label, save_labels
 from labeling.strategies import Pool, make_strategy
-from profiles.errors import NotFound
+from profiles.errors import NotReady
 from profiles.store import Store
 
 SHOWN = PERSON_FIELDS
@@ -45,7 +45,7 @@ def label_pairs(
 ) -> LoopReport:
     pairs, pool = build_pool(store)
     if len(pool.features) == 0:
-        raise NotFound("no candidate pairs in this domain: run `upt block` first")
+        raise NotReady("no candidate pairs in this domain: ingest data and run `upt block` first")
     keys = pairs.keys
 
     def save(row: int, answer: str) -> None:

@@ -1,13 +1,21 @@
 """Privacy requests: find every place that holds a person's data, and erase the person.
 
 `search` answers an access request: profiles, mentions, objects, interactions, labels, review
-items, decisions, imported scores and rejected input that name the person. `erase` is the right to
-erasure: it removes the person's mentions (and the objects that held no one else; objects shared
-with others keep the others and lose the person's part), interactions, identifiers, embeddings,
-candidate pairs, index vectors, labels, decisions, review items, imported scores, profile-event
-entries and rejected input that carry the person's email or phone; re-resolves what is left of
-their profiles; marks registered models trained on their labels; and returns a receipt (counts
-per place, time, a hash of the request) that the audit log keeps, without the personal data.
+items, decisions, imported scores and rejected input that name the person.
+
+`erase` is the right to erasure, and a request to be forgotten is about a person: an email, phone
+or name finds the mentions that carry it, and the person is every member of the profiles those
+mentions resolved to (a profile id names them directly); `--mention KEY` alone erases one record.
+`plan` shows what would go, and nothing is erased without confirmation. Erasure removes the
+mentions (and the objects that held no one else; objects shared with others keep the others and
+lose the person's part), interactions, identifiers, blocking keys, embeddings, candidate pairs,
+index vectors, labels, decisions, review items, imported scores and rejected input that carry the
+person's strong identifiers; scrubs them from other bookings' contacts and from the membership
+lists and golden-record snapshots of the profile history; re-resolves what is left of their
+profiles; deletes the parsed-mentions cache; writes every recorded export again; marks registered
+models trained on their labels; and on SQLite overwrites the freed pages (`secure_delete`) and
+empties the write-ahead log, so no copy stays in the database files. The receipt (counts per
+place, time, a hash of the request) goes to the audit log, which never holds the personal data.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import numpy as np
 from sqlalchemy import Connection, Text, cast, delete, func, or_, select, update
 
 from features.embedding.index import CandidateIndex
-from features.frame import load_mentions
+from features.frame import PERSON_FIELDS, load_mentions
 from features.normalize.emails import normalize_email
 from features.normalize.names import name_parts
 from features.normalize.phones import normalize_phone
@@ -36,7 +44,7 @@ from profiles.errors import NotFound, ValidationFailed
 from profiles.resolution.golden import golden_record
 from profiles.settings import Settings
 from profiles.store import Store
-from profiles.store.decisions import rows_touching
+from profiles.store.decisions import record_event, rows_touching
 from profiles.store.profiles_io import mention_times
 from profiles.store.schema import (
     candidate_pairs,
@@ -158,6 +166,58 @@ def search(store: Store, settings: Settings, query: Query) -> dict[str, Any]:
         return _places(conn, store.domain, sorted(direct | _profile_mates(conn, direct)), query)
 
 
+@dataclass
+class ErasureRequest:
+    """Who to erase: profiles (every member), mentions (those records alone), and a query (the
+    person its email, phone or name finds: every member of their profiles)."""
+
+    profile_ids: list[str] = field(default_factory=list)
+    mention_keys: list[str] = field(default_factory=list)
+    query: Query | None = None
+
+    def describe(self, domain: str) -> dict[str, Any]:
+        return {
+            "profiles": sorted(self.profile_ids),
+            "mentions": sorted(self.mention_keys),
+            "query": self.query.describe() if self.query else {},
+            "domain": domain,
+        }
+
+
+def _targets(conn: Connection, domain: str, settings: Settings, request: ErasureRequest) -> set[int]:
+    """The mention ids an erasure removes (NotFound when there is none)."""
+    from pipelines.profile_ops import canonical_id
+
+    pks: set[int] = set()
+    for pid in request.profile_ids:
+        canonical = canonical_id(conn, domain, pid)
+        pks |= set(
+            conn.execute(
+                select(profile_members.c.mention_pk).where(profile_members.c.profile_id == canonical)
+            ).scalars()
+        )
+    for key in request.mention_keys:
+        pk = conn.execute(
+            select(mentions.c.id).where(mentions.c.domain == domain, mentions.c.mention_key == key)
+        ).scalar()
+        if pk is None:
+            raise NotFound(f"no mention {key!r} in domain {domain!r}")
+        pks.add(pk)
+    if request.query is not None and request.query.describe():
+        direct = _mention_pks(conn, domain, request.query, settings)
+        pks |= direct | _profile_mates(conn, direct)
+    if not pks:
+        raise NotFound("nothing to erase: no mention matches the request (see `upt privacy search`)")
+    return pks
+
+
+def plan(store: Store, settings: Settings, request: ErasureRequest) -> dict[str, Any]:
+    """What `erase` would remove for this request, place by place, without removing anything."""
+    with store.reading() as conn:
+        pks = _targets(conn, store.domain, settings, request)
+        return _places(conn, store.domain, sorted(pks), request.query)
+
+
 def _places(conn: Connection, domain: str, pks: list[int], query: Query | None) -> dict[str, Any]:
     rows: list[Any] = []
     for cond in _in(mentions.c.id, pks):
@@ -220,6 +280,8 @@ class Receipt:
     profiles_deleted: int = 0
     profiles_reresolved: int = 0
     models_marked: list[str] = field(default_factory=list)
+    exports_rewritten: int = 0
+    log_emptied: bool | None = None  # SQLite: the write-ahead log checkpointed and truncated
 
 
 def _scrub(value: Any, needles: set[str]) -> Any:
@@ -254,44 +316,21 @@ def erase(
     mention_keys: list[str] | None = None,
     query: Query | None = None,
 ) -> Receipt:
-    """Erase a person: the members of these profiles, these mentions, and those the query finds."""
-    from pipelines.profile_ops import canonical_id
-
-    request = {
-        "profiles": sorted(profile_ids or []),
-        "mentions": sorted(mention_keys or []),
-        "query": query.describe() if query else {},
-        "domain": store.domain,
-    }
+    """Erase a person: every member of these profiles and of the profiles the query's mentions
+    resolved to, and these mentions (records) alone. See the module docstring for every place."""
+    request = ErasureRequest(list(profile_ids or []), list(mention_keys or []), query)
     receipt = Receipt(
         receipt=uuid.uuid4().hex,
         at=dt.datetime.now(dt.UTC).isoformat(),
-        request_hash=hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest(),
+        request_hash=hashlib.sha256(
+            json.dumps(request.describe(store.domain), sort_keys=True).encode()
+        ).hexdigest(),
         actor=actor,
     )
     removed: Counter[str] = Counter()
     with store.transaction() as conn:
         domain = store.domain
-        pks: set[int] = set()
-        for pid in profile_ids or []:
-            canonical = canonical_id(conn, domain, pid)
-            pks |= set(
-                conn.execute(
-                    select(profile_members.c.mention_pk).where(profile_members.c.profile_id == canonical)
-                ).scalars()
-            )
-        for key in mention_keys or []:
-            pk = conn.execute(
-                select(mentions.c.id).where(mentions.c.domain == domain, mentions.c.mention_key == key)
-            ).scalar()
-            if pk is None:
-                raise NotFound(f"no mention {key!r} in domain {domain!r}")
-            pks.add(pk)
-        if query is not None and query.describe():
-            pks |= _mention_pks(conn, domain, query, settings)
-        if not pks:
-            raise NotFound("nothing to erase: no mention matches the request")
-        erased = sorted(pks)
+        erased = sorted(_targets(conn, domain, settings, request))
         rows: list[Any] = []
         for cond in _in(mentions.c.id, erased):
             rows += conn.execute(
@@ -309,6 +348,7 @@ def erase(
         needles = {v.lower() for v in _personal_values(conn, domain, erased)}
         if query is not None:
             needles |= {v.lower() for v in (query.email, query.phone) if v}
+        person = _field_values(load_mentions(conn, domain, keys=keys))
         affected_profiles = {r.profile_id for r in rows if r.profile_id}
 
         # What hangs off the mentions, counted before the cascade removes it.
@@ -410,19 +450,32 @@ def erase(
         for cond in _in(mentions.c.id, erased):  # those of deleted objects went with them
             conn.execute(delete(mentions).where(cond))
         removed["mentions"] = len(erased)
+        # The person's own values: those no remaining mention holds (a shared household phone,
+        # a common surname or a city stay where others hold them).
+        remaining = load_mentions(conn, domain, cache=settings.frame_cache_path(domain))
+        person = {f: values - _held(remaining, f, values) for f, values in person.items()}
+        own = {str(v).lower() for values in person.values() for v in values if len(str(v)) >= 4}
 
-        ids = _rejected_ids(conn, domain, needles | {k.lower() for k in keys})  # imported rows name keys
+        ids = _rejected_ids(conn, domain, needles | own | {k.lower() for k in keys})  # rows name keys
         for cond in _in(rejected.c.id, ids):
             removed["rejected_input"] += conn.execute(delete(rejected).where(cond)).rowcount
 
-        # Profile events keep membership lists: the erased keys leave them.
+        # Profile events keep membership lists and golden-record snapshots: the person leaves both.
         erased_keys = set(keys)
-        for eid, before, after in conn.execute(
+        history = conn.execute(
             select(profile_events.c.id, profile_events.c.before, profile_events.c.after).where(
                 profile_events.c.domain == domain
             )
-        ).all():
-            clean_before, clean_after = _drop_keys(before, erased_keys), _drop_keys(after, erased_keys)
+        ).all()
+        seen: dict[str, set[Any]] = {}
+        for _, before, after in history:
+            for record in _affected_goldens(before, erased_keys) + _affected_goldens(after, erased_keys):
+                for name, values in _golden_values(record).items():
+                    seen.setdefault(name, set()).update(values)
+        held = {name: _held(remaining, name, values) for name, values in seen.items()}
+        for eid, before, after in history:
+            clean_before = _scrub_snapshot(before, erased_keys, held)
+            clean_after = _scrub_snapshot(after, erased_keys, held)
             if (clean_before, clean_after) != (before, after):
                 conn.execute(
                     update(profile_events)
@@ -470,12 +523,28 @@ def erase(
                 update(profile_members).where(profile_members.c.profile_id == pid).values(resolved_hash=None)
             )
             receipt.profiles_reresolved += 1
+        for pid in sorted(affected_profiles):
+            # what happened, for the history and the outgoing events: ids and counts, no data
+            record_event(
+                conn,
+                domain,
+                "erase",
+                pid,
+                {"mentions_erased": sum(1 for r in rows if r.profile_id == pid)},
+                {"receipt": receipt.receipt, "deleted": not left[pid]},
+                actor,
+                "right to erasure",
+            )
         receipt.removed = dict(sorted((k, v) for k, v in removed.items() if v))
         write_audit(conn, domain, actor, "erase", _receipt_dict(receipt))
 
     _erase_from_indexes(settings, domain, np.array(erased, np.int64))
     # the parsed mentions kept between commands hold the person too; the next load rebuilds them
     shutil.rmtree(settings.frame_cache_path(domain).parent, ignore_errors=True)
+    from pipelines.export import rewrite_exports
+
+    receipt.exports_rewritten = len(rewrite_exports(store))
+    receipt.log_emptied = empty_write_ahead_log(store)
     try:
         from training.registry import mark_trained_on_erased
 
@@ -503,6 +572,107 @@ def _drop_keys(value: Any, keys: set[str]) -> Any:
     if isinstance(value, list):
         return [_drop_keys(v, keys) for v in value if not (isinstance(v, str) and v in keys)]
     return value
+
+
+PERSONAL_FIELDS = (*PERSON_FIELDS, "first_name", "last_name", "full_name")
+
+
+def _field_values(frame: Any) -> dict[str, set[Any]]:
+    """Per field a person is recognized by, every value these mentions hold (lists flattened)."""
+    out: dict[str, set[Any]] = {}
+    for name in PERSONAL_FIELDS:
+        if name not in frame:
+            continue
+        values: set[Any] = set()
+        for item in frame[name].tolist():
+            values.update(v for v in (item if isinstance(item, tuple | list) else (item,)) if v)
+        out[name] = values
+    return out
+
+
+def _held(frame: Any, name: str, values: set[Any]) -> set[Any]:
+    """Which of `values` some mention of `frame` holds in field `name`."""
+    if name not in frame or not values:
+        return set()
+    column = frame[name]
+    flat = column.explode() if len(column) and isinstance(column.iloc[0], tuple | list) else column
+    return set(flat[flat.isin(list(values))].tolist())
+
+
+def _affected_goldens(snapshot: Any, keys: set[str]) -> list[dict[str, Any]]:
+    """The golden-record snapshots of an event side (`before` or `after`) taken of a profile that
+    had an erased mention among its members."""
+    if not isinstance(snapshot, dict) or not isinstance(snapshot.get("golden"), dict):
+        return []
+    members = snapshot.get("members") or {}
+    return [
+        record
+        for pid, record in snapshot["golden"].items()
+        if isinstance(record, dict) and keys & set(members.get(pid) or [])
+    ]
+
+
+def _golden_values(record: dict[str, Any]) -> dict[str, set[Any]]:
+    out: dict[str, set[Any]] = {}
+    for name, entry in record.items():
+        if isinstance(entry, dict) and "value" in entry:
+            values = {entry["value"], *(entry.get("values") or [])}
+            out.setdefault(name, set()).update(v for v in values if isinstance(v, str | int | float))
+    return out
+
+
+def _scrub_golden(record: dict[str, Any], keys: set[str], held: dict[str, set[Any]]) -> dict[str, Any]:
+    """A golden-record snapshot of a profile the erased person was in: their keys leave every
+    `from` list, and every value no remaining mention holds leaves the record (the person's own
+    values, and the older values of records that changed since, which may have been theirs)."""
+    out: dict[str, Any] = {}
+    for name, entry in record.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            out[name] = entry
+            continue
+        kept = held.get(name, set())
+        if entry["value"] not in kept:
+            continue
+        holders = [k for k in entry.get("from") or [] if k not in keys]
+        gone = len(entry.get("from") or []) - len(holders)
+        clean = {**entry, "from": holders, "support": max(len(holders), int(entry.get("support", 0)) - gone)}
+        if "values" in entry:
+            clean["values"] = [v for v in entry["values"] if v in kept]
+        out[name] = clean
+    return out
+
+
+def _scrub_snapshot(value: Any, keys: set[str], held: dict[str, set[Any]]) -> Any:
+    """A profile event's `before` or `after` without the erased mentions: membership lists lose
+    their keys, and the golden-record snapshots of profiles they were in lose their values."""
+    if not isinstance(value, dict):
+        return _drop_keys(value, keys)
+    affected = {id(record) for record in _affected_goldens(value, keys)}
+    golden = value.get("golden")
+    out = _drop_keys({k: v for k, v in value.items() if k != "golden"}, keys)
+    if isinstance(golden, dict):
+        out["golden"] = {
+            pid: _scrub_golden(record, keys, held) if id(record) in affected else record
+            for pid, record in golden.items()
+        }
+    return out
+
+
+def empty_write_ahead_log(store: Store, tries: int = 20) -> bool | None:
+    """On SQLite, copy the write-ahead log into the database and truncate it to nothing, so that
+    page images written before an erasure do not outlive it (deleted content itself is zeroed by
+    `secure_delete`). True when the log is empty; None on other databases."""
+    import time
+
+    if store.engine.dialect.name != "sqlite":
+        return None
+    for _ in range(tries):
+        with store.engine.connect() as conn:
+            busy, _log, _moved = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if not busy:
+            return True
+        time.sleep(0.05)  # a reader still holds an old snapshot
+    return False
 
 
 def _erase_from_indexes(settings: Settings, domain: str, pks: np.ndarray) -> None:

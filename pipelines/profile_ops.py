@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from features.frame import load_mentions
 from pipelines.resolve import survivorship_of
-from profiles.errors import NotFound, ValidationFailed
+from profiles.errors import NotFound, Refused, ValidationFailed
 from profiles.resolution.golden import golden_record
 from profiles.settings import Settings
 from profiles.store import Store
@@ -219,7 +219,7 @@ def unmerge(store: Store, settings: Settings, event_id: int, actor: str, reason:
         }
         moved = [pk for pk in key_pk.values() if current.get(pk) != survivor]
         if moved:
-            raise ValidationFailed(
+            raise Refused(
                 "event",
                 f"{len(moved)} members of event {event_id} have since moved to other profiles; "
                 "unmerge those profiles first or merge by hand",

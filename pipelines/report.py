@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
+from profiles.errors import NotReady
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import current_decisions, get_info
@@ -63,5 +64,8 @@ def resolution_report(store: Store, settings: Settings, truth: pd.DataFrame | No
     if truth is not None:
         from pipelines.evaluation import evaluate_store
 
-        report["quality"] = evaluate_store(store, settings, truth)
+        try:
+            report["quality"] = evaluate_store(store, settings, truth)
+        except NotReady as exc:
+            report["quality_skipped"] = str(exc)
     return report

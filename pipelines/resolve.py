@@ -33,8 +33,8 @@ from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
 from models.bundle import Bundle, Thresholds, load_bundle
 from models.classifiers import Matcher
-from pipelines.block import blocking_identity, blocking_is_current, compute_blocks
-from profiles.errors import NotFound
+from pipelines.block import blocking_identity, blocking_is_current, compute_blocks, nothing_ingested
+from profiles.errors import NotFound, NotReady
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, PairScores, cluster
 from profiles.resolution.golden import Survivorship, golden_records
 from profiles.resolution.identity import assign_ids
@@ -97,19 +97,17 @@ class ResolveReport:
 
 def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
     """The champion bundle of this store and domain (thresholds overridden by settings), or
-    NotFound telling what to do."""
-    from mlflow.exceptions import MlflowException
-
+    NotReady telling what to do."""
     try:
         version = resolve_version(store, settings, "champion")
-    except MlflowException:
+    except NotFound:
         if settings.merge_threshold is not None and settings.review_threshold is not None:
             # Rules and imported scores only (a user of another matcher may have no model of ours).
             thresholds = Thresholds(
                 settings.merge_threshold, min(settings.review_threshold, settings.merge_threshold)
             )
-            return Bundle(model=cast(Matcher, _NoModel()), thresholds=thresholds), NO_MODEL
-        raise NotFound(
+            return _rules_only(thresholds), NO_MODEL
+        raise NotReady(
             f"no champion model for domain {store.domain!r} of this store: run `upt label` and "
             "`upt train` first (or point UPT_MLFLOW_TRACKING_URI at the registry that has it), or set "
             "UPT_MERGE_THRESHOLD and UPT_REVIEW_THRESHOLD to resolve by rules and imported scores alone"
@@ -120,6 +118,10 @@ def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
 
 
 NO_MODEL = "none"
+
+
+def _rules_only(thresholds: Thresholds) -> Bundle:
+    return Bundle(model=cast(Matcher, _NoModel()), thresholds=thresholds)
 
 
 class _NoModel:
@@ -303,6 +305,8 @@ def run_resolve(
     info_key = f"resolve_model_version:{store.domain}"
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
+        if frame.empty:
+            raise NotReady(nothing_ingested(store.domain))
         frame["modified_at"] = frame["mention_pk"].map(mention_times(conn, store.domain)).fillna("")
         interactions = load_interactions(conn, store.domain)
         identity = blocking_identity(frame, interactions, store.domain, settings)
@@ -329,7 +333,13 @@ def run_resolve(
         # the model is loaded while the pairs are stored (a missing model is reported after
         # blocking, whose result stands: it is what `upt block` would have stored)
         clock = time.perf_counter()
-        bundle, version = champion(store, settings)
+        try:
+            bundle, version = champion(store, settings)
+            no_model: NotReady | None = None
+        except NotReady as exc:
+            # a store whose mentions have no candidate pair needs no model: each is its own
+            # profile; the error is raised below if there is anything to score
+            bundle, version, no_model = _rules_only(Thresholds(1.0, 1.0)), NO_MODEL, exc
         report.model_version, report.rules_version = version, rules.version
         report.thresholds = {"merge": bundle.thresholds.merge, "review": bundle.thresholds.review}
         report.seconds["model"] = round(time.perf_counter() - clock, 2)
@@ -356,6 +366,8 @@ def run_resolve(
 
         clock = time.perf_counter()
         work = _work_pairs(table, external, pk_of, dirty, vectors)
+        if no_model is not None and len(work.a):
+            raise no_model
         advance = step("compare and score", len(work.a))
         arrays = MentionArrays.build(frame, interactions)
         parts = []

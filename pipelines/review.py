@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from features.frame import load_mentions
 from features.pairs import features_for_pairs
 from labeling.store import Label, save_labels
-from profiles.errors import NotFound, ValidationFailed
+from profiles.errors import Conflict, NotFound, ValidationFailed
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import manual_decision, record_decisions
@@ -63,9 +63,7 @@ def decide_review(
         if item is None:
             raise NotFound(f"no review item {item_id} in domain {store.domain!r} (see `upt review list`)")
         if item.status != "open":
-            raise ValidationFailed(
-                "review", f"item {item_id} is already {item.status} (by {item.resolved_by})"
-            )
+            raise Conflict(f"review item {item_id} is already {item.status} (by {item.resolved_by})")
         frame = load_mentions(conn, store.domain, keys=[item.mention_a, item.mention_b])
         pk = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
         if len(pk) < 2:

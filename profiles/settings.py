@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from profiles.errors import ConfigError
@@ -170,7 +170,20 @@ class Settings(BaseSettings):
         return self.source_regions.get(source, self.default_region)
 
 
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from keyword overrides, the environment and the config file, or one ConfigError
+    naming every bad setting at once."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid settings: {problems} (UPT_* variables or the config file)") from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, built once on first use (never at import time)."""
-    return Settings()
+    return load_settings()

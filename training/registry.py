@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from profiles.errors import NotFound, Refused
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.reads import store_id
@@ -66,12 +67,35 @@ def list_versions(store: Store, settings: Settings) -> list[dict[str, Any]]:
     return sorted(out, key=lambda v: int(v["version"]), reverse=True)
 
 
+def _registered(client: Any, name: str) -> Any:
+    """The registered model, or NotFound saying how to make one."""
+    import mlflow
+
+    try:
+        return client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        raise NotFound(
+            f"no model is registered for this store and domain ({name}): label pairs and run `upt train`"
+        ) from None
+
+
 def resolve_version(store: Store, settings: Settings, ref: str) -> str:
     """A version number from a number or an alias (`champion`, `challenger`)."""
-    if ref.isdigit():
-        return ref
+    import mlflow
+
     client = _client(settings)
-    return str(client.get_model_version_by_alias(model_name(store), ref).version)
+    name = model_name(store)
+    registered = _registered(client, name)
+    if ref.isdigit():
+        try:
+            client.get_model_version(name, ref)
+        except mlflow.exceptions.MlflowException:
+            raise NotFound(f"{name} has no version {ref} (see `upt models list`)") from None
+        return ref
+    if ref not in registered.aliases:
+        known = ", ".join(sorted(registered.aliases)) or "none"
+        raise NotFound(f"{name} has no version with the alias {ref!r} (aliases: {known})")
+    return str(registered.aliases[ref])
 
 
 def evaluate_version(store: Store, settings: Settings, version: str) -> dict[str, float]:
@@ -89,14 +113,14 @@ def promote(store: Store, settings: Settings, ref: str, actor: str, force: bool 
     client = _client(settings)
     name = model_name(store)
     version = resolve_version(store, settings, ref)
-    aliases = client.get_registered_model(name).aliases
+    aliases = _registered(client, name).aliases
     champion = str(aliases["champion"]) if "champion" in aliases else None
     result: dict[str, Any] = {"name": name, "version": version, "previous_champion": champion}
     if champion and champion != version:
         mine, theirs = evaluate_version(store, settings, version), evaluate_version(store, settings, champion)
         result.update({"candidate_metrics": mine, "champion_metrics": theirs})
         if mine["f1"] < theirs["f1"] and not force:
-            raise ValueError(
+            raise Refused(
                 f"version {version} scores F1 {mine['f1']:.4f} on the evaluation labels, below the "
                 f"champion {champion} ({theirs['f1']:.4f}); use --force to promote it anyway"
             )
@@ -116,9 +140,9 @@ def rollback(store: Store, settings: Settings, actor: str) -> dict[str, Any]:
     """Give `champion` back to the version that held it before the last promotion."""
     client = _client(settings)
     name = model_name(store)
-    aliases = client.get_registered_model(name).aliases
+    aliases = _registered(client, name).aliases
     if "previous-champion" not in aliases:
-        raise ValueError("no previous champion to roll back to")
+        raise NotFound("no previous champion to roll back to: `upt models promote` records one")
     previous, current = str(aliases["previous-champion"]), str(aliases.get("champion"))
     client.set_registered_model_alias(name, "champion", previous)
     client.set_registered_model_alias(name, "previous-champion", current)

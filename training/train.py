@@ -28,7 +28,7 @@ from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
 from models.bundle import Bundle, Thresholds
 from models.classifiers import auto_model_name, make_model
-from profiles.errors import ValidationFailed
+from profiles.errors import NotReady
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.reads import store_id
@@ -136,9 +136,8 @@ def train(
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
     features, y, labels = labelled_features(store, settings, frame)
     if len(np.unique(y)) < 2:
-        raise ValidationFailed(
-            "labels",
-            f"{len(y)} usable labels with one class only: label matches and non-matches first (`upt label`)",
+        raise NotReady(
+            f"{len(y)} usable labels, not both matches and non-matches: label pairs first (`upt label`)"
         )
     if model_name == "auto":
         model_name = auto_model_name(y)

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from profiles.errors import ConfigError
+
 BACKENDS = ("static", "onnx-int8", "minilm")
 MAX_TOKENS = 128
 
@@ -198,4 +200,4 @@ def load_encoder(backend: str, cache_dir: Path) -> Encoder:
         return OnnxInt8Encoder(cache_dir)
     if backend == "static":
         return StaticEncoder(cache_dir)
-    raise ValueError(f"unknown encoder backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    raise ConfigError(f"encoder: unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from profiles.errors import ConfigError
+
 TEMPLATES = {
     "name": ("first_name", "last_name"),
     "name_dob": ("first_name", "last_name", "date_of_birth"),
@@ -20,7 +22,7 @@ DEFAULT_TEMPLATE = "full"
 def record_texts(frame: pd.DataFrame, template: str = DEFAULT_TEMPLATE) -> list[str]:
     """One text per mention row: the template's fields, lists reduced to their first value."""
     if template not in TEMPLATES:
-        raise ValueError(f"unknown text template {template!r}; choose from {sorted(TEMPLATES)}")
+        raise ConfigError(f"text_template: unknown template {template!r}; choose from {sorted(TEMPLATES)}")
     columns = []
     for column in TEMPLATES[template]:
         values = frame[column].tolist()

@@ -229,4 +229,4 @@ def phonetic(names: pd.Series) -> pd.Series:
     """Metaphone of the last token of each name ('garcia lopez' -> metaphone('lopez'))."""
     uniques = names.unique()
     codes = {n: jellyfish.metaphone(n.split()[-1]) if n else "" for n in uniques}
-    return names.map(codes)
+    return names.map(codes).astype(object)  # text even when there are no names

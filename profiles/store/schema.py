@@ -161,6 +161,7 @@ match_decisions = Table(
     Column("source", String(16)),
     Column("threshold", Float),
     Index(None, "domain", "mention_a", "mention_b"),
+    Index(None, "domain", "mention_b"),  # the decisions touching one mention, from either side
 )
 
 # Pair scores from another system (`upt import-matches`), decided like the model's own.
@@ -290,4 +291,16 @@ store_info = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Files `upt export` wrote: an erasure writes them again, so they no longer hold the person.
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("kind", String(16), nullable=False),  # mentions | profiles
+    Column("path", String(1000), nullable=False),
+    _at("written_at"),
+    UniqueConstraint("domain", "kind", "path"),
 )

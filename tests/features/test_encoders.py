@@ -10,6 +10,7 @@ import pytest
 
 from features.embedding.encoders import BACKENDS, load_encoder
 from features.embedding.text import TEMPLATES, record_texts
+from profiles.errors import ConfigError
 from profiles.settings import Settings
 from tests.features.people import frame_of
 
@@ -37,7 +38,7 @@ def test_each_backend_gives_unit_vectors_that_rank_the_duplicate_first(backend: 
 
 
 def test_unknown_backend_is_refused(cache_dir: Path) -> None:
-    with pytest.raises(ValueError, match="unknown encoder backend"):
+    with pytest.raises(ConfigError, match="unknown backend"):
         load_encoder("word2vec", cache_dir)
 
 
@@ -55,5 +56,5 @@ def test_record_texts_follow_the_template() -> None:
     assert record_texts(frame, "name") == ["ana garcia", "lee"]
     assert record_texts(frame, "full") == ["ana garcia 1984-07-19 a@x.com madrid", "lee"]
     assert set(TEMPLATES) >= {"name", "full"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         record_texts(pd.DataFrame(), "nope")

@@ -102,7 +102,10 @@ def test_resolution_history_and_erasure_on_postgres(
     run_block(pg_store, settings, encoder=HashEncoder())
     first = run_resolve(pg_store, settings)
     assert first.mode == "full" and first.merges.get("rule", 0) > 0
-    assert pair_indexes(pg_store, "match_decisions") == {("domain", "mention_a", "mention_b")}
+    assert pair_indexes(pg_store, "match_decisions") == {
+        ("domain", "mention_a", "mention_b"),
+        ("domain", "mention_b"),
+    }
     assert run_resolve(pg_store, settings).decisions_changed == 0
 
     def assignment() -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 from models.base import feature_matrix
 from models.bundle import Bundle, Thresholds
 from models.classifiers import LightGBMMatcher, LogisticMatcher, auto_model_name, load_model, make_model
+from profiles.errors import NotReady
 
 
 def toy(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -60,9 +61,9 @@ def test_lightgbm_contributions_add_up_to_the_raw_score() -> None:
 
 def test_one_class_is_refused_and_formats_are_checked() -> None:
     x, y = toy()
-    with pytest.raises(ValueError, match="matches and non-matches"):
+    with pytest.raises(NotReady, match="matches and non-matches"):
         LogisticMatcher().fit(x, np.zeros_like(y))
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(NotReady, match="format"):
         load_model({"format_version": 99, "kind": "lightgbm"})
 
 

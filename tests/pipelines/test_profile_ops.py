@@ -13,15 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from features.pairs import load_candidate_table
+from labeling.oracle import read_truth
 from labeling.store import load_labels
-from pipelines.block import read_truth, run_block
+from pipelines.block import run_block
 from pipelines.import_matches import import_matches
 from pipelines.ingest import ingest_path
 from pipelines.profile_ops import merge_profiles, profile_view, unmerge
 from pipelines.resolve import run_resolve
 from pipelines.review import decide_review, list_reviews
 from pipelines.synthetic import GeneratorConfig, write_dataset
-from profiles.errors import ValidationFailed
+from profiles.errors import Conflict, ValidationFailed
 from profiles.settings import Settings
 from profiles.store import Store, open_store
 from profiles.store.decisions import current_decisions
@@ -175,7 +176,7 @@ def test_a_review_answer_becomes_a_label_and_a_decision(resolved: Any) -> None:
     run_resolve(store, settings)
     now = assignment(store)
     assert now[item["mention_a"]] == now[item["mention_b"]]
-    with pytest.raises(ValidationFailed, match="already merged"):
+    with pytest.raises(Conflict, match="already merged"):
         decide_review(store, settings, item["id"], "non_match", "reviewer")
 
 

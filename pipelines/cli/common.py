@@ -19,6 +19,21 @@ from profiles.store import Store, open_store
 out = Console()
 err = Console(stderr=True)
 
+# Exit status per error code (`profiles.errors`): 0 done, 1 a guard refused or part of the work
+# failed, 2 bad input or settings (as for a wrong option), 3 not found, 4 an earlier step is
+# missing, 5 busy or changed meanwhile (try again), 6 the store is unreachable.
+EXIT_CODES = {
+    "upt_error": 1,
+    "refused": 1,
+    "validation_failed": 2,
+    "config_error": 2,
+    "not_found": 3,
+    "not_ready": 4,
+    "conflict": 5,
+    "store_busy": 5,
+    "store_error": 6,
+}
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on standard output.")]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli_common import JsonFlag, current_user, err, out, print_json, state_of
+from pipelines.cli.common import JsonFlag, current_user, out, print_json, state_of
 
 labels_app = typer.Typer(help="Labels: import, export, conflicts.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry of this store and domain.", no_args_is_help=True)
@@ -205,10 +205,7 @@ def models_show(
 
     state = state_of(ctx)
     version = resolve_version(state.store, state.settings, ref)
-    row = next((r for r in list_versions(state.store, state.settings) if r["version"] == version), None)
-    if row is None:
-        err.print(f"no version {ref}")
-        raise typer.Exit(2)
+    row = next(r for r in list_versions(state.store, state.settings) if r["version"] == version)
     print_json(row) if as_json else out.print(row)
 
 
@@ -222,11 +219,7 @@ def models_promote(
     from training.registry import promote
 
     state = state_of(ctx)
-    try:
-        result = promote(state.store, state.settings, ref, current_user(), force)
-    except ValueError as exc:
-        err.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(1) from None
+    result = promote(state.store, state.settings, ref, current_user(), force)
     out.print(f"version {result['version']} is champion (was {result['previous_champion']})")
 
 

@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from pipelines.cli_common import JsonFlag, State, err, out, print_json, progress_bar, state_of
-from pipelines.cli_learning import register as register_learning
-from pipelines.cli_profiles import register as register_profiles
-from pipelines.cli_resolution import register as register_resolution
+from pipelines.cli.common import EXIT_CODES, JsonFlag, State, err, out, print_json, progress_bar, state_of
+from pipelines.cli.learning import register as register_learning
+from pipelines.cli.profiles import register as register_profiles
+from pipelines.cli.resolution import register as register_resolution
 from pipelines.ingest import ingest_path, is_table, replay_rejection
 from profiles.errors import UPTError
 from profiles.flat import parse_mapping
-from profiles.settings import Settings
+from profiles.settings import load_settings
 from profiles.store import WriteResult
 from profiles.store.reads import get_rejection, list_rejections, store_stats
 
@@ -43,11 +44,7 @@ def main(
     ] = None,
 ) -> None:
     overrides: dict[str, Any] = {"domain": domain} if domain else {}
-    try:
-        ctx.obj = State(Settings(**overrides))
-    except Exception as exc:  # pydantic or config errors: say which setting, then stop
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from None
+    ctx.obj = State(load_settings(**overrides))
 
 
 def _progress(quiet: bool) -> Progress:
@@ -201,6 +198,9 @@ def errors_replay(
         raise typer.BadParameter("--fixed needs exactly one id")
     with state.store.reading() as conn:
         todo = ids or [r["id"] for r in list_rejections(conn, state.store.domain, "open", limit=1_000_000)]
+    if not todo:
+        out.print("nothing to replay: no open rejected input (`upt errors list --status all`)")
+        return
     ok = 0
     for rejection_id in todo:
         reason = replay_rejection(
@@ -270,7 +270,8 @@ def block_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Compute or refresh embeddings, the candidate index and the candidate pairs (incremental)."""
-    from pipelines.block import evaluate_blocks, read_truth, run_block
+    from labeling.oracle import read_truth
+    from pipelines.block import evaluate_blocks, run_block
 
     state = state_of(ctx)
     if evaluate and truth is None:
@@ -315,8 +316,8 @@ def run() -> None:  # pragma: no cover - console entry with friendly errors
     try:
         app()
     except UPTError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc}", markup=True)
-        sys.exit(2)
+        err.print(f"[red]error[/red] ({exc.code}): {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_CODES.get(exc.code, 1))
 
 
 __all__ = ["app", "run"]

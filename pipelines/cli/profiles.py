@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from pipelines.cli_common import JsonFlag, current_user, out, print_json, progress_steps, state_of
+from pipelines.cli.common import JsonFlag, current_user, out, print_json, progress_steps, state_of
 
 profiles_app = typer.Typer(help="Profiles: show, history, merge, unmerge.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: list items, answer them.", no_args_is_help=True)
@@ -97,6 +97,9 @@ def review_list(
     if as_json:
         print_json(items)
         return
+    if not items:
+        out.print(f"no {status} review items")
+        return
     table = Table("id", "score", "mention a", "mention b")
     for item in items:
         table.add_row(
@@ -144,7 +147,7 @@ def import_matches(
     as_json: JsonFlag = False,
 ) -> None:
     """Take pair scores from another system through the same rules, thresholds and clustering."""
-    from pipelines.cli_resolution import resolve_summary
+    from pipelines.cli.resolution import resolve_summary
     from pipelines.import_matches import import_matches as run_import
     from pipelines.resolve import run_resolve
 
@@ -189,6 +192,13 @@ def privacy_search(
     if as_json:
         print_json(found)
         return
+    if not found["mentions"] and not found["rejected_input"]:
+        out.print(f"nothing found for {found['query']}")
+        return
+    _print_places(found)
+
+
+def _print_places(found: dict[str, Any]) -> None:
     for place, value in found.items():
         if place == "query":
             continue
@@ -196,40 +206,50 @@ def privacy_search(
         out.print(f"{place:<16} {shown}")
         if isinstance(value, list):
             for item in value[:20]:
-                out.print(f"    {item}")
+                out.print(f"    {item}", markup=False, highlight=False)
 
 
 @privacy_app.command("erase")
 def privacy_erase(
     ctx: typer.Context,
     profile: Annotated[
-        list[str] | None, typer.Option("--profile", help="A profile (the person) to erase.")
+        list[str] | None, typer.Option("--profile", help="A profile (the person: all its members) to erase.")
     ] = None,
-    mention: Annotated[list[str] | None, typer.Option("--mention", help="A mention key to erase.")] = None,
+    mention: Annotated[
+        list[str] | None, typer.Option("--mention", help="One record (mention key) to erase, alone.")
+    ] = None,
     email: Email = None,
     phone: Phone = None,
     name: Name = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Do it (without, nothing is erased).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do it (without, only show what would go).")] = False,
     actor: Actor = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Erase a person for good (right to erasure) and print the receipt the audit log keeps."""
-    from pipelines.privacy import Query, erase
+    """Erase a person for good (right to erasure): the profiles their email, phone or name
+    resolves to, with every member. Without --yes, shows what would go and erases nothing."""
+    from pipelines.privacy import ErasureRequest, Query, erase, plan
     from pipelines.resolve import run_resolve
-    from profiles.errors import NotFound
+    from profiles.errors import NotReady, Refused
 
     state = state_of(ctx)
+    query = Query(email, phone, name)
     if not yes:
-        raise typer.BadParameter("erasure cannot be undone: check with `upt privacy search`, then add --yes")
+        found = plan(state.store, state.settings, ErasureRequest(profile or [], mention or [], query))
+        if as_json:
+            print_json({"would_erase": found})
+        else:
+            out.print("[bold]would erase[/bold] (nothing was erased):")
+            _print_places(found)
+        raise Refused("erasure cannot be undone: check the list above, then run the same command with --yes")
     who = actor or current_user()
-    receipt = erase(state.store, state.settings, who, profile, mention, Query(email, phone, name))
+    receipt = erase(state.store, state.settings, who, profile, mention, query)
     result = {"receipt": vars(receipt)}
     if receipt.profiles_reresolved:
         try:
             with progress_steps(quiet or as_json) as step:
                 result["resolve"] = vars(run_resolve(state.store, state.settings, step=step, actor=who))
-        except NotFound as exc:
+        except NotReady as exc:
             result["resolve"] = {"skipped": str(exc)}
     if as_json:
         print_json(result)

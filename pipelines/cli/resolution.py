@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from pipelines.cli_common import JsonFlag, out, print_json, progress_steps, state_of
+from pipelines.cli.common import JsonFlag, out, print_json, progress_steps, state_of
 
 
 def resolve(
@@ -34,6 +33,12 @@ def resolve_summary(report: Any) -> str:
     merges = ", ".join(f"{n} by {k}" for k, n in sorted(report.merges.items())) or "none"
     rules = ", ".join(f"{k} {n}" for k, n in sorted(report.rule_hits.items())) or "none"
     blocking = report.blocking
+    model = (
+        f"model version {report.model_version} (merge >= {report.thresholds['merge']:.3f}, "
+        f"review >= {report.thresholds['review']:.3f})"
+        if report.model_version != "none" or report.pairs_decided
+        else "no model (no pair to score)"
+    )
     blocked = (
         f"blocked first: {blocking['embedded']} mentions embedded, {blocking['pairs']} candidate pairs\n"
         if blocking.get("ran")
@@ -44,9 +49,8 @@ def resolve_summary(report: Any) -> str:
         f"{report.dirty_mentions} new or changed; {report.pairs_decided} pairs decided, "
         f"{report.decisions_changed} decisions changed\n"
         f"  profiles {report.profiles}; merges in effect: {merges}; rule hits this run: {rules}\n"
-        f"  new review items {report.reviews}; events {report.events or 'none'}; "
-        f"model version {report.model_version} (merge >= {report.thresholds['merge']:.3f}, "
-        f"review >= {report.thresholds['review']:.3f}); rules {report.rules_version}"
+        f"  new review items {report.reviews}; events {report.events or 'none'}; {model}; "
+        f"rules {report.rules_version}"
     )
 
 
@@ -62,29 +66,19 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Export the mention -> profile assignment (keys verbatim) and/or the profiles."""
-    from pipelines.export import export_profiles
-    from profiles.store.profiles_io import assignment_rows
+    from pipelines.export import export_assignment, export_profiles
 
     state = state_of(ctx)
     if mentions is None and profiles is None:
         raise typer.BadParameter("name what to export: --mentions FILE.csv and/or --profiles DIR")
     result: dict[str, Any] = {}
     if mentions is not None:
-        with state.store.reading() as conn:
-            rows = assignment_rows(conn, state.store.domain)
-        mentions.parent.mkdir(parents=True, exist_ok=True)
-        with mentions.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["mention_key", "profile_id"])
-            writer.writerows(rows)
-        result["mentions"] = {
-            "file": str(mentions),
-            "mentions": len(rows),
-            "profiles": len({p for _, p in rows}),
-        }
+        written = export_assignment(state.store, mentions)
+        result["mentions"] = vars(written)
         if not as_json:
+            empty = " (no mention is in a profile yet: run `upt resolve`)" if not written.mentions else ""
             out.print(
-                f"wrote {len(rows)} mentions in {result['mentions']['profiles']} profiles to {mentions}"
+                f"wrote {written.mentions} mentions in {written.profiles} profiles to {mentions}{empty}"
             )
     if profiles is not None:
         done = export_profiles(state.store, profiles)
@@ -105,7 +99,7 @@ def evaluate(
 ) -> None:
     """Pairwise and B-cubed precision, recall and F1 of the current assignment against a truth
     file, with the wrong pairs broken down by kind of error."""
-    from pipelines.block import read_truth
+    from labeling.oracle import read_truth
     from pipelines.evaluation import evaluate_store
 
     state = state_of(ctx)
@@ -128,7 +122,7 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Profiles, merges by rule and by model, the review queue, and quality against a truth file."""
-    from pipelines.block import read_truth
+    from labeling.oracle import read_truth
     from pipelines.report import resolution_report
 
     state = state_of(ctx)
@@ -152,6 +146,8 @@ def report(
         f"  review queue: {queue['open']} open ({queue['merged']} merged, {queue['rejected']} rejected by people)"
     )
     quality = found.get("quality")
+    if found.get("quality_skipped"):
+        out.print(f"  quality not measured: {found['quality_skipped']}")
     if quality:
         out.print(
             f"  against the truth file: precision {quality['precision']:.4f} recall {quality['recall']:.4f} "
