@@ -3,23 +3,26 @@
 One row per matchable mention, indexed by its store id (`mention_pk`). Scalar fields are plain
 columns; multi-valued ones (emails, phones, loyalty, documents) are tuples. The same frame shape
 is built for one online record (`frame_from_normalized`) and for a whole domain (`load_mentions`).
+
+Stored normalized mentions are parsed by Arrow's JSON reader, column by column: 100,000 mentions
+in 1.4 s, against 3.4 s through `json.loads` and a dict per row (2.4 s with the garbage collector
+switched off, which a multi-threaded server cannot afford: the switch is process-wide).
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
+import io
 import json
 import os
-import pickle
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, Text, cast, select
 
 from profiles.store.db import plain_rows
 from profiles.store.schema import interactions, mentions
@@ -65,16 +68,68 @@ def _empty_frame() -> pd.DataFrame:
 
 def frame_from_normalized(items: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
     """A frame from (mention_pk, key, source, object_pk, content_hash, normalized) tuples, the
-    normalized mention a dict or its JSON text (as SQLite's driver hands it). One builder for one
-    online record and a whole domain; column by column, since per-row dicts took seconds at
-    100,000 mentions."""
+    normalized mention a dict or its JSON text (as the store hands it). One builder for one online
+    record and a whole domain; texts go through Arrow's JSON reader column by column."""
     rows = list(items)
     if not rows:
         return _empty_frame()
     pk, key, source, object_pk, content_hash, raw = zip(*rows, strict=True)
-    with _collector_paused():
-        norms = [n if isinstance(n, dict) else json.loads(n) for n in raw]
-        return _frame_from_columns(pk, key, source, object_pk, content_hash, norms)
+    if all(isinstance(n, str) for n in raw):
+        return _frame_from_json(pk, key, source, object_pk, content_hash, raw)
+    norms = [n if isinstance(n, dict) else json.loads(n) for n in raw]
+    return _frame_from_columns(pk, key, source, object_pk, content_hash, norms)
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(n, pa.string()) for n in SCALARS] + [(n, pa.list_(pa.string())) for n in LISTS])
+
+
+def _frame_from_json(
+    pk: Sequence[int],
+    key: Sequence[str],
+    source: Sequence[str],
+    object_pk: Sequence[int],
+    content_hash: Sequence[str],
+    texts: Sequence[str],
+) -> pd.DataFrame:
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+    # one JSON text per line: normalized mentions are written by json.dumps, never across lines
+    table = pj.read_json(io.BytesIO("\n".join(texts).encode("utf-8")), parse_options=options)
+    ids = {
+        "mention_pk": np.asarray(pk, np.int64),
+        "mention_key": list(key),
+        "source": list(source),
+        "object_pk": np.asarray(object_pk, np.int64),
+        "content_hash": list(content_hash),
+    }
+    return _frame_from_arrow(ids, table)
+
+
+def _frame_from_arrow(ids: dict[str, Any], table: Any) -> pd.DataFrame:
+    """The frame of `ids` (mention_pk, mention_key, source, object_pk, content_hash) and an Arrow
+    table holding the scalar (string) and list (list<string>) columns, row-aligned."""
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return _empty_frame()
+    columns: dict[str, Any] = {
+        "mention_pk": np.asarray(ids["mention_pk"], np.int64),
+        "mention_key": list(ids["mention_key"]),
+        "source": list(ids["source"]),
+        "object_pk": np.asarray(ids["object_pk"], np.int64),
+        "content_hash": list(ids["content_hash"]),
+    }
+    for name in SCALARS:
+        columns[name] = pc.fill_null(table[name], "").to_numpy(zero_copy_only=False).astype(object)
+    for name in LISTS:
+        columns[name] = [tuple(x) if x else () for x in table[name].to_pylist()]
+    frame = pd.DataFrame(columns)
+    frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))
+    return frame
 
 
 def load_mentions(
@@ -102,7 +157,7 @@ def _domain_wide(query: Select[Any], domain: str) -> Select[Any]:
 
 # Part of every cache fingerprint: bump it when the frame a load builds changes shape or content,
 # so frames kept by an earlier version are never read.
-FRAME_CACHE_VERSION = 1
+FRAME_CACHE_VERSION = 2  # 2: Parquet instead of a pickle
 
 
 def _fingerprint(domain: str, pks: Iterable[int], hashes: Iterable[str]) -> str:
@@ -118,28 +173,43 @@ def frame_fingerprint(frame: pd.DataFrame, domain: str) -> str:
 
 
 def _cached_frame(conn: Connection, domain: str, path: Path) -> pd.DataFrame:
-    """`load_mentions` through the cache file at `path`. When mentions were added, changed or
-    removed since the frame was kept, only those are parsed again (a file of new bookings costs
-    its own parsing, not the whole domain's). The kept frame's fingerprint is computed from the
-    frame itself, so a frame loaded while another process wrote can never pass for another state
-    of the store."""
-    kept: pd.DataFrame | None = None
-    try:
-        with path.open("rb") as f, _collector_paused():
-            # only UPT writes this file, in the store's own home, like the FAISS index beside it
-            version, stored = pickle.load(f)
-            if version != FRAME_CACHE_VERSION:
-                raise ValueError("a frame kept by another version")
-            kept = pickle.load(f)
-            # the stored mentions' ids and hashes are read only when there is a frame to check
-            rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
-            if stored == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
-                return kept
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
-        kept = None  # no cache, or one from another version: build the frame afresh
-    frame = _refreshed(conn, domain, kept, rows) if kept is not None else load_mentions(conn, domain)
+    """`load_mentions` through the cache file at `path` (Parquet). When mentions were added,
+    changed or removed since the frame was kept, only those are parsed again (a file of new
+    bookings costs its own parsing, not the whole domain's). The kept frame's fingerprint is
+    computed from the frame itself, so a frame loaded while another process wrote can never pass
+    for another state of the store."""
+    kept = _read_kept(path)
+    if kept is None:
+        frame = load_mentions(conn, domain)
+    else:
+        stored, frame = kept
+        # the stored mentions' ids and hashes are read only when there is a frame to check
+        rows = plain_rows(conn, _domain_wide(select(mentions.c.id, mentions.c.content_hash), domain))
+        if stored == _fingerprint(domain, (r[0] for r in rows), (r[1] for r in rows)):
+            return frame
+        frame = _refreshed(conn, domain, frame, rows)
     _keep(frame, frame_fingerprint(frame, domain), path)
     return frame
+
+
+_ID_COLUMNS = ("mention_pk", "mention_key", "source", "object_pk", "content_hash")
+
+
+def _read_kept(path: Path) -> tuple[str, pd.DataFrame] | None:
+    """(fingerprint, frame) of the kept file; None when there is none, it is damaged, or it was
+    written by another version of the frame builder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        meta = table.schema.metadata or {}
+        if meta.get(b"upt_frame_version") != str(FRAME_CACHE_VERSION).encode():
+            return None
+        ids = {name: table[name].to_pylist() for name in _ID_COLUMNS}
+        return meta[b"fingerprint"].decode(), _frame_from_arrow(ids, table)
+    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return None  # no cache, or a damaged one: the frame is built afresh
 
 
 # Above this share of changed mentions, parsing them all is as quick as sorting out which.
@@ -166,29 +236,31 @@ def _refreshed(
 
 
 def _keep(frame: pd.DataFrame, fingerprint: str, path: Path) -> None:
+    """Keep the frame at `path` as Parquet, its fingerprint in the file's metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("wb") as f:
-            pickle.dump((FRAME_CACHE_VERSION, fingerprint), f, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
+        arrays = {
+            "mention_pk": pa.array(frame["mention_pk"].to_numpy(np.int64)),
+            "mention_key": pa.array(frame["mention_key"].tolist(), pa.string()),
+            "source": pa.array(frame["source"].tolist(), pa.string()),
+            "object_pk": pa.array(frame["object_pk"].to_numpy(np.int64)),
+            "content_hash": pa.array(frame["content_hash"].tolist(), pa.string()),
+        }
+        arrays.update({name: pa.array(frame[name].tolist(), pa.string()) for name in SCALARS})
+        lists = pa.list_(pa.string())
+        arrays.update({name: pa.array([list(v) for v in frame[name].tolist()], lists) for name in LISTS})
+        table = pa.table(arrays).replace_schema_metadata(
+            {"upt_frame_version": str(FRAME_CACHE_VERSION), "fingerprint": fingerprint}
+        )
+        pq.write_table(table, partial)
         os.replace(partial, path)  # readers see the old file or the new one, never half of one
     except OSError:  # a read-only or full home: the cache is an optimization, the load stands
         with suppress(OSError):
             partial.unlink(missing_ok=True)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Build hundreds of thousands of small dicts and tuples without the cyclic garbage collector
-    walking them again and again (none of them forms a cycle): 5.0 s -> 3.0 s for 100,000 mentions."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _frame_from_columns(
@@ -221,7 +293,8 @@ def _frame_from_columns(
 def _frame_columns() -> tuple[Any, ...]:
     """What a frame row is built from, in `frame_from_normalized`'s tuple order."""
     c = mentions.c
-    return (c.id, c.mention_key, c.source, c.object_pk, c.content_hash, c.normalized)
+    # as text on every database, so that Arrow parses it (PostgreSQL's driver would decode it)
+    return (c.id, c.mention_key, c.source, c.object_pk, c.content_hash, cast(c.normalized, Text))
 
 
 def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -245,11 +318,10 @@ def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:
         ).where(interactions.c.domain == domain),
     )
     frame = pd.DataFrame(rows, columns=["mention_pk", "object_pk", "kind", "role", "ref", "attributes"])
-    with _collector_paused():
-        # the driver's own values: SQLite hands JSON as text, PostgreSQL as decoded objects
-        frame["contacts"] = [
-            _contacts(json.loads(a) if isinstance(a, str) else a) for a in frame["attributes"].tolist()
-        ]
+    # the driver's own values: SQLite hands JSON as text, PostgreSQL as decoded objects
+    frame["contacts"] = [
+        _contacts(json.loads(a) if isinstance(a, str) else a) for a in frame["attributes"].tolist()
+    ]
     return frame.drop(columns=["attributes"])
 
 

@@ -163,7 +163,7 @@ class Settings(BaseSettings):
     def frame_cache_path(self, domain: str | None = None) -> Path:
         """Where the parsed mentions of a domain are kept between commands (see `load_mentions`);
         it holds personal data, so erasure removes it."""
-        return self.home / "cache" / (domain or self.domain) / "mentions.pickle"
+        return self.home / "cache" / (domain or self.domain) / "mentions.parquet"
 
     def region_for_source(self, source: str) -> str | None:
         """Default phone region of a source, falling back to the global default."""

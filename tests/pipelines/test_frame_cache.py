@@ -158,3 +158,18 @@ def test_a_file_ingest_leaves_the_frame_ready(
     parsed = _counting_parser(monkeypatch)
     frame = _load(store, settings)
     assert parsed == [] and len(frame) == 2  # block and resolve find it parsed already
+
+
+def test_building_frames_never_switches_the_garbage_collector(
+    two_guests: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector is process-wide: a frame built on one thread must not pause it for all."""
+    import gc
+
+    def refuse() -> None:
+        raise AssertionError("gc.disable() called")
+
+    monkeypatch.setattr(gc, "disable", refuse)
+    monkeypatch.setattr(gc, "freeze", refuse)
+    assert len(_load(two_guests, settings, cache=False)) == 2
+    assert len(_load(two_guests, settings)) == 2 and len(_load(two_guests, settings)) == 2

@@ -62,7 +62,11 @@ HOSTILE: dict[str, Callable[[str, int], bytes]] = {
     "NUL escape": lambda t, n: _person(t, '"A\\u0000na"'),
     "NUL byte": lambda t, n: _person(t, '"Ana"')[:-1] + b"\x00}",
     "byte-order mark": lambda t, n: b"\xef\xbb\xbf" + json.dumps(valid(f"B-{t}")).encode(),
-    "top-level scalar": lambda t, n: [b"%d" % (n + 1_000_000), json.dumps(f"s-{t}").encode(), b"null"][n % 3],
+    "top-level scalar": lambda t, n: [
+        str(10**9 + next(_counter)).encode(),
+        json.dumps(f"s-{t}").encode(),
+        b"null" + b" " * next(_counter),  # JSON allows the spaces; they keep each line unique
+    ][n % 3],
     "top-level array": lambda t, n: json.dumps([valid(f"A-{t}")]).encode(),
     "100k-character key": lambda t, n: _with(t, '{"%s": 1}' % ("k" * 100_000)),
     "over-long first name": lambda t, n: _person(t, json.dumps("x" * (201 + n))),
