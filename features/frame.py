@@ -297,6 +297,21 @@ def _frame_columns() -> tuple[Any, ...]:
     return (c.id, c.mention_key, c.source, c.object_pk, c.content_hash, cast(c.normalized, Text))
 
 
+def load_mentions_by_ids(conn: Connection, domain: str, pks: Sequence[int]) -> pd.DataFrame:
+    """The matchable mentions with these store ids, as a frame (ids not found are left out)."""
+    ids = sorted({int(pk) for pk in pks})
+    parts = [
+        frame_from_normalized(
+            plain_rows(
+                conn,
+                _domain_wide(select(*_frame_columns()), domain).where(mentions.c.id.in_(ids[i : i + 500])),
+            )
+        )
+        for i in range(0, len(ids), 500)
+    ]
+    return pd.concat(parts) if len(parts) > 1 else parts[0] if parts else _empty_frame()
+
+
 def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
     query = select(*_frame_columns()).where(
         mentions.c.domain == domain, mentions.c.mention_key.in_(list(keys))
@@ -304,19 +319,28 @@ def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame
     return frame_from_normalized(plain_rows(conn, query))
 
 
-def load_interactions(conn: Connection, domain: str) -> pd.DataFrame:
-    """(mention_pk, object_pk, kind, role, ref) of every interaction in the domain."""
-    rows = plain_rows(
-        conn,
-        select(
-            interactions.c.mention_pk,
-            interactions.c.object_pk,
-            interactions.c.kind,
-            interactions.c.role,
-            interactions.c.ref,
-            interactions.c.attributes,
-        ).where(interactions.c.domain == domain),
-    )
+def load_interactions(
+    conn: Connection, domain: str, mention_pks: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """(mention_pk, object_pk, kind, role, ref, contacts) of every interaction in the domain, or
+    of these mentions' interactions."""
+    query = select(
+        interactions.c.mention_pk,
+        interactions.c.object_pk,
+        interactions.c.kind,
+        interactions.c.role,
+        interactions.c.ref,
+        interactions.c.attributes,
+    ).where(interactions.c.domain == domain)
+    if mention_pks is None:
+        rows = plain_rows(conn, query)
+    else:
+        ids = sorted({int(pk) for pk in mention_pks})
+        rows = [
+            row
+            for i in range(0, len(ids), 500)
+            for row in plain_rows(conn, query.where(interactions.c.mention_pk.in_(ids[i : i + 500])))
+        ]
     frame = pd.DataFrame(rows, columns=["mention_pk", "object_pk", "kind", "role", "ref", "attributes"])
     # the driver's own values: SQLite hands JSON as text, PostgreSQL as decoded objects
     frame["contacts"] = [

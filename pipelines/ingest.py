@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import Connection
+
 from features.frame import load_mentions
 from features.records import flat_record, object_record
+from pipelines.keys import mark_complete_if_empty, mentions_of_objects, refresh_keys
 from profiles.contract import SOURCE_PATTERN, ContractObject, parse_line
 from profiles.errors import ValidationFailed
 from profiles.flat import ColumnMapping, mapped_values, row_to_person
@@ -140,6 +143,16 @@ def _is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, DataError | IntegrityError | ValueError) or type(exc) is StatementError
 
 
+def _write(
+    conn: Connection, domain: str, records: list[ObjectRecord], rejections: list[Rejection]
+) -> WriteResult:
+    """Objects and rejections of a batch, and the blocking keys of the objects' mentions."""
+    result = write_batch(conn, domain, records, rejections)
+    if records:
+        refresh_keys(conn, domain, mentions_of_objects(conn, domain, [r.key for r in records]))
+    return result
+
+
 def store_batch(
     store: Store, records: list[tuple[Rejection, ObjectRecord]], rejections: list[Rejection]
 ) -> WriteResult:
@@ -149,7 +162,7 @@ def store_batch(
     object with its input's place (a Rejection with no reason yet)."""
     try:
         with store.transaction() as conn:
-            return write_batch(conn, store.domain, [r for _, r in records], rejections)
+            return _write(conn, store.domain, [r for _, r in records], rejections)
     except Exception as exc:
         if not _is_data_error(exc):
             raise
@@ -158,7 +171,7 @@ def store_batch(
     for where, record in records:
         try:
             with store.transaction() as conn:
-                result.add(write_batch(conn, store.domain, [record], []))
+                result.add(_write(conn, store.domain, [record], []))
         except Exception as exc:
             if not _is_data_error(exc):
                 raise
@@ -275,7 +288,7 @@ def replay_rejection(
     try:
         record = object_record(obj, settings.region_for_source(obj.source))
         with store.transaction() as conn:
-            write_batch(conn, store.domain, [record], [])
+            _write(conn, store.domain, [record], [])
             mark_replayed(conn, store.domain, rejection_id)
     except Exception as exc:
         if not _is_data_error(exc):
@@ -294,6 +307,7 @@ def ingest_path(
     progress: Progress | None = None,
 ) -> WriteResult:
     """JSON Lines unless a column mapping says the file is a flat person table."""
+    mark_complete_if_empty(store)
     if mapping is not None:
         if not source:
             raise ValidationFailed("source", "missing: a flat table needs --source NAME")

@@ -39,6 +39,7 @@ from features.normalize.names import name_parts
 from features.normalize.phones import normalize_phone
 from features.normalize.text import fold
 from pipelines.block import index_config
+from pipelines.keys import mentions_of_object_pks, refresh_keys
 from pipelines.resolve import survivorship_of
 from profiles.errors import NotFound, ValidationFailed
 from profiles.resolution.golden import golden_record
@@ -390,6 +391,7 @@ def erase(
                 ).rowcount
 
         # Objects: gone when the person was all they held; else the person's part is cut out.
+        touched_objects: set[int] = set()
         by_object: dict[int, list[str]] = {}
         for r in rows:
             by_object.setdefault(r.object_pk, []).append(r.path)
@@ -425,6 +427,7 @@ def erase(
                     .values(attributes=_scrub(attrs, needles))
                 )
             removed["objects_redacted"] += 1
+            touched_objects.add(object_pk)
         # Booking contacts: the person's email or phone on bookings of other travellers.
         for needle in sorted(needles):
             hits = conn.execute(
@@ -447,8 +450,11 @@ def erase(
                         .values(payload=_scrub(payload, needles))
                     )
                 removed["contact_entries_scrubbed"] += 1
+                touched_objects.add(object_pk)
         for cond in _in(mentions.c.id, erased):  # those of deleted objects went with them
             conn.execute(delete(mentions).where(cond))
+        # the other travellers of those bookings lost the person's references and contacts
+        refresh_keys(conn, domain, mentions_of_object_pks(conn, domain, touched_objects))
         removed["mentions"] = len(erased)
         # The person's own values: those no remaining mention holds (a shared household phone,
         # a common surname or a city stay where others hold them).

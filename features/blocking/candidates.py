@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from features.blocking.blockers import Blocker
-from features.blocking.keys import key_tables, pairs_from_keys
+from features.blocking.keys import (
+    block_limit,
+    key_tables,
+    pairs_from_keys,
+    travel_keys,
+    with_contact_holders,
+)
 from features.blocking.strings import string_pairs
 from features.comparisons import MentionArrays, agrees_beyond_name, compare
 
@@ -87,20 +93,10 @@ def block(
     giant: dict[str, int] = {}
     tables = key_tables(frame)
     if interactions is not None and len(interactions):
-        shared = interactions[interactions["mention_pk"].isin(frame["mention_pk"])]
-        same_booking = shared[["mention_pk", "ref"]].rename(columns={"ref": "key"})
-        # A booking's contact email or phone belongs to one of its passengers: pair each passenger
-        # with the mentions holding that email or phone, and let the comparisons tell which.
-        contacts = shared[["mention_pk", "contacts"]].explode("contacts").dropna()
-        contacts = contacts.rename(columns={"contacts": "key"})
-        holders = pd.concat([tables[Blocker.EMAIL], tables[Blocker.PHONE]])
-        tables[Blocker.TRAVEL] = pd.concat(
-            [same_booking, contacts, holders[holders["key"].isin(contacts["key"])]]
-        )
-    # keys people share by chance (names, birth dates) get the tighter block limit
-    name_keys = (Blocker.NAME, Blocker.NAME_DOB, Blocker.PHONETIC_YEAR, Blocker.DOB_POSTAL)
+        travel = travel_keys(interactions, frame["mention_pk"])
+        tables[Blocker.TRAVEL] = with_contact_holders(travel, tables[Blocker.EMAIL], tables[Blocker.PHONE])
     for blocker, keys in tables.items():
-        limit = config.max_name_block if blocker in name_keys else config.max_block
+        limit = block_limit(blocker, config.max_block, config.max_name_block)
         a, b, skipped = pairs_from_keys(keys, limit)
         parts.append((a, b, int(blocker)))
         if skipped:

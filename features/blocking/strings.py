@@ -1,13 +1,19 @@
 """The string pass: Jaro-Winkler nearest names within blocks, for what embeddings miss.
 
 Typo'd names embed badly; exhaustive Jaro-Winkler finds them, and doing it only within blocks
-(birth year, phonetic surname, postal code) keeps it near-linear. Blocks larger than
-`max_block` are cut into windows of names sorted alphabetically.
+(birth year, phonetic surname, postal code) keeps it near-linear. Each mention is compared with
+the `window` names nearest to it in its block, in the block's order (name, then mention id):
+the whole block when it is no larger, else the `window` rows centred on the mention (shifted at
+the block's ends). Its `k` most similar names there, at least `threshold` alike, become pairs;
+ties go to the smaller mention id. Every part of that is a property of the mention and the
+stored block, so one mention's candidates are computed online exactly as the batch computes them
+(`top_for_one`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,60 +23,147 @@ from rapidfuzz.distance import JaroWinkler
 
 from features.normalize.names import phonetic
 
+WINDOW = 2000
+# Ties among equal scores go to the smaller mention id: the score less a tiny multiple of the
+# id's rank in the block. Distinct float32 scores above 0.5 differ by at least 2**-25; ranks of
+# blocks up to 2**17 rows shift a score by at most 2**-28, and float64 keeps every step apart.
+_RANK_STEP = 2.0**-45
 
-def _block_columns(frame: pd.DataFrame) -> list[pd.Series]:
+
+def block_columns(frame: pd.DataFrame) -> list[pd.Series]:
+    """The three string-pass blocks of every mention: birth year, phonetic surname, postal code."""
     return [frame["date_of_birth"].str[:4], phonetic(frame["last_name"]), frame["postal_code"]]
 
 
-def _top_pairs(pks: np.ndarray, names: list[str], k: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    # Jaro-Winkler of the distinct names only, spread back to every row: a block of travel data
-    # repeats its names ("jose garcia" hundreds of times), so this scores 5% of the pairs of a
-    # 100,000-mention set and gives the very same matrix (and so the same picks among ties).
-    position: dict[str, int] = {}
-    row_of = np.fromiter((position.setdefault(n, len(position)) for n in names), np.intp, len(names))
-    distinct = list(position)
-    scores = process.cdist(
-        distinct, distinct, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1
+def pass_names(frame: pd.DataFrame) -> pd.Series:
+    """The name the string pass compares: first and last name."""
+    return (frame["first_name"] + " " + frame["last_name"]).str.strip()
+
+
+def window_bounds(position: int, size: int, window: int = WINDOW) -> tuple[int, int]:
+    """[start, end) of the rows the mention at `position` of a block of `size` rows is compared with."""
+    if size <= window:
+        return 0, size
+    start = min(max(position - window // 2, 0), size - window)
+    return start, start + window
+
+
+def _scores(names_a: Sequence[str], names_b: Sequence[str]) -> np.ndarray:
+    """Jaro-Winkler of every (a, b), computed once per distinct pair of names and spread back
+    (a block of travel data repeats its names hundreds of times)."""
+    pos_a: dict[str, int] = {}
+    pos_b: dict[str, int] = {}
+    rows = np.fromiter((pos_a.setdefault(n, len(pos_a)) for n in names_a), np.intp, len(names_a))
+    cols = np.fromiter((pos_b.setdefault(n, len(pos_b)) for n in names_b), np.intp, len(names_b))
+    distinct = process.cdist(
+        list(pos_a), list(pos_b), scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1
     )
-    if len(distinct) < len(names):
-        scores = scores[np.ix_(row_of, row_of)]
-    np.fill_diagonal(scores, -1.0)
-    k = min(k, len(names) - 1)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(len(names)), k)
+    return distinct[np.ix_(rows, cols)]
+
+
+def _top(
+    scores: np.ndarray, valid: np.ndarray, ranks: np.ndarray, k: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each row's `k` best valid columns by (score, smaller rank), kept when the
+    score reaches `threshold`."""
+    key = np.where(valid, scores.astype(np.float64) - ranks[None, :] * _RANK_STEP, -np.inf)
+    k = min(k, key.shape[1])
+    if k == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    top = np.argpartition(-key, k - 1, axis=1)[:, :k]
+    rows = np.repeat(np.arange(key.shape[0]), k)
     cols = top.ravel()
-    keep = scores[rows, cols] >= threshold
-    a, b = pks[rows[keep]], pks[cols[keep]]
-    return np.minimum(a, b), np.maximum(a, b)
+    keep = (key[rows, cols] > -np.inf) & (scores[rows, cols] >= threshold)
+    return rows[keep], cols[keep]
+
+
+def _block_pairs(
+    pks: np.ndarray, names: list[str], k: int, threshold: float, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a < b) of one block, its rows sorted by (name, mention id)."""
+    n = len(pks)
+    ranks = np.argsort(np.argsort(pks, kind="stable"), kind="stable").astype(np.float64)
+    tile = n if n <= window else window // 2
+    found_a, found_b = [], []
+    for first in range(0, n, tile):
+        last = min(first + tile, n)
+        starts = np.array([window_bounds(i, n, window)[0] for i in range(first, last)])
+        lo, hi = int(starts[0]), int(min(starts[-1] + window, n))
+        scores = _scores(names[first:last], names[lo:hi])
+        column = np.arange(lo, hi)
+        row = np.arange(first, last)
+        valid = (
+            (column[None, :] >= starts[:, None])
+            & (column[None, :] < starts[:, None] + window)
+            & (column[None, :] != row[:, None])
+        )
+        r, c = _top(scores, valid, ranks[lo:hi], k, threshold)
+        a, b = pks[first + r], pks[lo + c]
+        found_a.append(np.minimum(a, b))
+        found_b.append(np.maximum(a, b))
+    return np.concatenate(found_a), np.concatenate(found_b)
+
+
+def sorted_blocks(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """Per block kind, the (pk, name, block) rows of mentions that have a name and a block value,
+    sorted as the string pass reads them: by block, name, then mention id."""
+    names = pass_names(frame)
+    usable = names != ""
+    out = []
+    for block in block_columns(frame):
+        table = pd.DataFrame({"pk": frame["mention_pk"].to_numpy(np.int64), "name": names, "block": block})
+        table = table[usable & (block != "")]
+        out.append(table.sort_values(["block", "name", "pk"], kind="stable"))
+    return out
 
 
 def string_pairs(
-    frame: pd.DataFrame, k: int = 5, threshold: float = 0.88, max_block: int = 2000
+    frame: pd.DataFrame, k: int = 5, threshold: float = 0.88, window: int = WINDOW
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs whose full names are among each other's `k` most Jaro-Winkler-similar within a block."""
-    names = (frame["first_name"] + " " + frame["last_name"]).str.strip()
-    usable = names != ""
-    windows: list[tuple[np.ndarray, list[str]]] = []
-    for block in _block_columns(frame):
-        table = pd.DataFrame({"pk": frame["mention_pk"], "name": names, "block": block})[
-            usable & (block != "")
-        ]
-        table = table.sort_values(["block", "name"])
+    """Pairs whose names are among each other's `k` most Jaro-Winkler-similar in a block window."""
+    groups: list[tuple[np.ndarray, list[str]]] = []
+    for table in sorted_blocks(frame):
         for _, group in table.groupby("block", sort=False):
-            if len(group) < 2:
-                continue
-            pks, texts = group["pk"].to_numpy(np.int64), group["name"].tolist()
-            step = max_block // 2
-            for start in range(0, len(group), step if len(group) > max_block else len(group)):
-                end = min(start + max_block, len(group))
-                if end - start >= 2:
-                    windows.append((pks[start:end], texts[start:end]))
-                if end == len(group):
-                    break
-    if not windows:
+            if len(group) >= 2:
+                groups.append((group["pk"].to_numpy(np.int64), group["name"].tolist()))
+    if not groups:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # One window per thread, each single-threaded: rapidfuzz and numpy's partition release the GIL,
-    # and this keeps both cores busy through the partition too (cdist alone parallelizes itself).
+    # One block per thread: rapidfuzz and numpy's partition release the GIL.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        found = list(pool.map(lambda w: _top_pairs(w[0], w[1], k, threshold), windows))
+        found = list(pool.map(lambda g: _block_pairs(g[0], g[1], k, threshold, window), groups))
     return np.concatenate([a for a, _ in found]), np.concatenate([b for _, b in found])
+
+
+def top_for_one(
+    pk: int,
+    name: str,
+    before: tuple[Sequence[int], Sequence[str]],
+    after: tuple[Sequence[int], Sequence[str]],
+    k: int,
+    threshold: float,
+    window: int = WINDOW,
+) -> np.ndarray:
+    """The string-pass candidates of one mention (`pk`, `name`) from the rows of its block just
+    before and after it in the block's order (`before` nearest first), as the batch pass finds
+    them. Each side needs at most `window` rows: with fewer, that side is the whole rest of the
+    block. Returns the candidates' mention ids."""
+    b_pks, b_names = list(before[0]), list(before[1])
+    a_pks, a_names = list(after[0]), list(after[1])
+    size_known = len(b_pks) < window and len(a_pks) < window
+    if size_known and len(b_pks) + len(a_pks) + 1 <= window:
+        take_before, take_after = len(b_pks), len(a_pks)
+    else:
+        take_before = min(len(b_pks), window // 2)
+        take_after = window - 1 - take_before
+        if len(a_pks) < take_after:
+            take_after = len(a_pks)
+            take_before = min(len(b_pks), window - 1 - take_after)
+    pks = np.array([*reversed(b_pks[:take_before]), *a_pks[:take_after]], np.int64)
+    names = [*reversed(b_names[:take_before]), *a_names[:take_after]]
+    if not len(pks):
+        return np.zeros(0, np.int64)
+    every = np.append(pks, pk)
+    ranks = np.argsort(np.argsort(every, kind="stable"), kind="stable").astype(np.float64)[:-1]
+    scores = _scores([name], names)
+    _, cols = _top(scores, np.ones_like(scores, bool), ranks, k, threshold)
+    return pks[cols]

@@ -14,6 +14,7 @@ IVF index whose size has outgrown its lists and rebuilds HNSW without its masked
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -245,3 +246,60 @@ class CandidateIndex:
                 if index.kind not in ("exact", index.config.approximate):
                     index._build(*index.contents())
         return index
+
+
+KNN_MARGIN = 8  # extra neighbours fetched, so that the exact re-ranking sees every near tie
+
+
+def exact_similarities(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Inner products of each query with its candidates, (n, d) x (n, m, d) -> (n, m), in float64
+    with one summation order whatever the batch: FAISS's single-query and batched (BLAS) paths
+    round differently, and a tie must fall the same way online and in a batch."""
+    return np.einsum("nd,nmd->nm", queries.astype(np.float64), candidates.astype(np.float64))
+
+
+def ranked_neighbours(
+    found: np.ndarray, sims: np.ndarray, keep: int, floor: float, unstored_self: np.ndarray | None = None
+) -> np.ndarray:
+    """Of each query's candidates (`found` ids, -1 where empty, with their exact `sims`), the first
+    `keep` by similarity, ties to the smaller id; those under `floor` set to -1. A stored query is
+    among its own candidates (the caller drops it); a query not stored yet takes part as the
+    largest id with its own similarity `unstored_self`, as it would once stored. (n, keep) ids."""
+    none = np.iinfo(np.int64).max
+    ids = np.where(found >= 0, found.astype(np.int64), none)
+    sims = np.where(found >= 0, sims, -np.inf)
+    if unstored_self is not None:
+        ids = np.hstack([ids, np.full((len(ids), 1), none - 1)])
+        sims = np.hstack([sims, np.asarray(unstored_self, np.float64)[:, None]])
+    order = np.lexsort((ids, -sims), axis=-1)[:, :keep]
+    chosen = np.take_along_axis(ids, order, axis=1)
+    chosen_sims = np.take_along_axis(sims, order, axis=1)
+    return np.where((chosen >= none - 1) | (chosen_sims < floor), -1, chosen)
+
+
+def knn_ranked(
+    index: CandidateIndex,
+    queries: np.ndarray,
+    keep: int,
+    floor: float,
+    vectors_of: Callable[[np.ndarray], np.ndarray],
+    unstored: bool = False,
+    chunk: int = 512,
+) -> np.ndarray:
+    """Each query's `keep` nearest stored vectors by exact similarity, ties to the smaller id (see
+    `ranked_neighbours`); `vectors_of` maps an id matrix to its vectors (zeros for -1). One code
+    path for one online query and a batch of them, so both find the same neighbours."""
+    out = np.full((len(queries), keep), -1, np.int64)
+    for start in range(0, len(queries), chunk):
+        part = np.ascontiguousarray(queries[start : start + chunk], np.float32)
+        found, _ = index.search(part, keep + KNN_MARGIN)
+        sims = exact_similarities(part, vectors_of(found))
+        own = np.einsum("nd,nd->n", part.astype(np.float64), part.astype(np.float64)) if unstored else None
+        out[start : start + chunk] = ranked_neighbours(found, sims, keep, floor, own)
+    return out
+
+
+def half_precision(vectors: np.ndarray) -> np.ndarray:
+    """Vectors as the store keeps them (float16), back in float32: the same values whether a
+    vector was just encoded or read back, so cosines and neighbours do not depend on which."""
+    return np.asarray(vectors, np.float32).astype(np.float16).astype(np.float32)

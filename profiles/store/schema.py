@@ -128,7 +128,11 @@ profiles = Table(
     Column("golden", JSON, nullable=False),
     _at("created_at"),
     _at("updated_at"),
+    # Raised by every write that changes the profile (membership, golden record, status), above
+    # every value its domain held before: writers that read earlier see what changed since.
+    Column("change_seq", BigInteger, nullable=False, server_default="0"),
     Index(None, "domain", "status"),
+    Index(None, "domain", "change_seq"),
 )
 
 profile_members = Table(
@@ -303,4 +307,21 @@ exports = Table(
     Column("path", String(1000), nullable=False),
     _at("written_at"),
     UniqueConstraint("domain", "kind", "path"),
+)
+
+# Deterministic blocking keys of every mention, kept at ingest, so that the candidates of one
+# mention are index probes. `kind` is the blocker's bit (`features.blocking.Blocker`) or a string
+# pass block (`features.blocking.keys.STRING_BLOCKS`); those rows also hold the name the string
+# pass compares, ordered by the index as the batch sorts it (byte order: collation C).
+NameText = String(401).with_variant(String(401, collation="C"), "postgresql")
+blocking_keys = Table(
+    "blocking_keys",
+    metadata,
+    Column("mention_pk", Id, ForeignKey("mentions.id", ondelete="CASCADE"), nullable=False),
+    _domain(),
+    Column("kind", Integer, nullable=False),
+    Column("key", String(400).with_variant(String(400, collation="C"), "postgresql"), nullable=False),
+    Column("name", NameText),
+    Index(None, "domain", "kind", "key", "name", "mention_pk"),
+    Index(None, "mention_pk"),
 )

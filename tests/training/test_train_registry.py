@@ -11,6 +11,7 @@ from pipelines.block import run_block
 from pipelines.ingest import ingest_jsonl
 from pipelines.label import label_pairs
 from pipelines.synthetic import GeneratorConfig, write_dataset
+from profiles.errors import Refused
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.schema import audit_log
@@ -56,7 +57,7 @@ def test_train_logs_registers_and_promotion_is_guarded(labelled: tuple[Store, Se
     mine = registry.evaluate_version(store, settings, second.version)
     champion = registry.evaluate_version(store, settings, first.version)
     if mine["f1"] < champion["f1"]:
-        with pytest.raises(ValueError, match="--force"):
+        with pytest.raises(Refused, match="--force"):
             registry.promote(store, settings, "challenger", "tester")
     result = registry.promote(store, settings, "challenger", "tester", force=True)
     assert result["previous_champion"] == first.version

@@ -1,0 +1,107 @@
+"""The blocking keys of every mention, kept at ingest (`blocking_keys`): one mention's candidates
+are index probes into them, never a self-join over the domain.
+
+Rows are computed by `features.blocking.keys.mention_keys` and written here; the index
+(domain, kind, key, name, mention_pk) serves both a key's block and the string pass's window of
+names around a mention, in the order the batch pass sorts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, delete, func, select, tuple_
+
+from profiles.store.db import bulk_insert, plain_rows
+from profiles.store.schema import blocking_keys
+
+COLUMNS = ("mention_pk", "domain", "kind", "key", "name")
+CHUNK = 500
+
+
+def replace_keys(conn: Connection, domain: str, mention_pks: Iterable[int], rows: pd.DataFrame) -> int:
+    """Make the stored keys of these mentions equal to `rows` (mention_pk, kind, key, name)."""
+    pks = sorted({int(pk) for pk in mention_pks})
+    for start in range(0, len(pks), CHUNK):
+        conn.execute(delete(blocking_keys).where(blocking_keys.c.mention_pk.in_(pks[start : start + CHUNK])))
+    return bulk_insert(
+        conn,
+        blocking_keys,
+        COLUMNS,
+        zip(
+            rows["mention_pk"].astype(int).tolist(),
+            [domain] * len(rows),
+            rows["kind"].astype(int).tolist(),
+            rows["key"].tolist(),
+            [n or None for n in rows["name"].tolist()],
+            strict=True,
+        ),
+    )
+
+
+def clear_keys(conn: Connection, domain: str) -> None:
+    conn.execute(delete(blocking_keys).where(blocking_keys.c.domain == domain))
+
+
+def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None = None) -> pd.DataFrame:
+    """(mention_pk, kind, key, name) rows of these mentions (or the whole domain)."""
+    query = select(blocking_keys.c.mention_pk, blocking_keys.c.kind, blocking_keys.c.key, blocking_keys.c.name)
+    query = query.where(blocking_keys.c.domain == domain)
+    if mention_pks is None:
+        rows: list[Any] = plain_rows(conn, query)
+    else:
+        pks = list(mention_pks)
+        rows = []
+        for start in range(0, len(pks), CHUNK):
+            rows += plain_rows(conn, query.where(blocking_keys.c.mention_pk.in_(pks[start : start + CHUNK])))
+    frame = pd.DataFrame(rows, columns=["mention_pk", "kind", "key", "name"])
+    frame["name"] = frame["name"].fillna("")
+    return frame
+
+
+def key_members(conn: Connection, domain: str, kind: int, key: str, limit: int) -> list[int]:
+    """The mentions holding a key, at most `limit` of them (ask one more than a block may hold
+    to learn that it is too big)."""
+    query = (
+        select(blocking_keys.c.mention_pk)
+        .where(blocking_keys.c.domain == domain, blocking_keys.c.kind == kind, blocking_keys.c.key == key)
+        .limit(limit)
+    )
+    return [int(r[0]) for r in plain_rows(conn, query)]
+
+
+def keys_present(conn: Connection, domain: str, kind: int, keys: Sequence[str]) -> set[str]:
+    """Which of these keys some mention holds under `kind`."""
+    if not keys:
+        return set()
+    query = select(blocking_keys.c.key).where(
+        blocking_keys.c.domain == domain, blocking_keys.c.kind == kind, blocking_keys.c.key.in_(list(keys))
+    )
+    return {r[0] for r in plain_rows(conn, query.distinct())}
+
+
+def neighbours_in_order(
+    conn: Connection, domain: str, kind: int, key: str, name: str, pk: int, before: bool, limit: int
+) -> tuple[list[int], list[str]]:
+    """The rows of a string-pass block just before (nearest first) or after a (name, mention id)
+    position, in the block's order: name, then mention id."""
+    c = blocking_keys.c
+    position = tuple_(c.name, c.mention_pk)
+    here = tuple_(name, pk)
+    query = select(c.mention_pk, c.name).where(c.domain == domain, c.kind == kind, c.key == key)
+    if before:
+        query = query.where(position < here).order_by(c.name.desc(), c.mention_pk.desc())
+    else:
+        query = query.where(position > here).order_by(c.name, c.mention_pk)
+    rows = plain_rows(conn, query.limit(limit))
+    return [int(r[0]) for r in rows], [r[1] for r in rows]
+
+
+def count_keys(conn: Connection, domain: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(blocking_keys).where(blocking_keys.c.domain == domain)
+        ).scalar_one()
+    )
