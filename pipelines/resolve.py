@@ -21,24 +21,25 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.blocking import CandidatePairs
-from features.comparisons import MentionArrays, agrees_beyond_name, compare
+from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
-from models.bundle import Bundle, Thresholds, load_bundle
-from models.classifiers import Matcher
+from models.bundle import Thresholds
 from pipelines.block import blocking_identity, blocking_is_current, compute_blocks, nothing_ingested
-from profiles.errors import NotFound, NotReady
+from pipelines.champion import NO_MODEL, champion, model_identity, rules_only
+from pipelines.decide import APART, PairsToDecide, decide
+from profiles.errors import NotReady
 from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, PairScores, cluster
 from profiles.resolution.golden import Survivorship, golden_records
 from profiles.resolution.identity import assign_ids
-from profiles.resolution.rules import DEFAULT_RULES, RuleSet, load_rules
+from profiles.resolution.rules import load_rules
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import (
@@ -59,12 +60,10 @@ from profiles.store.profiles_io import (
 )
 from profiles.store.vectors import load_vectors
 from profiles.store.writes import write_audit
-from training.registry import model_name, resolve_version
 
 Step = Callable[[str, int], Callable[[int], None]]
 GOLDEN_FIELDS = PERSON_FIELDS
 EDGE_DECISIONS = ("merge",)
-APART = "apart"  # a cannot-link: co-travellers, conflicting documents or birth dates, a "no" from a person
 
 
 def _quiet(_: str, __: int) -> Callable[[int], None]:
@@ -95,81 +94,8 @@ class ResolveReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def champion(store: Store, settings: Settings) -> tuple[Bundle, str]:
-    """The champion bundle of this store and domain (thresholds overridden by settings), or
-    NotReady telling what to do."""
-    try:
-        version = resolve_version(store, settings, "champion")
-    except NotFound:
-        if settings.merge_threshold is not None and settings.review_threshold is not None:
-            # Rules and imported scores only (a user of another matcher may have no model of ours).
-            thresholds = Thresholds(
-                settings.merge_threshold, min(settings.review_threshold, settings.merge_threshold)
-            )
-            return _rules_only(thresholds), NO_MODEL
-        raise NotReady(
-            f"no champion model for domain {store.domain!r} of this store: run `upt label` and "
-            "`upt train` first (or point UPT_MLFLOW_TRACKING_URI at the registry that has it), or set "
-            "UPT_MERGE_THRESHOLD and UPT_REVIEW_THRESHOLD to resolve by rules and imported scores alone"
-        ) from None
-    bundle = load_bundle(f"models:/{model_name(store)}/{version}")
-    bundle.thresholds = effective_thresholds(bundle.thresholds, settings)
-    return bundle, version
-
-
-NO_MODEL = "none"
-
-
-def _rules_only(thresholds: Thresholds) -> Bundle:
-    return Bundle(model=cast(Matcher, _NoModel()), thresholds=thresholds)
-
-
-class _NoModel:
-    """Stands in for the model when there is none: every pair scores 0, so only rule levels and
-    imported scores can merge or link."""
-
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return np.zeros(len(features))
-
-
-def effective_thresholds(thresholds: Thresholds, settings: Settings) -> Thresholds:
-    merge = settings.merge_threshold if settings.merge_threshold is not None else thresholds.merge
-    review = settings.review_threshold if settings.review_threshold is not None else thresholds.review
-    return Thresholds(merge=merge, review=min(review, merge))
-
-
-def model_identity(bundle: Bundle, version: str, settings: Settings) -> str:
-    """The registry version plus a fingerprint of what decides: the classifier, its thresholds
-    (after settings' overrides) and the rules. A version number alone is not enough: another
-    registry, or a changed override, can give the same number to different decisions."""
-    import hashlib
-    import json
-
-    rules = (settings.rules_file or DEFAULT_RULES).read_bytes()
-    text = json.dumps(
-        {
-            "model": bundle.model.to_dict() if version != NO_MODEL else None,
-            "thresholds": vars(bundle.thresholds),
-        },
-        sort_keys=True,
-        default=str,
-    ).encode()
-    return f"{version}:{hashlib.sha256(text + rules).hexdigest()[:12]}"
-
-
 def survivorship_of(settings: Settings) -> Survivorship:
     return Survivorship(GOLDEN_FIELDS, dict(settings.survivorship), tuple(settings.source_priority))
-
-
-@dataclass
-class _Work:
-    """The pairs this run decides, as mention ids, with where each came from."""
-
-    a: np.ndarray
-    b: np.ndarray
-    cosine: np.ndarray
-    external: np.ndarray  # imported score, NaN where none
-    scorer: np.ndarray  # scorer name, "" where none
 
 
 def _work_pairs(
@@ -178,7 +104,7 @@ def _work_pairs(
     pk_of: dict[str, int],
     dirty: np.ndarray,
     vectors: tuple[np.ndarray, np.ndarray] | None,
-) -> _Work:
+) -> PairsToDecide:
     touch = np.isin(table.a, dirty) | np.isin(table.b, dirty)
     a, b, cosine = table.a[touch], table.b[touch], table.cosine[touch]
     ext_score = np.full(len(a), np.nan)
@@ -207,65 +133,7 @@ def _work_pairs(
             cosine = np.concatenate([cosine, pair_cosines(*vectors, xa, xb)])
             ext_score = np.concatenate([ext_score, [e[2] for e in extra]])
             ext_scorer = np.concatenate([ext_scorer, np.array([e[3] for e in extra], dtype=object)])
-    return _Work(a, b, cosine, ext_score, ext_scorer)
-
-
-def _decide(
-    features: pd.DataFrame,
-    work: _Work,
-    bundle: Bundle,
-    version: str,
-    rules: RuleSet,
-    frame: pd.DataFrame,
-    report: ResolveReport,
-) -> pd.DataFrame:
-    """One decision per work pair: a rule level if one fires, else the imported score if there is
-    one, else the model; co-travellers and conflicting identities become cannot-links."""
-    n = len(features)
-    p = bundle.model.predict_proba(features) if n else np.zeros(0)
-    has_ext = ~np.isnan(work.external)
-    score = np.where(has_ext, work.external, p)
-    decision = bundle.thresholds.decide(score).astype(object)
-    source = np.where(has_ext, "external", "model").astype(object)
-    actor = np.array(
-        [f"scorer:{x}" if e else f"model:{version}" for x, e in zip(work.scorer, has_ext, strict=True)],
-        dtype=object,
-    )
-    rule = np.full(n, None, dtype=object)
-    threshold = np.where(decision == "merge", bundle.thresholds.merge, bundle.thresholds.review)
-    level, action = rules.apply(features, frame) if n else (np.zeros(0, np.int32), np.zeros(0, object))
-    fired = level >= 0
-    for i in np.unique(level[fired]).tolist():
-        report.rule_hits[rules.rule_name(i)] = int((level == i).sum())
-    decision[fired] = np.where(action[fired] == "merge", "merge", "review")
-    source[fired], actor[fired] = "rule", "rules"
-    rule[fired] = [rules.rule_name(i) for i in level[fired].tolist()]
-    threshold = np.where(fired, np.nan, threshold)
-    # A name is no identity: a model merge needs one more thing in common (a contact, a birth
-    # date, an identifier, an address, a booking); on names alone a person decides. At 100,000
-    # travel mentions the model merged hundreds of name-only "james smith" mentions into one.
-    # Imported scores are left alone: their system may have seen evidence we do not hold.
-    model_merge = (decision == "merge") & (source == "model")
-    weak = model_merge & ~agrees_beyond_name(features)
-    decision[weak] = "review"
-    report.name_only_to_review = int(weak.sum())
-    companions = features["travelled_together"].to_numpy() == 1
-    conflict = (features["document_conflict"].to_numpy() == 1) | (features["dob_conflict"].to_numpy() == 1)
-    apart = companions | (conflict & (decision == "no_match"))
-    decision[apart] = APART
-    return pd.DataFrame(
-        {
-            "a": work.a,
-            "b": work.b,
-            "decision": decision,
-            "source": source,
-            "score": score,
-            "probability": p,
-            "rule": rule,
-            "actor": actor,
-            "threshold": threshold,
-        }
-    )
+    return PairsToDecide(a, b, cosine, ext_score, ext_scorer)
 
 
 def _rank(score: float | None) -> float:
@@ -339,7 +207,7 @@ def run_resolve(
         except NotReady as exc:
             # a store whose mentions have no candidate pair needs no model: each is its own
             # profile; the error is raised below if there is anything to score
-            bundle, version, no_model = _rules_only(Thresholds(1.0, 1.0)), NO_MODEL, exc
+            bundle, version, no_model = rules_only(Thresholds(1.0, 1.0)), NO_MODEL, exc
         report.model_version, report.rules_version = version, rules.version
         report.thresholds = {"merge": bundle.thresholds.merge, "review": bundle.thresholds.review}
         report.seconds["model"] = round(time.perf_counter() - clock, 2)
@@ -378,7 +246,10 @@ def run_resolve(
         features = (
             pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
         )
-        decided = _decide(features, work, bundle, version, rules, frame, report)
+        outcome = decide(features, work, bundle, version, rules, frame)
+        decided = outcome.decisions
+        report.rule_hits.update(outcome.rule_hits)
+        report.name_only_to_review = outcome.name_only_to_review
         report.pairs_decided = len(decided)
         report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
 

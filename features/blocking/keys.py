@@ -12,7 +12,9 @@ with the name it compares.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,10 +124,106 @@ def with_contact_holders(travel: pd.DataFrame, emails: pd.DataFrame, phones: pd.
     return pd.concat([travel, holders[holders["key"].isin(travel["key"])]], ignore_index=True)
 
 
+# Below this many mentions the keys are derived row by row: pandas costs tens of microseconds per
+# operation, a whole vectorized derivation about 60 ms, which one online record cannot afford.
+ROW_BY_ROW_BELOW = 64
+
+
+def _metaphone(last: str) -> str:
+    import jellyfish
+
+    return jellyfish.metaphone(last.split()[-1]) if last else ""
+
+
+def row_keys(
+    row: dict[str, Any], travel: Sequence[tuple[str, tuple[str, ...]]] = ()
+) -> list[tuple[int, str, str]]:
+    """The keys of one mention, (kind, key, name), exactly as `mention_keys` derives them for a
+    frame (a property test holds the two together); `travel` is its (reference, contacts) rows."""
+    out: list[tuple[int, str, str]] = []
+    for kind, column in (
+        (Blocker.EMAIL, "emails"),
+        (Blocker.LOYALTY, "loyalty"),
+        (Blocker.DOCUMENT, "documents"),
+    ):
+        out += [(int(kind), v, "") for v in row[column] if v]
+    for number in (*row["phones"], *row["phone_digits"]):
+        suffix = phone_suffix(str(number)) if number else None
+        if suffix is not None:
+            out.append((int(Blocker.PHONE), suffix, ""))
+    first, last, dob, postal = row["first_name"], row["last_name"], row["date_of_birth"], row["postal_code"]
+    if first and last and dob:
+        out.append((int(Blocker.NAME_DOB), f"{first}|{last}|{dob}", ""))
+    if dob and postal:
+        out.append((int(Blocker.DOB_POSTAL), f"{dob}|{postal}", ""))
+    sound, year = _metaphone(last), dob[:4]
+    if sound and year:
+        out.append((int(Blocker.PHONETIC_YEAR), f"{sound}|{year}", ""))
+    if first and last:
+        low, high = (last, first) if first > last else (first, last)
+        out.append((int(Blocker.NAME), f"{low}|{high}", ""))
+    for ref, contacts in travel:
+        out.append((int(Blocker.TRAVEL), str(ref), ""))
+        out += [(int(Blocker.TRAVEL), str(c), "") for c in contacts if c is not None]
+    name = f"{first} {last}".strip()
+    if name:
+        for string_kind, block in zip(STRING_BLOCKS, (year, sound, postal), strict=True):
+            if block:
+                out.append((string_kind, block, name))
+    return list(dict.fromkeys(out))
+
+
+def _row_by_row(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.DataFrame:
+    travel: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
+    if interactions is not None and len(interactions):
+        for pk, ref, contacts in zip(
+            interactions["mention_pk"].tolist(),
+            interactions["ref"].tolist(),
+            interactions["contacts"].tolist(),
+            strict=True,
+        ):
+            travel.setdefault(int(pk), []).append((ref, tuple(contacts)))
+    rows = []
+    columns = (
+        "mention_pk",
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "postal_code",
+        "emails",
+        "phones",
+        "phone_digits",
+        "loyalty",
+        "documents",
+    )
+    for values in zip(*(frame[c].tolist() for c in columns), strict=True):
+        row = dict(zip(columns, values, strict=True))
+        pk = int(row["mention_pk"])
+        # a key kept once per mention and kind, whichever rows it came from (as drop_duplicates)
+        seen: set[tuple[int, str]] = set()
+        for kind, key, name in row_keys(row, travel.get(pk, ())):
+            if (kind, key) not in seen:
+                seen.add((kind, key))
+                rows.append((pk, kind, key, name))
+    out = pd.DataFrame(rows, columns=["mention_pk", "kind", "key", "name"])
+    out["mention_pk"] = out["mention_pk"].astype(np.int64)
+    out["kind"] = out["kind"].astype(np.int64)
+    out["key"] = out["key"].astype(object)
+    out["name"] = out["name"].astype(object)
+    return out
+
+
 def mention_keys(frame: pd.DataFrame, interactions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every stored key of these mentions as (mention_pk, kind, key, name): the deterministic
     blockers' keys (`name` empty), the travel keys, and the string pass's blocks with the name it
-    compares. Contact holders are not stored: they follow from the email, phone and travel rows."""
+    compares. Contact holders are not stored: they follow from the email, phone and travel rows.
+    Rows come sorted by (mention_pk, kind, key)."""
+    if len(frame) < ROW_BY_ROW_BELOW:
+        return _sorted_keys(_row_by_row(frame, interactions))
+    return _sorted_keys(_vectorized(frame, interactions))
+
+
+def _vectorized(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.DataFrame:
     parts = []
     for blocker, table in key_tables(frame).items():
         parts.append(table.assign(kind=int(blocker), name=""))
@@ -145,5 +243,11 @@ def mention_keys(frame: pd.DataFrame, interactions: pd.DataFrame | None = None) 
         )
     out = pd.concat(parts, ignore_index=True)[["mention_pk", "kind", "key", "name"]]
     out["mention_pk"] = out["mention_pk"].astype(np.int64)
-    out["key"] = out["key"].astype(str)
+    out["kind"] = out["kind"].astype(np.int64)
+    out["key"] = out["key"].astype(str).astype(object)
+    out["name"] = out["name"].astype(object)
     return out.drop_duplicates(["mention_pk", "kind", "key"], ignore_index=True)
+
+
+def _sorted_keys(keys: pd.DataFrame) -> pd.DataFrame:
+    return keys.sort_values(["mention_pk", "kind", "key"], kind="stable", ignore_index=True)

@@ -134,36 +134,28 @@ def string_pairs(
     return np.concatenate([a for a, _ in found]), np.concatenate([b for _, b in found])
 
 
+def window_takes(before: int, after: int, window: int = WINDOW) -> tuple[int, int]:
+    """How many rows just before and after a mention its window holds, given how many there are
+    on each side (counts of at most `window` are enough: more is as good as `window`). Asking the
+    store for `window // 2` before, then the rest after, then more before if the end was near,
+    finds them with about `window` rows read."""
+    if before + after + 1 <= window:
+        return before, after
+    take_before = min(before, window // 2)
+    take_after = min(after, window - 1 - take_before)
+    return min(before, window - 1 - take_after), take_after
+
+
 def top_for_one(
-    pk: int,
-    name: str,
-    before: tuple[Sequence[int], Sequence[str]],
-    after: tuple[Sequence[int], Sequence[str]],
-    k: int,
-    threshold: float,
-    window: int = WINDOW,
+    pk: int, name: str, window_pks: Sequence[int], window_names: Sequence[str], k: int, threshold: float
 ) -> np.ndarray:
-    """The string-pass candidates of one mention (`pk`, `name`) from the rows of its block just
-    before and after it in the block's order (`before` nearest first), as the batch pass finds
-    them. Each side needs at most `window` rows: with fewer, that side is the whole rest of the
-    block. Returns the candidates' mention ids."""
-    b_pks, b_names = list(before[0]), list(before[1])
-    a_pks, a_names = list(after[0]), list(after[1])
-    size_known = len(b_pks) < window and len(a_pks) < window
-    if size_known and len(b_pks) + len(a_pks) + 1 <= window:
-        take_before, take_after = len(b_pks), len(a_pks)
-    else:
-        take_before = min(len(b_pks), window // 2)
-        take_after = window - 1 - take_before
-        if len(a_pks) < take_after:
-            take_after = len(a_pks)
-            take_before = min(len(b_pks), window - 1 - take_after)
-    pks = np.array([*reversed(b_pks[:take_before]), *a_pks[:take_after]], np.int64)
-    names = [*reversed(b_names[:take_before]), *a_names[:take_after]]
+    """The string-pass candidates of one mention (`pk`, `name`) among the other rows of its
+    window (any order), as the batch pass finds them: the mention ids of its `k` most similar
+    names at least `threshold` alike, ties to the smaller id."""
+    pks = np.asarray(window_pks, np.int64)
     if not len(pks):
         return np.zeros(0, np.int64)
-    every = np.append(pks, pk)
-    ranks = np.argsort(np.argsort(every, kind="stable"), kind="stable").astype(np.float64)[:-1]
-    scores = _scores([name], names)
+    ranks = np.argsort(np.argsort(np.append(pks, pk), kind="stable"), kind="stable").astype(np.float64)[:-1]
+    scores = _scores([name], list(window_names))
     _, cols = _top(scores, np.ones_like(scores, bool), ranks, k, threshold)
     return pks[cols]

@@ -150,6 +150,9 @@ class CandidateIndex:
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0 or self._index.ntotal == 0:
             return
+        if self.kind == "ivf" and self._index.direct_map.type == faiss.DirectMap.Hashtable:
+            self._index.remove_ids(faiss.IDSelectorArray(ids))  # what a hash-table direct map takes
+            return
         if self.kind in ("exact", "ivf"):
             self._index.remove_ids(faiss.IDSelectorBatch(ids))
             return
@@ -180,6 +183,27 @@ class CandidateIndex:
         if outgrown or masked:
             self._build(*self.contents())
         return outgrown or masked
+
+    def enable_lookup(self) -> None:
+        """Let `vectors` read an inverted-file index by id (a hash table from id to list slot,
+        kept up to date by `add` and `remove`); the flat and HNSW indexes always can."""
+        faiss = _faiss()
+
+        if self.kind == "ivf" and self._index.direct_map.type != faiss.DirectMap.Hashtable:
+            self._index.set_direct_map_type(faiss.DirectMap.Hashtable)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids (any shape); zeros for -1 and ids not held."""
+        flat = np.asarray(ids, np.int64).ravel()
+        out = np.zeros((len(flat), self.dim), np.float32)
+        for i, pk in enumerate(flat.tolist()):
+            if pk < 0 or pk in self.removed:
+                continue
+            try:
+                out[i] = self._index.reconstruct(pk)
+            except RuntimeError:  # not held
+                continue
+        return out.reshape(*np.shape(ids), self.dim)
 
     def compact(self) -> None:
         """Rebuild HNSW without its masked nodes (an offline maintenance step, never per record)."""
@@ -277,6 +301,10 @@ def ranked_neighbours(
     return np.where((chosen >= none - 1) | (chosen_sims < floor), -1, chosen)
 
 
+TIE_TOLERANCE = 1e-5  # FAISS's single and batched paths may order scores this close either way
+MAX_FETCH = 4096
+
+
 def knn_ranked(
     index: CandidateIndex,
     queries: np.ndarray,
@@ -288,14 +316,31 @@ def knn_ranked(
 ) -> np.ndarray:
     """Each query's `keep` nearest stored vectors by exact similarity, ties to the smaller id (see
     `ranked_neighbours`); `vectors_of` maps an id matrix to its vectors (zeros for -1). One code
-    path for one online query and a batch of them, so both find the same neighbours."""
+    path for one online query and a batch of them, so both find the same neighbours: when the
+    last vector FAISS returned is about as similar as the one ranked `keep`-th (a crowd of
+    identical records, whose order FAISS's paths break differently), the query asks again for
+    twice as many, until the crowd is in."""
     out = np.full((len(queries), keep), -1, np.int64)
     for start in range(0, len(queries), chunk):
         part = np.ascontiguousarray(queries[start : start + chunk], np.float32)
-        found, _ = index.search(part, keep + KNN_MARGIN)
-        sims = exact_similarities(part, vectors_of(found))
-        own = np.einsum("nd,nd->n", part.astype(np.float64), part.astype(np.float64)) if unstored else None
-        out[start : start + chunk] = ranked_neighbours(found, sims, keep, floor, own)
+        rows = np.arange(len(part))
+        fetch = keep + KNN_MARGIN
+        while len(rows):
+            found, _ = index.search(part[rows], fetch)
+            sims = exact_similarities(part[rows], vectors_of(found))
+            own = (
+                np.einsum("nd,nd->n", part[rows].astype(np.float64), part[rows].astype(np.float64))
+                if unstored
+                else None
+            )
+            chosen = ranked_neighbours(found, sims, keep, floor, own)
+            out[start + rows] = chosen
+            ranked = np.sort(np.where(found >= 0, sims, -np.inf), axis=1)[:, ::-1]
+            full = (found >= 0).all(axis=1)
+            crowded = full & (ranked[:, -1] >= ranked[:, min(keep, fetch) - 1] - TIE_TOLERANCE)
+            if fetch >= min(MAX_FETCH, len(index)):
+                break
+            rows, fetch = rows[crowded], fetch * 2
     return out
 
 

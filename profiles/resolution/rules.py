@@ -80,14 +80,18 @@ class RuleSet:
     def features_needed(self) -> set[str]:
         return {c.feature for rule in self.levels for c in (*[c for g in rule.when for c in g], *rule.unless)}
 
-    def apply(self, features: pd.DataFrame, mentions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def apply(
+        self, features: pd.DataFrame, mentions: pd.DataFrame, shared: SharedValues | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(level index or -1, action) of every pair of `features` (columns mention_a, mention_b +
-        the comparison vector); `mentions` is the frame indexed by mention id."""
+        the comparison vector); `mentions` is the frame indexed by mention id. `shared` tells which
+        emails or phones are written for too many names across the whole domain; without it they
+        are counted over `mentions` (which then must be the whole domain)."""
         missing = self.features_needed() - set(features.columns)
         if missing:
             raise ConfigError(f"rules {self.source}: unknown features {sorted(missing)}")
         level = np.full(len(features), -1, np.int32)
-        context = _ExclusionContext(self, mentions)
+        context = _ExclusionContext(self, mentions, shared)
         for i, rule in enumerate(self.levels):
             hit = rule.candidates(features) & (level < 0)
             rows = np.flatnonzero(hit)
@@ -106,21 +110,37 @@ class RuleSet:
         return f"{self.version}/{self.levels[level].name}"
 
 
+# (column, values, most names) -> those of `values` written on mentions of more distinct names
+SharedValues = Callable[[str, set[str], int], set[str]]
+
+
+def shared_in_frame(frame: pd.DataFrame, column: str, max_names: int) -> set[str]:
+    """Values of a multi-valued column (emails, phones) written on mentions of more than
+    `max_names` distinct names (first and last) in `frame`."""
+    long = frame[[column, "first_name", "last_name"]].explode(column).dropna(subset=[column])
+    long = long[long[column] != ""]
+    names = (long["first_name"] + " " + long["last_name"]).str.strip()
+    counts = names.groupby(long[column]).nunique()
+    return set(counts.index[counts > max_names])
+
+
 @dataclass
 class _ExclusionContext:
     rules: RuleSet
     mentions: pd.DataFrame
+    shared: SharedValues | None = None
     _shared: dict[str, set[str]] = field(default_factory=dict)
     _by_pk: dict[str, dict[int, Any]] = field(default_factory=dict)
 
     def shared_values(self, column: str) -> set[str]:
         """Values of a multi-valued column written on mentions of too many distinct names."""
         if column not in self._shared:
-            frame = self.mentions[[column, "first_name", "last_name"]].explode(column).dropna(subset=[column])
-            frame = frame[frame[column] != ""]
-            names = (frame["first_name"] + " " + frame["last_name"]).str.strip()
-            counts = names.groupby(frame[column]).nunique()
-            self._shared[column] = set(counts.index[counts > self.rules.shared_value_max_names])
+            limit = self.rules.shared_value_max_names
+            if self.shared is None:
+                self._shared[column] = shared_in_frame(self.mentions, column, limit)
+            else:
+                values = {v for items in self.mentions[column] for v in items if v}
+                self._shared[column] = self.shared(column, values, limit)
         return self._shared[column]
 
     def values_of(self, column: str) -> dict[int, Any]:

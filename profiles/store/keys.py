@@ -47,7 +47,9 @@ def clear_keys(conn: Connection, domain: str) -> None:
 
 def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None = None) -> pd.DataFrame:
     """(mention_pk, kind, key, name) rows of these mentions (or the whole domain)."""
-    query = select(blocking_keys.c.mention_pk, blocking_keys.c.kind, blocking_keys.c.key, blocking_keys.c.name)
+    query = select(
+        blocking_keys.c.mention_pk, blocking_keys.c.kind, blocking_keys.c.key, blocking_keys.c.name
+    )
     query = query.where(blocking_keys.c.domain == domain)
     if mention_pks is None:
         rows: list[Any] = plain_rows(conn, query)
@@ -59,6 +61,68 @@ def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None
     frame = pd.DataFrame(rows, columns=["mention_pk", "kind", "key", "name"])
     frame["name"] = frame["name"].fillna("")
     return frame
+
+
+def _marks(conn: Connection, n: int) -> list[str]:
+    return ["?" if conn.dialect.paramstyle == "qmark" else "%s"] * n
+
+
+def probe_keys(
+    conn: Connection, domain: str, probes: Sequence[tuple[int, str]], limit: int
+) -> dict[tuple[int, str], list[int]]:
+    """The mentions holding each (kind, key), at most `limit` per key, in one round trip (each key
+    an index probe of its own): a mention's candidates come from a dozen keys, and a statement
+    per key cost more than the probes."""
+    probes = list(dict.fromkeys(probes))
+    out: dict[tuple[int, str], list[int]] = {p: [] for p in probes}
+    for start in range(0, len(probes), 40):
+        part = probes[start : start + 40]
+        one = "SELECT kind, key, mention_pk FROM (SELECT kind, key, mention_pk FROM blocking_keys "
+        q = _marks(conn, 1)[0]
+        sql = " UNION ALL ".join(
+            f"{one}WHERE domain = {q} AND kind = {q} AND key = {q} LIMIT {q}) AS p{i}"
+            for i in range(len(part))
+        )
+        params: list[Any] = []
+        for kind, key in part:
+            params += [domain, int(kind), key, int(limit)]
+        for kind, key, pk in conn.exec_driver_sql(sql, tuple(params)).fetchall():
+            out[(int(kind), key)].append(int(pk))
+    return out
+
+
+def windows_around(
+    conn: Connection,
+    domain: str,
+    spots: Sequence[tuple[int, str, str, int]],
+    before: int,
+    after: Sequence[int],
+) -> list[tuple[list[tuple[int, str]], list[tuple[int, str]]]]:
+    """For each (kind, block key, name, mention id) spot of a string-pass block: up to `before`
+    rows just before it (nearest first) and up to `after[i]` rows just after it, in the block's
+    order (name, then mention id), in one round trip."""
+    q = _marks(conn, 1)[0]
+    parts, params = [], []
+    for i, (kind, key, name, pk) in enumerate(spots):
+        head = (
+            "SELECT {side} AS side, {i} AS spot, mention_pk, name FROM (SELECT mention_pk, name FROM blocking_keys "
+            f"WHERE domain = {q} AND kind = {q} AND key = {q} AND (name, mention_pk) {{op}} ({q}, {q}) "
+            "ORDER BY name {order}, mention_pk {order} LIMIT " + q + ") AS w{side}{i}"
+        )
+        parts.append(head.format(side=0, i=i, op="<", order="DESC"))
+        parts.append(head.format(side=1, i=i, op=">", order="ASC"))
+        params += [domain, int(kind), key, name, int(pk), int(before)]
+        params += [domain, int(kind), key, name, int(pk), int(after[i])]
+    out: list[tuple[list[tuple[int, str]], list[tuple[int, str]]]] = [([], []) for _ in spots]
+    if not parts:
+        return out
+    for side, spot, pk, name in conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).fetchall():
+        out[int(spot)][int(side)].append((int(pk), name))
+    # UNION ALL keeps no order across its parts: each side in the block's order again
+    return [
+        (sorted(b, key=lambda r: (r[1], r[0]), reverse=True), sorted(a, key=lambda r: (r[1], r[0])))
+        for b, a in out
+    ]
 
 
 def key_members(conn: Connection, domain: str, kind: int, key: str, limit: int) -> list[int]:

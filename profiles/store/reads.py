@@ -130,3 +130,41 @@ def store_id(conn: Connection) -> str:
         value = uuid.uuid4().hex
         conn.execute(insert(store_info).values(key="store_id", value=value))
     return str(value)
+
+
+_IDENTIFIER_KIND = {"emails": "email", "phones": "phone"}
+
+
+def shared_contact_values(
+    conn: Connection, domain: str, column: str, values: set[str], max_names: int
+) -> set[str]:
+    """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold under
+    more than `max_names` distinct names (first and last): an index probe per value, the same
+    answer `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame."""
+    from sqlalchemy import String, cast, literal
+
+    from profiles.store.schema import identifiers
+
+    if not values:
+        return set()
+    first = func.coalesce(mentions.c.first_name, literal("", String))
+    last = func.coalesce(mentions.c.last_name, literal("", String))
+    name = func.trim(first + literal(" ", String) + last)
+    counted = func.count(func.distinct(cast(name, String)))
+    out: set[str] = set()
+    wanted = sorted(values)
+    for start in range(0, len(wanted), 500):
+        query = (
+            select(identifiers.c.value)
+            .join(mentions, mentions.c.id == identifiers.c.mention_pk)
+            .where(
+                identifiers.c.domain == domain,
+                identifiers.c.kind == _IDENTIFIER_KIND[column],
+                identifiers.c.value.in_(wanted[start : start + 500]),
+                mentions.c.matchable.is_(True),
+            )
+            .group_by(identifiers.c.value)
+            .having(counted > max_names)
+        )
+        out |= {r[0] for r in conn.execute(query)}
+    return out

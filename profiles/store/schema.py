@@ -273,6 +273,7 @@ embeddings = Table(
     Column("vector", LargeBinary, nullable=False),  # float16, L2-normalized
     _at("updated_at"),
     Index(None, "domain", "encoder"),
+    Index(None, "domain", "encoder", "updated_at"),  # what a running process's index has to catch up on
 )
 
 # Candidate pairs from blocking, mention_a < mention_b, with the blockers that proposed them.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, select, update
@@ -135,3 +137,53 @@ def replace_pairs(
             .values(blockers=int(blockers[i]), cosine=float(cosine[i]))
         )
     return {"inserted": int(fresh.sum()), "updated": int(changed.sum()), "deleted": len(gone)}
+
+
+def _decode(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if not rows:
+        return pks, np.zeros((0, 0), np.float32)
+    width = len(rows[0][1]) // 2
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), width)
+    return pks, vectors.astype(np.float32)
+
+
+def vectors_by_ids(
+    conn: Connection, domain: str, encoder: str, pks: Iterable[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 vectors) of the stored embeddings of these mentions."""
+    ids = sorted({int(pk) for pk in pks})
+    rows: list[Any] = []
+    for start in range(0, len(ids), 500):
+        rows += conn.execute(
+            select(embeddings.c.mention_pk, embeddings.c.vector).where(
+                embeddings.c.domain == domain,
+                embeddings.c.encoder == encoder,
+                embeddings.c.mention_pk.in_(ids[start : start + 500]),
+            )
+        ).all()
+    return _decode(rows)
+
+
+def embedding_changes(
+    conn: Connection, domain: str, encoder: str, since: dt.datetime | None
+) -> tuple[np.ndarray, np.ndarray, dt.datetime | None]:
+    """(ids, vectors, latest update time) of the embeddings written at or after `since` (all when
+    None): what a process's in-memory index has to catch up on."""
+    query = select(embeddings.c.mention_pk, embeddings.c.vector, embeddings.c.updated_at).where(
+        embeddings.c.domain == domain, embeddings.c.encoder == encoder
+    )
+    if since is not None:
+        query = query.where(embeddings.c.updated_at >= since)
+    rows = conn.execute(query).all()
+    latest = max((r[2] for r in rows), default=None)
+    pks, vectors = _decode([(r[0], r[1]) for r in rows])
+    return pks, vectors, latest
+
+
+def embedded_ids(conn: Connection, domain: str, encoder: str) -> np.ndarray:
+    rows = plain_rows(
+        conn,
+        select(embeddings.c.mention_pk).where(embeddings.c.domain == domain, embeddings.c.encoder == encoder),
+    )
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

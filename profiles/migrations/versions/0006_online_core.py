@@ -1,4 +1,4 @@
-"""online core: blocking keys kept at ingest, profile change sequence
+"""online core: blocking keys kept at ingest, profile change sequence, embeddings by update time
 
 Revision ID: 0006
 Revises: 0005
@@ -47,9 +47,16 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_profiles_domain_change_seq"), ["domain", "change_seq"], unique=False
         )
+    op.create_index(
+        op.f("ix_embeddings_domain_encoder_updated_at"),
+        "embeddings",
+        ["domain", "encoder", "updated_at"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_embeddings_domain_encoder_updated_at"), table_name="embeddings")
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_profiles_domain_change_seq"))
         batch_op.drop_column("change_seq")

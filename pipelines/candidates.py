@@ -1,0 +1,174 @@
+"""The candidates of one mention: what batch blocking would pair it with, found by index probes.
+
+The same blockers as `features.blocking.block`, asked for one mention against the store:
+- the deterministic keys (`blocking_keys`, kept at ingest): the mentions holding each of its keys,
+  unless the key is held by more than the block limit (a generic key), as in the batch;
+- shared travel: its bookings' references and contacts, and the holders of those contacts;
+- the string pass: its window of names in each of its blocks (`neighbours_in_order`), the k most
+  similar, ties to the smaller id (`features.blocking.strings.top_for_one`);
+- its embedding neighbours, ranked as the batch ranks them (`features.embedding.index.knn_ranked`).
+
+A stored mention finds exactly the pairs the batch proposes for it from its own side (a mention
+chosen as one of *another's* k nearest shows up in the batch's pairs too; online, that other
+mention's list is the batch's to update). A mention not stored yet goes by `UNSTORED`, an id
+larger than any stored one, which is what it will be once written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from features.blocking import Blocker, BlockingConfig, CandidatePairs, union
+from features.blocking.keys import STRING_BLOCKS, block_limit, row_keys
+from features.blocking.strings import WINDOW, top_for_one, window_takes
+from profiles.settings import Settings
+from profiles.store.keys import probe_keys, windows_around
+
+UNSTORED = 2**62
+STRING_THRESHOLD = BlockingConfig().string_threshold
+KEY_KINDS = (
+    Blocker.EMAIL,
+    Blocker.PHONE,
+    Blocker.LOYALTY,
+    Blocker.DOCUMENT,
+    Blocker.NAME_DOB,
+    Blocker.PHONETIC_YEAR,
+    Blocker.NAME,
+    Blocker.DOB_POSTAL,
+)
+KEY_CODES = {int(k) for k in KEY_KINDS}
+
+
+class Neighbours(Protocol):
+    """The embedding side of a lookup: a process's candidate index, kept in step with the store."""
+
+    def neighbours(self, pk: int, text: str, stored: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(ids of the mention's embedding neighbours, its vector)."""
+        ...
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Found:
+    pairs: CandidatePairs
+    seconds: dict[str, float] = field(default_factory=dict)
+    giant_keys: int = 0
+
+
+def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """(kind, key, name) of the one mention, as `mention_keys` derives them."""
+    row = mention.to_dict("records")[0]
+    travel = []
+    if len(interactions):
+        travel = list(
+            zip(interactions["ref"].tolist(), map(tuple, interactions["contacts"].tolist()), strict=True)
+        )
+    return row_keys(row, travel)
+
+
+def _windows(
+    conn: Connection, domain: str, spots: list[tuple[int, str, str, int]]
+) -> list[tuple[list[int], list[str]]]:
+    """The other rows of each spot's string-pass window (`features.blocking.strings`), read with
+    about `WINDOW` rows each: half on each side first, more on one side near the block's end."""
+    half = WINDOW // 2
+    first = windows_around(conn, domain, spots, half, [half] * len(spots))
+    out = []
+    for spot, (before, after) in zip(spots, first, strict=True):
+        if len(before) < half and len(after) == half:
+            after = windows_around(conn, domain, [spot], 0, [WINDOW - 1 - len(before)])[0][1]
+        elif len(before) == half and len(after) < half:
+            before = windows_around(conn, domain, [spot], WINDOW - 1 - len(after), [0])[0][0]
+        take_before, take_after = window_takes(len(before), len(after))
+        rows = [*before[:take_before], *after[:take_after]]
+        out.append(([r[0] for r in rows], [r[1] for r in rows]))
+    return out
+
+
+def lookup(
+    conn: Connection,
+    domain: str,
+    settings: Settings,
+    mention: pd.DataFrame,
+    interactions: pd.DataFrame,
+    index: Neighbours | None,
+    text: str = "",
+) -> Found:
+    """The candidate pairs of the one mention in `mention` (a frame row; its interactions in
+    `interactions`), with the blockers that proposed each and their embedding cosine. Its id is
+    its store id, or `UNSTORED` for a mention not written yet."""
+    pk = int(mention["mention_pk"].iloc[0])
+    stored = pk != UNSTORED
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    keys = _keys_of(mention, interactions)
+    parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+    giant = 0
+
+    def add(others: list[int] | np.ndarray, blocker: int) -> None:
+        ids = np.unique(np.asarray(others, np.int64))
+        ids = ids[ids != pk]
+        if len(ids):
+            parts.append((np.minimum(ids, pk), np.maximum(ids, pk), blocker))
+
+    own = [(kind, key) for kind, key, _ in keys if kind in KEY_CODES]
+    own_travel = {key for kind, key, _ in keys if kind == int(Blocker.TRAVEL)}
+    contacts = {key for kind, key in own if kind in (int(Blocker.EMAIL), int(Blocker.PHONE))}
+    travel_probes = [
+        (int(kind), key)
+        for key in sorted(own_travel | contacts)
+        for kind in (Blocker.TRAVEL, Blocker.EMAIL, Blocker.PHONE)
+    ]
+    most = max(settings.max_block, settings.max_name_block) + 2
+    members = probe_keys(conn, domain, own + travel_probes, most)
+    for kind, key in own:
+        others = set(members[(kind, key)]) - {pk}
+        if len(others) + 1 > block_limit(kind, settings.max_block, settings.max_name_block):
+            giant += 1
+        else:
+            add(sorted(others), kind)
+    seconds["keys"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    # co-travellers: a booking reference or contact shared, and the holders of those contacts
+    # (as `features.blocking.keys.with_contact_holders` adds them)
+    for key in sorted(own_travel | contacts):
+        travellers = set(members[(int(Blocker.TRAVEL), key)]) - {pk}
+        if key not in own_travel and not travellers:
+            continue  # this email or phone is no booking's contact
+        block = travellers | set(members[(int(Blocker.EMAIL), key)]) | set(members[(int(Blocker.PHONE), key)])
+        block |= {pk}
+        if len(block) > settings.max_block:
+            giant += 1
+        else:
+            add(sorted(block), int(Blocker.TRAVEL))
+    seconds["travel"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    spots = [(kind, key, name, pk) for kind, key, name in keys if kind in STRING_BLOCKS]
+    for (_, _, name, _), (pks, names) in zip(spots, _windows(conn, domain, spots), strict=True):
+        add(top_for_one(pk, name, pks, names, settings.string_k, STRING_THRESHOLD), int(Blocker.STRING))
+    seconds["strings"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    vector = None
+    if index is not None:
+        neighbours, vector = index.neighbours(pk, text, stored)
+        add(neighbours[neighbours >= 0], int(Blocker.EMBEDDING))
+    seconds["ann"] = time.perf_counter() - clock
+
+    a, b, flags = union(parts)
+    pairs = CandidatePairs(a, b, flags)
+    if index is not None and vector is not None and len(a):
+        partners = np.where(a == pk, b, a)
+        pairs.cosine = (index.vectors_of(partners[None, :])[0] @ vector).astype(np.float32)
+    else:
+        pairs.cosine = np.full(len(a), np.nan, np.float32)
+    return Found(pairs, seconds, giant)

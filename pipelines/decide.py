@@ -1,0 +1,114 @@
+"""The decision policy: one decision per candidate pair, the same for one online record and for a
+batch of millions (`decide`).
+
+In order: a rule level if one fires (`profiles.resolution.rules`), else the imported score if
+the pair has one, else the champion model against its thresholds; a model merge with nothing but
+the name in common goes to review; co-travellers, and pairs with conflicting documents or birth
+dates that nothing merged, become cannot-links (`APART`). Which emails and phones the rules treat
+as shared (written for several people) is a fact about the whole domain: the batch counts it over
+the domain's frame, an online call asks the store (`SharedValues`), and both give the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.comparisons import agrees_beyond_name
+from models.bundle import Bundle
+from profiles.resolution.rules import RuleSet, SharedValues
+
+APART = "apart"  # a cannot-link: co-travellers, conflicting documents or birth dates, a "no" from a person
+
+
+@dataclass
+class PairsToDecide:
+    """The pairs a run decides, as mention ids (a < b), with their embedding cosine and, where
+    another system scored them, the imported score (NaN where none) and its scorer ("")."""
+
+    a: np.ndarray
+    b: np.ndarray
+    cosine: np.ndarray
+    external: np.ndarray
+    scorer: np.ndarray
+
+    @classmethod
+    def of(cls, a: np.ndarray, b: np.ndarray, cosine: np.ndarray) -> PairsToDecide:
+        n = len(a)
+        return cls(a, b, cosine, np.full(n, np.nan), np.full(n, "", dtype=object))
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+@dataclass
+class Decided:
+    """One row per pair: a, b, decision, source (rule | external | model), score, probability,
+    rule, actor, threshold; and what the rules and the name-only guard did."""
+
+    decisions: pd.DataFrame
+    rule_hits: dict[str, int] = field(default_factory=dict)
+    name_only_to_review: int = 0
+
+
+def decide(
+    features: pd.DataFrame,
+    pairs: PairsToDecide,
+    bundle: Bundle,
+    version: str,
+    rules: RuleSet,
+    mentions: pd.DataFrame,
+    shared: SharedValues | None = None,
+) -> Decided:
+    """The decision of every pair (`features` row i is pair i: its comparison vector).
+
+    `mentions` is a frame holding at least both sides of every pair; `shared` answers which of
+    their emails and phones are written for too many names in the whole domain (without it,
+    `mentions` must be the whole domain's frame)."""
+    n = len(features)
+    p = bundle.model.predict_proba(features) if n else np.zeros(0)
+    has_ext = ~np.isnan(pairs.external)
+    score = np.where(has_ext, pairs.external, p)
+    decision = bundle.thresholds.decide(score).astype(object)
+    source = np.where(has_ext, "external", "model").astype(object)
+    actor = np.array(
+        [f"scorer:{x}" if e else f"model:{version}" for x, e in zip(pairs.scorer, has_ext, strict=True)],
+        dtype=object,
+    )
+    rule = np.full(n, None, dtype=object)
+    threshold = np.where(decision == "merge", bundle.thresholds.merge, bundle.thresholds.review)
+    level, action = (
+        rules.apply(features, mentions, shared) if n else (np.zeros(0, np.int32), np.zeros(0, object))
+    )
+    fired = level >= 0
+    hits = {rules.rule_name(i): int((level == i).sum()) for i in np.unique(level[fired]).tolist()}
+    decision[fired] = np.where(action[fired] == "merge", "merge", "review")
+    source[fired], actor[fired] = "rule", "rules"
+    rule[fired] = [rules.rule_name(i) for i in level[fired].tolist()]
+    threshold = np.where(fired, np.nan, threshold)
+    # A name is no identity: a model merge needs one more thing in common (a contact, a birth
+    # date, an identifier, an address, a booking); on names alone a person decides. At 100,000
+    # travel mentions the model merged hundreds of name-only "james smith" mentions into one.
+    # Imported scores are left alone: their system may have seen evidence we do not hold.
+    model_merge = (decision == "merge") & (source == "model")
+    weak = model_merge & ~agrees_beyond_name(features)
+    decision[weak] = "review"
+    companions = features["travelled_together"].to_numpy() == 1
+    conflict = (features["document_conflict"].to_numpy() == 1) | (features["dob_conflict"].to_numpy() == 1)
+    decision[companions | (conflict & (decision == "no_match"))] = APART
+    table = pd.DataFrame(
+        {
+            "a": pairs.a,
+            "b": pairs.b,
+            "decision": decision,
+            "source": source,
+            "score": score,
+            "probability": p,
+            "rule": rule,
+            "actor": actor,
+            "threshold": threshold,
+        }
+    )
+    return Decided(table, hits, int(weak.sum()))

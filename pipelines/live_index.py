@@ -1,0 +1,112 @@
+"""A long-running process's candidate index: the FAISS index `upt block` saved, kept in step with
+the store's embeddings, searched one mention at a time.
+
+At start it loads the saved index and reconciles it with the stored embeddings (vectors added
+since the file was saved, by this or another process, are added; removed mentions leave). Then,
+at most every `sync_seconds`, it adds what other processes wrote since (`embedding_changes`,
+an index probe on the update time); its own writes are added at once (`add`). A mention erased
+while the process runs may stay in memory until the next full reconcile, but never comes back as
+a candidate: candidates are read from the store, which no longer holds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+
+from features.embedding.encoders import Encoder, load_encoder
+from features.embedding.index import CandidateIndex, half_precision, knn_ranked
+from features.embedding.text import record_texts
+from pipelines.block import index_config
+from profiles.settings import Settings
+from profiles.store import Store
+from profiles.store.vectors import embedded_ids, embedding_changes, vectors_by_ids
+
+OVERLAP = dt.timedelta(seconds=2)  # clocks and commit order: re-read a little of what was seen
+
+
+class LiveIndex:
+    def __init__(
+        self, store: Store, settings: Settings, encoder: Encoder | None = None, sync_seconds: float = 1.0
+    ) -> None:
+        self.store, self.settings, self.sync_seconds = store, settings, sync_seconds
+        self.encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
+        self._lock = threading.RLock()
+        self._synced_to: dt.datetime | None = None
+        self._synced_at = float("-inf")
+        self.index = CandidateIndex.load(
+            settings.index_path(store.domain, self.encoder.name), self.encoder.dim, index_config(settings)
+        )
+        self.reconcile()
+
+    def reconcile(self) -> None:
+        """Make the index hold exactly the stored embeddings (the saved file may lag the store)."""
+        with self._lock, self.store.reading() as conn:
+            stored = embedded_ids(conn, self.store.domain, self.encoder.name)
+            held = self.index.ids()
+            self.index.remove(np.setdiff1d(held, stored))
+            saved = self.settings.index_path(self.store.domain, self.encoder.name)
+            since = (
+                dt.datetime.fromtimestamp(saved.stat().st_mtime, dt.UTC).replace(tzinfo=None) - OVERLAP
+                if saved.exists()
+                else None
+            )
+            pks, vectors, latest = embedding_changes(conn, self.store.domain, self.encoder.name, since)
+            missing = np.setdiff1d(stored, np.concatenate([held, pks]))
+            extra_pks, extra_vectors = vectors_by_ids(conn, self.store.domain, self.encoder.name, missing)
+            if len(pks):
+                self.index.add(pks, vectors)
+            if len(extra_pks):
+                self.index.add(extra_pks, extra_vectors)
+            self.index.enable_lookup()
+            self._synced_to = latest or self._synced_to
+            self._synced_at = time.monotonic()
+
+    def sync(self, force: bool = False) -> None:
+        """Add what other processes stored since the last sync (at most every `sync_seconds`)."""
+        if not force and time.monotonic() - self._synced_at < self.sync_seconds:
+            return
+        with self._lock:
+            with self.store.reading() as conn:
+                since = None if self._synced_to is None else self._synced_to - OVERLAP
+                pks, vectors, latest = embedding_changes(conn, self.store.domain, self.encoder.name, since)
+            if len(pks):
+                self.index.add(pks, vectors)
+            self._synced_to = latest or self._synced_to
+            self._synced_at = time.monotonic()
+
+    def encode(self, frame: pd.DataFrame) -> tuple[str, np.ndarray]:
+        """(record text, half-precision vector) of a one-mention frame."""
+        text = record_texts(frame, self.settings.text_template)[0]
+        return text, half_precision(self.encoder.encode([text]))[0]
+
+    def add(self, pk: int, vector: np.ndarray) -> None:
+        with self._lock:
+            self.index.add(np.array([pk], np.int64), vector[None, :])
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self.index.vectors(ids)
+
+    def neighbours(self, pk: int, text: str, stored: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The mention's k + 1 nearest by exact similarity (itself among them when it is held),
+        as batch blocking ranks them; and its vector (the stored one when it is held)."""
+        self.sync()
+        with self._lock:
+            vector = self.index.vectors(np.array([pk]))[0] if stored else np.zeros(self.index.dim, np.float32)
+            if not vector.any():
+                vector = half_precision(self.encoder.encode([text]))[0]
+            held = stored and bool(self.index.vectors(np.array([pk]))[0].any())
+            found = knn_ranked(
+                self.index,
+                vector[None, :],
+                self.settings.knn + 1,
+                self.settings.knn_floor,
+                self.index.vectors,
+                unstored=not held,
+            )[0]
+        return found[found != pk], vector

@@ -1,0 +1,111 @@
+"""One mention's candidates, found by index probes, are the pairs batch blocking proposes for it:
+on the demo set (`make demo`'s 2,000 generated people), every batch pair is found by the lookup
+of one of its two mentions, and every pair a lookup finds is a batch pair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.blocking import Blocker
+from features.frame import load_interactions, load_mentions
+from features.pairs import load_candidate_table
+from pipelines.block import run_block
+from pipelines.candidates import UNSTORED, lookup
+from pipelines.ingest import ingest_path
+from pipelines.live_index import LiveIndex
+from pipelines.synthetic import GeneratorConfig, write_dataset
+from profiles.settings import Settings
+from profiles.store import Store, open_store
+
+
+def _all_lookups(store: Store, settings: Settings) -> tuple[dict[tuple[int, int], int], dict[str, float]]:
+    """Every stored mention's lookup, as {(a, b): blockers}; and the mean seconds per part."""
+    live = LiveIndex(store, settings)
+    found: dict[tuple[int, int], int] = {}
+    seconds: dict[str, float] = {}
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+        interactions = load_interactions(conn, store.domain)
+        texts = dict(zip(frame["mention_pk"], live_texts(live, frame), strict=True))
+        by_mention = dict(tuple(interactions.groupby("mention_pk")))
+        empty = interactions.iloc[0:0]
+        for pk in frame["mention_pk"].tolist():
+            one = frame.loc[[pk]]
+            result = lookup(conn, store.domain, settings, one, by_mention.get(pk, empty), live, texts[pk])
+            for a, b, flags in zip(result.pairs.a, result.pairs.b, result.pairs.blockers, strict=True):
+                found[(int(a), int(b))] = found.get((int(a), int(b)), 0) | int(flags)
+            for part, s in result.seconds.items():
+                seconds[part] = seconds.get(part, 0.0) + s / len(frame)
+    return found, seconds
+
+
+def live_texts(live: LiveIndex, frame) -> list[str]:  # type: ignore[no-untyped-def]
+    from features.embedding.text import record_texts
+
+    return record_texts(frame, live.settings.text_template)
+
+
+def _compare(store: Store, settings: Settings) -> tuple[int, dict[str, float]]:
+    with store.reading() as conn:
+        table = load_candidate_table(conn, store.domain)
+    batch = {(int(a), int(b)): int(f) for a, b, f in zip(table.a, table.b, table.blockers, strict=True)}
+    online, seconds = _all_lookups(store, settings)
+    only_batch = sorted(set(batch) - set(online))
+    only_online = sorted(set(online) - set(batch))
+    assert not only_batch and not only_online, (
+        f"{len(only_batch)} batch pairs no lookup finds, e.g. "
+        f"{[(p, Blocker.names_of(batch[p])) for p in only_batch[:5]]}; "
+        f"{len(only_online)} lookup pairs the batch lacks, e.g. "
+        f"{[(p, Blocker.names_of(online[p])) for p in only_online[:5]]}"
+    )
+    # and each pair was proposed by the same blockers
+    differ = [p for p in batch if batch[p] != online[p]]
+    assert not differ, [(p, Blocker.names_of(batch[p]), Blocker.names_of(online[p])) for p in differ[:5]]
+    return len(batch), seconds
+
+
+def test_a_small_store_finds_online_what_the_batch_proposes(tmp_path: Path, settings: Settings) -> None:
+    info = write_dataset(GeneratorConfig(persons=200, seed=12), tmp_path / "d")
+    store = open_store(settings)
+    ingest_path(store, settings, Path(info["objects_file"]))
+    run_block(store, settings)
+    pairs, _ = _compare(store, settings)
+    assert pairs > 500
+
+
+@pytest.mark.slow
+def test_the_demo_set_finds_online_what_the_batch_proposes(tmp_path: Path, settings: Settings) -> None:
+    info = write_dataset(GeneratorConfig(persons=2000, seed=7, bad_line_rate=0.005), tmp_path / "demo")
+    settings = settings.model_copy(update={"ingest_batch_size": 1000})
+    store = open_store(settings)
+    ingest_path(store, settings, Path(info["objects_file"]))
+    run_block(store, settings)
+    pairs, seconds = _compare(store, settings)
+    assert pairs > 10_000
+
+
+def test_an_unstored_mention_counts_as_the_next_id(tmp_path: Path, settings: Settings) -> None:
+    """A mention looked up before it is written goes by an id above every stored one, and finds
+    what it finds once written (the batch would rank it last among equals)."""
+    info = write_dataset(GeneratorConfig(persons=80, seed=3), tmp_path / "d")
+    store = open_store(settings)
+    ingest_path(store, settings, Path(info["objects_file"]))
+    run_block(store, settings)
+    live = LiveIndex(store, settings)
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+        interactions = load_interactions(conn, store.domain)
+        last = int(frame["mention_pk"].max())
+        one = frame.loc[[last]]
+        text = live_texts(live, one)[0]
+        stored = lookup(
+            conn, store.domain, settings, one, interactions[interactions["mention_pk"] == last], live, text
+        )
+        as_new = one.assign(mention_pk=UNSTORED)
+        as_new.index = [UNSTORED]
+    # the same mention, as if it were not stored yet: remove it from the lookup's view
+    assert len(stored.pairs) > 0
+    assert np.all((stored.pairs.a == last) | (stored.pairs.b == last))
