@@ -30,7 +30,7 @@ from features.blocking.strings import WINDOW, top_for_one, window_takes
 from profiles.settings import Settings
 from profiles.store.keys import probe_keys, windows_around
 
-UNSTORED = 2**62
+UNSTORED = 0xFFFFFFFF  # above every stored id; pairs pack two ids in 64 bits (features.blocking.union)
 STRING_THRESHOLD = BlockingConfig().string_threshold
 KEY_KINDS = (
     Blocker.EMAIL,

@@ -143,7 +143,7 @@ def _is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, DataError | IntegrityError | ValueError) or type(exc) is StatementError
 
 
-def _write(
+def write_records(
     conn: Connection, domain: str, records: list[ObjectRecord], rejections: list[Rejection]
 ) -> WriteResult:
     """Objects and rejections of a batch, and the blocking keys of the objects' mentions."""
@@ -162,7 +162,7 @@ def store_batch(
     object with its input's place (a Rejection with no reason yet)."""
     try:
         with store.transaction() as conn:
-            return _write(conn, store.domain, [r for _, r in records], rejections)
+            return write_records(conn, store.domain, [r for _, r in records], rejections)
     except Exception as exc:
         if not _is_data_error(exc):
             raise
@@ -171,7 +171,7 @@ def store_batch(
     for where, record in records:
         try:
             with store.transaction() as conn:
-                result.add(_write(conn, store.domain, [record], []))
+                result.add(write_records(conn, store.domain, [record], []))
         except Exception as exc:
             if not _is_data_error(exc):
                 raise
@@ -288,7 +288,7 @@ def replay_rejection(
     try:
         record = object_record(obj, settings.region_for_source(obj.source))
         with store.transaction() as conn:
-            _write(conn, store.domain, [record], [])
+            write_records(conn, store.domain, [record], [])
             mark_replayed(conn, store.domain, rejection_id)
     except Exception as exc:
         if not _is_data_error(exc):

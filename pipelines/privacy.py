@@ -46,7 +46,7 @@ from profiles.resolution.golden import golden_record
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import record_event, rows_touching
-from profiles.store.profiles_io import mention_times
+from profiles.store.profiles_io import mention_times, touch_profiles
 from profiles.store.schema import (
     candidate_pairs,
     embeddings,
@@ -529,6 +529,7 @@ def erase(
                 update(profile_members).where(profile_members.c.profile_id == pid).values(resolved_hash=None)
             )
             receipt.profiles_reresolved += 1
+        touch_profiles(conn, domain, [pid for pid, remaining in left.items() if remaining])
         for pid in sorted(affected_profiles):
             # what happened, for the history and the outgoing events: ids and counts, no data
             record_event(
@@ -673,8 +674,11 @@ def empty_write_ahead_log(store: Store, tries: int = 20) -> bool | None:
     if store.engine.dialect.name != "sqlite":
         return None
     for _ in range(tries):
-        with store.engine.connect() as conn:
-            busy, _log, _moved = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        raw = store.engine.raw_connection()  # outside any transaction: a checkpoint waits for none
+        try:
+            busy, _log, _moved = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.close()
         if not busy:
             return True
         time.sleep(0.05)  # a reader still holds an old snapshot

@@ -29,7 +29,7 @@ from profiles.store.decisions import (
     record_decisions,
     record_event,
 )
-from profiles.store.profiles_io import mention_times
+from profiles.store.profiles_io import mention_times, touch_profiles
 from profiles.store.schema import mentions, profile_members, profiles
 from profiles.store.writes import write_audit
 
@@ -163,6 +163,7 @@ def merge_profiles(
             .where(profiles.c.id == drop)
             .values(status="retired", golden={"merged_into": keep}, updated_at=now)
         )
+        touch_profiles(conn, store.domain, [keep, drop])
         mention_a, mention_b = _pair(kept[0], dropped[0])
         record_decisions(conn, store.domain, [manual_decision(mention_a, mention_b, "merge", actor)])
         event = record_event(
@@ -244,6 +245,7 @@ def unmerge(store: Store, settings: Settings, event_id: int, actor: str, reason:
                 .where(profiles.c.id == pid)
                 .values(golden=golden or _golden(conn, store.domain, settings, restored[pid]), updated_at=now)
             )
+        touch_profiles(conn, store.domain, list(sides))
         decisions = _keep_apart(conn, store.domain, sides, key_pk, actor)
         record_decisions(conn, store.domain, decisions)
         undo = record_event(

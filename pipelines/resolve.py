@@ -17,7 +17,7 @@ with neither lost nor duplicated decisions.
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,31 +32,25 @@ from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
 from models.bundle import Thresholds
+from pipelines.assign import assign, leave_changed_alone, merges_in_effect, write_assignment
 from pipelines.block import blocking_identity, blocking_is_current, compute_blocks, nothing_ingested
 from pipelines.champion import NO_MODEL, champion, model_identity, rules_only
-from pipelines.decide import APART, PairsToDecide, decide
+from pipelines.decide import PairsToDecide, decide
 from profiles.errors import NotReady
-from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, PairScores, cluster
-from profiles.resolution.golden import Survivorship, golden_records
-from profiles.resolution.identity import assign_ids
+from profiles.resolution.golden import Survivorship
 from profiles.resolution.rules import load_rules
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import (
-    DecisionColumns,
     current_decisions,
     get_info,
     load_external_scores,
-    record_decision_columns,
-    record_event,
     set_info,
 )
+from profiles.store.locks import domain_lock, max_change_seq
 from profiles.store.profiles_io import (
-    Membership,
     current_membership,
     mention_times,
-    queue_reviews,
-    write_profiles,
 )
 from profiles.store.vectors import load_vectors
 from profiles.store.writes import write_audit
@@ -83,6 +77,7 @@ class ResolveReport:
     merges: dict[str, int] = field(default_factory=dict)  # current merge edges by source
     rule_hits: dict[str, int] = field(default_factory=dict)  # this run, by rule
     name_only_to_review: int = 0  # model merges with nothing but the name in common, sent to review
+    conflicted_mentions: int = 0  # left as online writers set them while this run computed
     reviews: int = 0  # new review items
     profiles: int = 0
     events: dict[str, int] = field(default_factory=dict)
@@ -136,33 +131,6 @@ def _work_pairs(
     return PairsToDecide(a, b, cosine, ext_score, ext_scorer)
 
 
-def _rank(score: float | None) -> float:
-    return -1.0 if score is None or score != score else float(score)  # NaN != NaN
-
-
-def review_items(
-    changes: DecisionColumns, profile_of: dict[str, str], version: str | None
-) -> list[dict[str, Any]]:
-    """What the review queue gets from this run's review decisions: one item per pair of profiles
-    that stayed apart, its highest-scoring mention pair. A review-band pair whose mentions ended
-    in one profile anyway asks nothing a reviewer can act on, and a hundred pairs between the
-    same two profiles ask one question a hundred times."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for a, b, decision, score in zip(
-        changes["mention_a"], changes["mention_b"], changes["decision"], changes["score"], strict=True
-    ):
-        if decision != "review":
-            continue
-        left, right = profile_of[a], profile_of[b]
-        if left == right:
-            continue
-        key = (left, right) if left < right else (right, left)
-        held = best.get(key)
-        if held is None or _rank(score) > _rank(held["score"]):
-            best[key] = {"mention_a": a, "mention_b": b, "score": score, "model_version": version}
-    return list(best.values())
-
-
 def run_resolve(
     store: Store, settings: Settings, full: bool = False, step: Step = _quiet, actor: str = "upt resolve"
 ) -> ResolveReport:
@@ -171,6 +139,11 @@ def run_resolve(
     rules = load_rules(settings.rules_file)
     survivorship = survivorship_of(settings)
     info_key = f"resolve_model_version:{store.domain}"
+    # The state this run starts from: on PostgreSQL read under the domain lock, so that no online
+    # write is half done (one that commits later raises the change sequence past this point).
+    with store.transaction() as conn:
+        domain_lock(conn, store.domain, exclusive=True, wait_seconds=settings.write_wait_seconds)
+        read_point = max_change_seq(conn, store.domain)
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         if frame.empty:
@@ -254,28 +227,10 @@ def run_resolve(
         report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
 
         clock = time.perf_counter()
-        changes, effective = _merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version)
-        report.decisions_changed = len(changes["mention_a"])
-        labels, clustering = cluster(_cluster_inputs(effective, table, len(frame), pks))
-        report.clustering = vars(clustering)
-        ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
-        report.seconds["cluster"] = round(time.perf_counter() - clock, 2)
-
-        clock = time.perf_counter()
-        frame = frame.assign(profile_id=ids)
-        live, dirty_set = set(pks.tolist()), set(dirty.tolist())
-        changed = {pid for pk, pid in zip(pks.tolist(), ids, strict=True) if state.members.get(pk) != pid}
-        changed |= {pid for pk, pid in state.members.items() if pk not in live or pk in dirty_set}
-        changed |= {pid for pid, pk in zip(ids, pks.tolist(), strict=True) if pk in dirty_set}
-        redo = frame[frame["profile_id"].isin(changed | (set(ids) - set(state.golden)))]
-        golden = {pid: state.golden[pid] for pid in set(ids) if pid in state.golden}
-        redone = redo["profile_id"].nunique()
-        advance = step("golden records", redone)
-        golden.update(golden_records(redo, "profile_id", survivorship))
-        advance(redone)
-        survivors = _survivors(retired, state, pks, ids)
-        events = _events(state, frame, survivors, ids, pks)
-        report.seconds["golden"] = round(time.perf_counter() - clock, 2)
+        result = assign(frame, state, decided, current, table.a, table.b, dirty, version, survivorship, step)
+        report.decisions_changed = len(result.changes["mention_a"])
+        report.clustering = vars(result.clustering)
+        report.seconds["cluster_golden"] = round(time.perf_counter() - clock, 2)
 
         if stored is not None:
             clock = time.perf_counter()
@@ -286,18 +241,17 @@ def run_resolve(
             report.blocking = {"ran": False, "reason": "the stored candidate pairs are current"}
 
     clock = time.perf_counter()
-    reviews = review_items(changes, dict(zip(keys.tolist(), ids, strict=True)), version)
-    assignment = dict(zip(pks.tolist(), zip(ids, hashes, strict=True), strict=True))
     with store.transaction() as conn:
-        report.written = write_profiles(conn, store.domain, assignment, golden, survivors, state)
-        record_decision_columns(conn, store.domain, changes)
-        report.reviews = queue_reviews(conn, store.domain, reviews)
-        for kind, pid, before, after, reason in events:
-            record_event(conn, store.domain, kind, pid, before, after, actor, reason)
+        domain_lock(conn, store.domain, exclusive=True, wait_seconds=settings.write_wait_seconds)
+        result, state, resolved, report.conflicted_mentions = leave_changed_alone(
+            conn, store.domain, read_point, result, state, list(hashes)
+        )
+        report.written = write_assignment(conn, store.domain, result, state, resolved, actor)
+        report.reviews = report.written.pop("reviews")
         set_info(conn, info_key, model_identity(bundle, version, settings))
-        report.merges = dict(Counter(effective.loc[effective["decision"] == "merge", "source"]))
-        report.events = dict(Counter(e[0] for e in events))
-        report.profiles = len(set(ids))
+        report.merges = merges_in_effect(result)
+        report.events = dict(Counter(e[0] for e in result.events))
+        report.profiles = len(set(result.ids))
         write_audit(
             conn,
             store.domain,
@@ -326,148 +280,3 @@ def _as_table(pairs: CandidatePairs) -> CandidateTable:
     order = np.argsort((a << 32) | b, kind="stable")
     cosine = np.nan_to_num(np.asarray(pairs.cosine, np.float64), nan=0.0).astype(np.float32)
     return CandidateTable(a[order], b[order], pairs.blockers.astype(np.int64)[order], cosine[order])
-
-
-def _merge_decisions(
-    decided: pd.DataFrame, current: pd.DataFrame, key_of: pd.Series, pk_of: dict[str, int], version: str
-) -> tuple[DecisionColumns, pd.DataFrame]:
-    """(decisions to record, by column: those that differ from the pair's current one; every pair's
-    decision in effect now, by mention id). Manual decisions stand until a person changes them.
-
-    Pairs are matched by mention ids packed into one integer (a stored decision names its mentions
-    by key; keys of mentions no longer stored match nothing): a join on two string columns took
-    seconds at a million pairs."""
-    a, b = decided["a"].to_numpy(np.int64), decided["b"].to_numpy(np.int64)
-    ca = np.array([pk_of.get(k, -1) for k in current["mention_a"].tolist()], np.int64)
-    cb = np.array([pk_of.get(k, -1) for k in current["mention_b"].tolist()], np.int64)
-    live = (ca >= 0) & (cb >= 0)
-    stored_code = np.where(live, (ca << 32) | np.maximum(cb, 0), -1)
-    decided_code = (a << 32) | b
-    at = pd.Index(stored_code[live]).get_indexer(decided_code)  # latest decision: one row per pair
-    found = at >= 0
-    rows = np.flatnonzero(live)[at[found]]
-    old_decision = np.full(len(decided), None, dtype=object)
-    old_source = np.full(len(decided), None, dtype=object)
-    old_decision[found] = current["decision"].to_numpy(object)[rows]
-    old_source[found] = current["source"].to_numpy(object)[rows]
-    decision, source = decided["decision"].to_numpy(object), decided["source"].to_numpy(object)
-    manual = old_source == "manual"
-    same = found & (old_decision == decision) & (old_source == source)
-    record = ~manual & ~same & ~(~found & (decision == "no_match"))
-    rec = decided.loc[record]
-    columns: DecisionColumns = {
-        "mention_a": key_of.loc[rec["a"]].tolist(),
-        "mention_b": key_of.loc[rec["b"]].tolist(),
-        "decision": rec["decision"].tolist(),
-        "source": rec["source"].tolist(),
-        "score": rec["score"].to_numpy(np.float64).tolist(),
-        "rule": rec["rule"].tolist(),
-        "actor": rec["actor"].tolist(),
-        "model_version": [None if s == "external" else version for s in rec["source"].tolist()],
-        "threshold": [None if np.isnan(t) else t for t in rec["threshold"].to_numpy(np.float64).tolist()],
-    }
-    fresh = decided.loc[~manual, ["a", "b", "decision", "source", "score"]]
-    # stored decisions still in effect: pairs not decided in this run, and every manual one
-    keep = live & (~np.isin(stored_code, decided_code) | (current["source"] == "manual").to_numpy())
-    kept = pd.DataFrame(
-        {
-            "a": ca[keep],
-            "b": cb[keep],
-            "decision": current["decision"].to_numpy(object)[keep],
-            "source": current["source"].fillna("model").to_numpy(object)[keep],
-            "score": current["score"].fillna(0.0).to_numpy(np.float64)[keep],
-        }
-    )
-    return columns, pd.concat([fresh, kept], ignore_index=True)
-
-
-def _cluster_inputs(effective: pd.DataFrame, table: CandidateTable, n: int, pks: np.ndarray) -> ClusterInputs:
-    node = pd.Index(pks)
-    a = node.get_indexer(effective["a"].to_numpy(np.int64))
-    b = node.get_indexer(effective["b"].to_numpy(np.int64))
-    if len(a) and min(a.min(), b.min()) < 0:
-        raise RuntimeError("a decision names a mention that is not stored")  # a bug, never data
-    decision, source = effective["decision"].to_numpy(object), effective["source"].to_numpy(object)
-    score = effective["score"].to_numpy(np.float64)
-    manual = source == "manual"
-    weight = np.where(manual, MANUAL_SCORE, score)
-    merge = decision == "merge"
-    apart = (decision == APART) | (manual & (decision == "no_match"))
-    # The re-check compares two groups by the scores between them: the score of each merge,
-    # review or cannot-link decision, 0 for candidate pairs judged no match (whose scores are not
-    # kept), so that an incremental and a full run cluster the same decisions the same way.
-    ta, tb = node.get_indexer(table.a), node.get_indexer(table.b)
-    live = (ta >= 0) & (tb >= 0)
-    lo = np.concatenate([np.minimum(ta, tb)[live], np.minimum(a, b)])
-    hi = np.concatenate([np.maximum(ta, tb)[live], np.maximum(a, b)])
-    value = np.concatenate([np.zeros(int(live.sum())), np.where(decision != "no_match", score, 0.0)])
-    scores = PairScores(lo, hi, value)  # decisions last: they win
-    return ClusterInputs(
-        n=n,
-        edges=list(zip(a[merge].tolist(), b[merge].tolist(), weight[merge].tolist(), strict=True)),
-        cannot_link=list(zip(a[apart].tolist(), b[apart].tolist(), strict=True)),
-        pair_scores=scores,
-    )
-
-
-def _survivors(
-    retired: set[str], state: Membership, pks: np.ndarray, ids: list[str]
-) -> dict[str, str | None]:
-    now = dict(zip(pks.tolist(), ids, strict=True))
-    holders: dict[str, Counter[str]] = defaultdict(Counter)
-    for pk, pid in state.members.items():
-        if pid in retired and pk in now:
-            holders[pid][now[pk]] += 1
-    return {pid: (holders[pid].most_common(1)[0][0] if holders[pid] else None) for pid in retired}
-
-
-def _events(
-    state: Membership, frame: pd.DataFrame, survivors: dict[str, str | None], ids: list[str], pks: np.ndarray
-) -> list[tuple[str, str, dict[str, Any], dict[str, Any], str]]:
-    """Merges (previous profiles now one) and splits (one previous profile now several), each with
-    the exact membership and golden records before, so that an unmerge can restore them."""
-    key_of = dict(zip(pks.tolist(), frame["mention_key"].tolist(), strict=True))
-    now = dict(zip(pks.tolist(), ids, strict=True))
-    before_members: dict[str, list[str]] = defaultdict(list)
-    for pk, pid in state.members.items():
-        if pk in key_of:
-            before_members[pid].append(key_of[pk])
-    after_members: dict[str, list[str]] = defaultdict(list)
-    for pk, pid in now.items():
-        after_members[pid].append(key_of[pk])
-    events = []
-    absorbed: dict[str, list[str]] = defaultdict(list)
-    for old, into in survivors.items():
-        if into:
-            absorbed[into].append(old)
-    for into, olds in absorbed.items():
-        involved = [into, *sorted(olds)] if into in before_members else sorted(olds)
-        events.append(
-            (
-                "merge",
-                into,
-                {
-                    "members": {p: sorted(before_members[p]) for p in involved},
-                    "golden": {p: state.golden.get(p, {}) for p in involved},
-                },
-                {"members": {into: sorted(after_members[into])}, "retired": sorted(olds)},
-                "resolve: clusters joined",
-            )
-        )
-    parts_of: dict[str, set[str]] = defaultdict(set)
-    for pk, pid in state.members.items():
-        if pk in now:
-            parts_of[pid].add(now[pk])
-    for pid, members in before_members.items():
-        parts = parts_of[pid]
-        if pid not in survivors and len(parts) > 1:
-            events.append(
-                (
-                    "split",
-                    pid,
-                    {"members": {pid: sorted(members)}, "golden": {pid: state.golden.get(pid, {})}},
-                    {"members": {p: sorted(after_members[p]) for p in sorted(parts)}},
-                    "resolve: cluster split",
-                )
-            )
-    return events

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         None, ge=0, le=1, description="Override the champion model's review threshold."
     )
     mlflow_tracking_uri: str = Field("mlruns", description="MLflow tracking and registry store.")
+    write_wait_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a writer waits for the store (SQLite's single write lock, a PostgreSQL "
+        "domain or profile lock) before giving up with store_busy.",
+    )
     rules_file: Path | None = Field(
         None,
         description="Deterministic rule levels (YAML); default: the versioned rules shipped with UPT.",

@@ -27,8 +27,15 @@ def _client(settings: Settings) -> Any:
 
 
 def model_name(store: Store) -> str:
-    with store.transaction() as conn:
-        return tracking.registered_name(store_id(conn), store.domain)
+    """The registered model of this store and domain (the store gets its id when first asked)."""
+    from profiles.store.decisions import get_info
+
+    with store.reading() as conn:
+        known = get_info(conn, "store_id")
+    if known is None:
+        with store.transaction() as conn:
+            known = store_id(conn)
+    return tracking.registered_name(known, store.domain)
 
 
 def list_versions(store: Store, settings: Settings) -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
+from profiles.errors import StoreBusy
 from profiles.settings import Settings
-from profiles.store.db import create_store_engine, migrate, needs_migration
+from profiles.store.db import WRITING, create_store_engine, migrate, needs_migration
 from profiles.store.records import MentionRecord, ObjectRecord, Rejection, WriteResult
 
 __all__ = [
@@ -31,9 +33,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One database transaction: committed when the block ends, rolled back on error."""
-        with self.engine.begin() as conn:
-            yield conn
+        """One writing transaction: committed when the block ends, rolled back on error. On SQLite
+        it holds the single write lock from its start (waiting for it up to the configured time,
+        then StoreBusy)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITING: True})
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise StoreBusy(
+                    "another writer held the store longer than the configured wait "
+                    "(UPT_WRITE_WAIT_SECONDS); try again"
+                ) from exc
+            raise
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -46,7 +60,7 @@ class Store:
 
 def open_store(settings: Settings, *, upgrade: bool = True) -> Store:
     """Connect to the configured store and bring its schema up to date."""
-    engine = create_store_engine(settings.store_url)
+    engine = create_store_engine(settings.store_url, settings.write_wait_seconds)
     if upgrade and needs_migration(engine):
         migrate(engine)
     return Store(engine, settings.domain)

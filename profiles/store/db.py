@@ -29,7 +29,11 @@ from sqlalchemy.exc import OperationalError
 from profiles.errors import StoreError
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, wait_ms: int = 30_000) -> None:
+    # Transactions are begun by SQLAlchemy's "begin" event below, not by the driver: a writing
+    # transaction must take the write lock at its start (BEGIN IMMEDIATE), so that two writers
+    # queue for `busy_timeout` instead of one failing when it first writes.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     # WAL lets readers work during an ingest; NORMAL sync is crash-safe in WAL mode (a
     # committed transaction survives a process kill; only an OS crash may lose the last one).
@@ -39,18 +43,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Deleted and overwritten content is zeroed on its page, so an erased person (or an old
     # version of a record) never lingers in the file's free space.
     cur.execute("PRAGMA secure_delete=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
     cur.close()
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite the folder is created and WAL mode switched on."""
+WRITING = "upt_writing"  # execution option of a connection whose transaction writes
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITING) else "BEGIN")
+
+
+def create_store_engine(url: str, wait_seconds: float = 30.0) -> Engine:
+    """An engine for `url`; for SQLite the folder is created, WAL mode switched on, and writers
+    queue for the write lock up to `wait_seconds`."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        wait_ms = int(wait_seconds * 1000)
+        event.listen(engine, "connect", lambda c, r: _sqlite_pragmas(c, r, wait_ms))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -199,3 +199,14 @@ def get_info(conn: Connection, key: str) -> str | None:
 def set_info(conn: Connection, key: str, value: str) -> None:
     conn.execute(delete(store_info).where(store_info.c.key == key))
     conn.execute(insert(store_info).values(key=key, value=value))
+
+
+def decisions_touching(conn: Connection, domain: str, keys: Iterable[str]) -> pd.DataFrame:
+    """The latest decision of every decided pair that names any of these mentions (index probes
+    on either side), with the columns of `current_decisions`."""
+    rows = {r["id"]: r for r in rows_touching(conn, match_decisions, domain, keys)}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in sorted(rows):
+        r = rows[i]
+        latest[(r["mention_a"], r["mention_b"])] = r
+    return pd.DataFrame([[r[c] for c in DECISION_COLUMNS] for r in latest.values()], columns=DECISION_COLUMNS)

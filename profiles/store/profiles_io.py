@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,35 @@ def current_membership(conn: Connection, domain: str) -> Membership:
     )
 
 
+def next_change_seq(conn: Connection, domain: str) -> int:
+    """The change sequence value for the profiles this transaction changes: above every value the
+    domain held when it asked (writers of a domain are serialized around it: SQLite has one
+    writer, PostgreSQL writers take the domain's lock, see `profiles.store.locks`)."""
+    from sqlalchemy import func
+
+    return (
+        int(
+            conn.execute(
+                select(func.coalesce(func.max(profiles.c.change_seq), 0)).where(profiles.c.domain == domain)
+            ).scalar_one()
+        )
+        + 1
+    )
+
+
+def touch_profiles(conn: Connection, domain: str, ids: Iterable[str], seq: int | None = None) -> int:
+    """Mark these profiles changed (their change sequence raised); returns the value used."""
+    seq = seq if seq is not None else next_change_seq(conn, domain)
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), 500):
+        conn.execute(
+            update(profiles)
+            .where(profiles.c.domain == domain, profiles.c.id.in_(wanted[start : start + 500]))
+            .values(change_seq=seq)
+        )
+    return seq
+
+
 def write_profiles(
     conn: Connection,
     domain: str,
@@ -56,14 +86,15 @@ def write_profiles(
     """Make membership equal to `assignment` (mention id -> (profile id, resolved content hash));
     create and refresh the profiles in `golden`, retire those in `retired` (id -> merged into)."""
     now = dt.datetime.now(dt.UTC)
+    seq = next_change_seq(conn, domain)
     existing = set(before.created)
     new_ids = [pid for pid in golden if pid not in existing]
     stamp = driver_time(conn, now)
     bulk_insert(
         conn,
         profiles,
-        ("id", "domain", "status", "golden", "created_at", "updated_at"),
-        ((pid, domain, "active", golden[pid], stamp, stamp) for pid in new_ids),
+        ("id", "domain", "status", "golden", "created_at", "updated_at", "change_seq"),
+        ((pid, domain, "active", golden[pid], stamp, stamp, seq) for pid in new_ids),
     )
     refreshed = 0
     for pid in set(golden) & existing:
@@ -71,14 +102,14 @@ def write_profiles(
             conn.execute(
                 update(profiles)
                 .where(profiles.c.id == pid)
-                .values(status="active", golden=golden[pid], updated_at=now)
+                .values(status="active", golden=golden[pid], updated_at=now, change_seq=seq)
             )
             refreshed += 1
     for pid, into in retired.items():
         conn.execute(
             update(profiles)
             .where(profiles.c.id == pid)
-            .values(status="retired", golden={"merged_into": into}, updated_at=now)
+            .values(status="retired", golden={"merged_into": into}, updated_at=now, change_seq=seq)
         )
     changed = [
         m for m, (pid, h) in assignment.items() if before.members.get(m) != pid or before.resolved.get(m) != h
@@ -95,6 +126,8 @@ def write_profiles(
         ("mention_pk", "domain", "profile_id", "added_at", "resolved_hash"),
         ((m, domain, assignment[m][0], stamp, assignment[m][1]) for m in changed),
     )
+    moved = {assignment[m][0] for m in changed} | {before.members[m] for m in stale if m in before.members}
+    touch_profiles(conn, domain, moved - set(new_ids), seq)
     return {
         "profiles": len(golden),
         "created": len(new_ids),
@@ -142,15 +175,71 @@ def assignment_rows(conn: Connection, domain: str) -> list[tuple[str, str]]:
     ]
 
 
-def mention_times(conn: Connection, domain: str) -> dict[int, str]:
-    """mention id -> its object's modified_at (ISO text): what "most recent" means for golden records."""
+def mention_times(conn: Connection, domain: str, pks: Iterable[int] | None = None) -> dict[int, str]:
+    """mention id -> its object's modified_at (ISO text): what "most recent" means for golden
+    records (of every mention of the domain, or of these)."""
     from profiles.store.schema import mentions, objects
 
-    return {
-        pk: at.isoformat() if at is not None else ""
-        for pk, at in conn.execute(
-            select(mentions.c.id, objects.c.modified_at)
-            .join(objects, objects.c.id == mentions.c.object_pk)
-            .where(mentions.c.domain == domain)
-        )
-    }
+    query = (
+        select(mentions.c.id, objects.c.modified_at)
+        .join(objects, objects.c.id == mentions.c.object_pk)
+        .where(mentions.c.domain == domain)
+    )
+    if pks is None:
+        rows = list(conn.execute(query))
+    else:
+        ids = sorted({int(pk) for pk in pks})
+        rows = [
+            r
+            for i in range(0, len(ids), 500)
+            for r in conn.execute(query.where(mentions.c.id.in_(ids[i : i + 500])))
+        ]
+    return {pk: at.isoformat() if at is not None else "" for pk, at in rows}
+
+
+def membership_of(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[Membership, dict[str, int]]:
+    """The membership of these mentions (as `current_membership` has it for a whole domain), and
+    the change sequence of every profile it names."""
+    ids = sorted({int(pk) for pk in pks})
+    members: dict[int, str] = {}
+    resolved: dict[int, str | None] = {}
+    for start in range(0, len(ids), 500):
+        for m, pid, h in conn.execute(
+            select(
+                profile_members.c.mention_pk, profile_members.c.profile_id, profile_members.c.resolved_hash
+            ).where(
+                profile_members.c.domain == domain, profile_members.c.mention_pk.in_(ids[start : start + 500])
+            )
+        ):
+            members[m], resolved[m] = pid, h
+    created, golden, seqs = {}, {}, {}
+    pids = sorted(set(members.values()))
+    for start in range(0, len(pids), 500):
+        for pid, at, status, record, seq in conn.execute(
+            select(
+                profiles.c.id,
+                profiles.c.created_at,
+                profiles.c.status,
+                profiles.c.golden,
+                profiles.c.change_seq,
+            ).where(profiles.c.domain == domain, profiles.c.id.in_(pids[start : start + 500]))
+        ):
+            created[pid], seqs[pid] = str(at), int(seq)
+            if status == "active":
+                golden[pid] = record
+    return Membership(members=members, resolved=resolved, created=created, golden=golden), seqs
+
+
+def members_of_profiles(conn: Connection, domain: str, profile_ids: Iterable[str]) -> dict[str, list[int]]:
+    """profile id -> its members' mention ids."""
+    pids = sorted(set(profile_ids))
+    out: dict[str, list[int]] = {}
+    for start in range(0, len(pids), 500):
+        for m, pid in conn.execute(
+            select(profile_members.c.mention_pk, profile_members.c.profile_id).where(
+                profile_members.c.domain == domain,
+                profile_members.c.profile_id.in_(pids[start : start + 500]),
+            )
+        ):
+            out.setdefault(pid, []).append(int(m))
+    return out

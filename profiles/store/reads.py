@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -167,4 +168,34 @@ def shared_contact_values(
             .having(counted > max_names)
         )
         out |= {r[0] for r in conn.execute(query)}
+    return out
+
+
+def mention_ids(conn: Connection, domain: str, keys: Iterable[str]) -> dict[str, int]:
+    """mention key -> store id, for the keys that are stored."""
+    wanted = sorted(set(keys))
+    out: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        out.update(
+            conn.execute(
+                select(mentions.c.mention_key, mentions.c.id).where(
+                    mentions.c.domain == domain, mentions.c.mention_key.in_(wanted[start : start + 500])
+                )
+            ).all()
+        )
+    return out
+
+
+def mention_keys_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, str]:
+    """store id -> mention key."""
+    wanted = sorted({int(pk) for pk in pks})
+    out: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        out.update(
+            conn.execute(
+                select(mentions.c.id, mentions.c.mention_key).where(
+                    mentions.c.domain == domain, mentions.c.id.in_(wanted[start : start + 500])
+                )
+            ).all()
+        )
     return out

@@ -144,7 +144,7 @@ profile_members = Table(
     _at("added_at"),
     # The mention's content hash when it was last resolved: incremental resolve redoes a mention
     # whose hash differs (changed, or never resolved: NULL).
-    Column("resolved_hash", String(64)),
+    Column("resolved_hash", String(80)),  # ":online" after it: resolved online, the batch redoes it
     Index(None, "profile_id"),
 )
 

@@ -187,3 +187,45 @@ def embedded_ids(conn: Connection, domain: str, encoder: str) -> np.ndarray:
         select(embeddings.c.mention_pk).where(embeddings.c.domain == domain, embeddings.c.encoder == encoder),
     )
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def pairs_among(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The stored candidate pairs (a < b) with both mentions among these."""
+    ids = sorted({int(pk) for pk in pks})
+    wanted = set(ids)
+    found: list[tuple[int, int]] = []
+    for start in range(0, len(ids), 500):
+        for a, b in plain_rows(
+            conn,
+            select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(
+                candidate_pairs.c.mention_a.in_(ids[start : start + 500])
+            ),
+        ):
+            if b in wanted:
+                found.append((a, b))
+    pairs = np.array(found, np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def add_pairs(
+    conn: Connection, domain: str, a: np.ndarray, b: np.ndarray, blockers: np.ndarray, cosine: np.ndarray
+) -> int:
+    """Store candidate pairs not stored yet (an online lookup's); the next `upt block` makes the
+    stored pairs exactly its own again."""
+    stored = set(
+        plain_rows(
+            conn,
+            select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(
+                candidate_pairs.c.mention_a.in_(sorted(set(a.tolist()))), candidate_pairs.c.domain == domain
+            ),
+        )
+    )
+    stamp = driver_time(conn, dt.datetime.now(dt.UTC))
+    rows = [
+        (int(x), int(y), domain, int(f), None if c != c else float(c), stamp)
+        for x, y, f, c in zip(a.tolist(), b.tolist(), blockers.tolist(), cosine.tolist(), strict=True)
+        if (x, y) not in stored
+    ]
+    return bulk_insert(
+        conn, candidate_pairs, ("mention_a", "mention_b", "domain", "blockers", "cosine", "created_at"), rows
+    )

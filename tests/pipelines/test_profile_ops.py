@@ -184,7 +184,7 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     resolved: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, settings, _, _ = resolved
-    import pipelines.resolve as resolve_module
+    import pipelines.assign as resolve_module
 
     def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("disk full")

@@ -135,7 +135,7 @@ def test_export_profiles_review_privacy_through_the_command_line(tmp_path: Path)
 
 
 def test_review_items_ask_once_per_pair_of_profiles_that_stayed_apart() -> None:
-    from pipelines.resolve import review_items
+    from pipelines.assign import review_items
 
     rows = [
         ("a1", "a2", 0.4, "review"),  # inside one profile: nothing to ask

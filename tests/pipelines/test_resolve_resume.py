@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+import pipelines.assign
 import pipelines.resolve
 from features.frame import load_interactions, load_mentions
 from pipelines.block import blocking_identity, blocking_is_current
@@ -75,12 +76,12 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
 def _crashed_run(
     prepared: tuple[Path, Path, Path], home: Path, monkeypatch: pytest.MonkeyPatch, at: str
 ) -> tuple[Store, Settings, tuple[set[frozenset[int]], Counter[tuple[str, str, str]], int]]:
-    """A run on a copy of the store as ingested that dies where `pipelines.resolve` calls `at`:
+    """A run on a copy of the store as ingested that dies where `pipelines.assign` calls `at`:
     (its store, its settings, what the uninterrupted run left)."""
     ingested, mlruns, reference = prepared
     shutil.copytree(ingested, home)
     store, settings = _open(home, mlruns)
-    monkeypatch.setattr(pipelines.resolve, at, _crash)
+    monkeypatch.setattr(pipelines.assign, at, _crash)
     with pytest.raises(Crash):
         run_resolve(store, settings)
     monkeypatch.undo()

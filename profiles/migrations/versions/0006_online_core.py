@@ -47,6 +47,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_profiles_domain_change_seq"), ["domain", "change_seq"], unique=False
         )
+    with op.batch_alter_table("profile_members", schema=None) as batch_op:
+        batch_op.alter_column(
+            "resolved_hash",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=80),
+            existing_nullable=True,
+        )
     op.create_index(
         op.f("ix_embeddings_domain_encoder_updated_at"),
         "embeddings",
@@ -56,6 +63,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("profile_members", schema=None) as batch_op:
+        batch_op.alter_column(
+            "resolved_hash",
+            existing_type=sa.String(length=80),
+            type_=sa.String(length=64),
+            existing_nullable=True,
+        )
     op.drop_index(op.f("ix_embeddings_domain_encoder_updated_at"), table_name="embeddings")
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_profiles_domain_change_seq"))

@@ -1,0 +1,461 @@
+"""The online core: one incoming record resolved against the store in milliseconds, with the
+decisions the batch run would make. The HTTP API, the stream consumer and rescoring use it.
+
+`OnlineResolver` is one process's resolver for a store and domain: it keeps the encoder, the
+candidate index (`LiveIndex`), the champion (`ChampionCache`) and the rules loaded between
+calls. For each mention of an object it:
+1. finds its candidates by index probes (`pipelines.candidates.lookup`: the pairs batch blocking
+   proposes for it);
+2. compares and decides them with the batch's own `decide` (rules, imported scores, the model
+   and its thresholds, the name-only guard, cannot-links; which contacts are shared is asked of
+   the store for the whole domain);
+3. clusters the connected component the mention touches (every mention linked to it by merge
+   decisions or a shared profile) with the batch's own `assign`: merge into a profile, create
+   one, join two, or queue a review; stable ids, golden records, events and decisions as the
+   batch records them; and writes only that component.
+`match` does 1 and 2 for a person that is not stored, and writes nothing.
+
+A mention resolved online is marked (`ONLINE` after its content hash): the next batch run
+decides its pairs again, with everything blocking finds for it by then (a later mention that
+names it among its own nearest, say).
+
+Concurrency: on SQLite a resolve is one writing transaction, which holds the single write lock
+from its start; on PostgreSQL it takes the domain lock shared, locks the profiles it changes, and
+starts again when one of them changed after it was read (`Conflict`, up to `ATTEMPTS` times).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from features.comparisons import MentionArrays, compare
+from features.frame import load_interactions, load_mentions_by_ids
+from features.records import object_record
+from models.bundle import Bundle, Thresholds
+from pipelines.assign import Assignment, assign, edge_decisions, write_assignment
+from pipelines.candidates import UNSTORED, lookup
+from pipelines.champion import Champion, ChampionCache, rules_only
+from pipelines.decide import PairsToDecide, decide
+from pipelines.ingest import write_records
+from pipelines.keys import ensure_keys
+from pipelines.live_index import LiveIndex
+from pipelines.resolve import survivorship_of
+from profiles.contract import ContractObject, Person
+from profiles.errors import Conflict, NotReady
+from profiles.resolution.rules import load_rules
+from profiles.settings import Settings
+from profiles.store import Store
+from profiles.store.decisions import decisions_touching, record_decision_columns
+from profiles.store.locks import domain_lock, lock_profiles
+from profiles.store.profiles_io import (
+    Membership,
+    members_of_profiles,
+    membership_of,
+    mention_times,
+    queue_reviews,
+)
+from profiles.store.reads import mention_ids, mention_keys_of, shared_contact_values
+from profiles.store.records import content_hash
+from profiles.store.vectors import add_pairs, pairs_among, save_embeddings, vectors_by_ids
+
+ONLINE = ":online"
+ATTEMPTS = 5
+MAX_COMPONENT = 20_000  # a component this large is a data problem (a generic key let through)
+
+
+@dataclass
+class MentionOutcome:
+    """What resolving one mention did."""
+
+    mention_key: str
+    profile_id: str | None
+    action: str  # new_profile | joined | kept | merged_profiles | unchanged | not_matchable
+    decided_by: str = ""  # the rule, "model p=0.973", "external:NAME p=..." or "" (nothing merged)
+    score: float | None = None
+    review_items: int = 0  # new review items about this mention
+    merged: list[str] = field(default_factory=list)  # profile ids it joined into one
+    candidates: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ObjectOutcome:
+    key: tuple[str, str, str]
+    status: str  # inserted | replaced | unchanged
+    mentions: list[MentionOutcome] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """One stored mention scored against a person, with why."""
+
+    mention_key: str
+    profile_id: str | None
+    probability: float
+    decision: str
+    rule: str | None
+    blockers: list[str]
+    explanation: dict[str, float]  # the features that moved the score most (log-odds)
+
+
+@dataclass
+class MatchResult:
+    decision: str  # merge | review | no_match: what the thresholds would do with the person
+    profile_id: str | None  # the profile it would join (merge) or be asked about (review)
+    candidates: list[Candidate]
+    model_version: str
+    thresholds: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _partners(a: np.ndarray, b: np.ndarray, pk: int) -> np.ndarray:
+    return np.where(a == pk, b, a)
+
+
+class OnlineResolver:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        live: LiveIndex | None = None,
+        champion: ChampionCache | None = None,
+        actor: str = "online",
+    ) -> None:
+        self.store, self.settings, self.actor = store, settings, actor
+        ensure_keys(store, settings)
+        self.live = live or LiveIndex(store, settings)
+        self.champion = champion or ChampionCache(store, settings)
+        self.rules = load_rules(settings.rules_file)
+        self.survivorship = survivorship_of(settings)
+
+    # -- what decides -------------------------------------------------------------------------
+
+    def _champion(self) -> Champion | NotReady:
+        """The champion, or why there is none (raised only when there is a pair to score)."""
+        try:
+            return self.champion.get()
+        except NotReady as exc:
+            return exc
+
+    def _scored(
+        self,
+        conn: Connection,
+        frame: pd.DataFrame,
+        interactions: pd.DataFrame,
+        found: Any,
+        loaded: Champion | NotReady,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, Champion, PairsToDecide]:
+        """(features, decisions, champion, pairs) of one mention's candidate pairs."""
+        pairs = PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
+        if isinstance(loaded, NotReady):
+            if len(pairs):
+                raise loaded
+            # nothing to score: the mention is its own profile, no model needed (as in batch)
+            loaded = Champion(rules_only_bundle(), "none", "none")
+        champion = loaded
+        arrays = MentionArrays.build(frame, interactions)
+        features = compare(arrays, pairs.a, pairs.b, pairs.cosine)
+        domain = self.store.domain
+
+        def shared(column: str, values: set[str], most: int) -> set[str]:
+            return shared_contact_values(conn, domain, column, values, most)
+
+        outcome = decide(features, pairs, champion.bundle, champion.version, self.rules, frame, shared)
+        return features, outcome.decisions, champion, pairs
+
+    # -- match: score a person, write nothing ---------------------------------------------------
+
+    def match(self, person: Person, source: str = "match", top: int = 10) -> MatchResult:
+        """The stored mentions a person would be matched with, best first, with probability, rule
+        hits and the features behind each score, and the decision the thresholds would take."""
+        from features.records import mention_record
+
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+        record = mention_record(
+            f"{source}/match/person#person", "person", person, self.settings.region_for_source(source)
+        )
+        one = _frame_of_record(UNSTORED, record.key, source, record.normalized)
+        no_travel = _no_interactions()
+        text, _ = self.live.encode(one)
+        seconds["normalize"] = time.perf_counter() - clock
+        with self.store.reading() as conn:
+            found = lookup(conn, self.store.domain, self.settings, one, no_travel, self.live, text)
+            seconds.update({f"lookup_{k}": v for k, v in found.seconds.items()})
+            clock = time.perf_counter()
+            others = _partners(found.pairs.a, found.pairs.b, UNSTORED)
+            frame = pd.concat([load_mentions_by_ids(conn, self.store.domain, others.tolist()), one])
+            interactions = load_interactions(conn, self.store.domain, mention_pks=others.tolist())
+            seconds["load"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            features, decided, champion, _ = self._scored(conn, frame, interactions, found, self._champion())
+            seconds["score"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            membership, _ = membership_of(conn, self.store.domain, others.tolist())
+        keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
+        explained = _explain(champion, features)
+        candidates = []
+        for i in np.argsort(-decided["score"].to_numpy(np.float64), kind="stable")[:top].tolist():
+            other = int(others[i]) if len(others) else 0
+            row = decided.iloc[i]
+            candidates.append(
+                Candidate(
+                    mention_key=keys.get(other, ""),
+                    profile_id=membership.members.get(other),
+                    probability=round(float(row["score"]), 6),
+                    decision=str(row["decision"]),
+                    rule=row["rule"],
+                    blockers=_blocker_names(int(found.pairs.blockers[i])),
+                    explanation=explained[i] if explained else {},
+                )
+            )
+        decision, profile = "no_match", None
+        for wanted in ("merge", "review"):
+            hit = next((c for c in candidates if c.decision == wanted), None)
+            if hit is not None:
+                decision, profile = wanted, hit.profile_id
+                break
+        seconds["explain"] = time.perf_counter() - clock
+        thresholds = {"merge": champion.bundle.thresholds.merge, "review": champion.bundle.thresholds.review}
+        return MatchResult(decision, profile, candidates, champion.version, thresholds, seconds)
+
+    # -- resolve: ingest objects and resolve their mentions ----------------------------------------
+
+    def resolve_objects(self, objects: list[ContractObject]) -> list[ObjectOutcome]:
+        """Store each object (idempotent: an equal or older `modified_at` changes nothing) and
+        resolve its matchable mentions not yet resolved as they are now."""
+        outcomes = []
+        for obj in objects:
+            record = object_record(obj, self.settings.region_for_source(obj.source))
+            with self.store.transaction() as conn:
+                written = write_records(conn, self.store.domain, [record], [])
+                status = "inserted" if written.inserted else "replaced" if written.replaced else "unchanged"
+                ids = mention_ids(conn, self.store.domain, [m.key for m in record.mentions])
+            outcome = ObjectOutcome(obj.key, status)
+            for mention in record.mentions:
+                pk = ids.get(mention.key)
+                if pk is None or not mention.matchable:
+                    outcome.mentions.append(MentionOutcome(mention.key, None, "not_matchable"))
+                    continue
+                outcome.mentions.append(self.resolve_mention(pk))
+            outcomes.append(outcome)
+        return outcomes
+
+    def resolve_mention(self, pk: int) -> MentionOutcome:
+        """Resolve one stored mention (again, if its content changed since it was resolved)."""
+        loaded = self._champion()  # before the transaction: a first load takes a while
+        for _ in range(ATTEMPTS):
+            try:
+                with self.store.transaction() as conn:
+                    domain_lock(
+                        conn,
+                        self.store.domain,
+                        exclusive=False,
+                        wait_seconds=self.settings.write_wait_seconds,
+                    )
+                    outcome, vector = self._resolve_in(conn, pk, loaded)
+                if vector is not None:
+                    self.live.add(pk, vector)
+                return outcome
+            except Conflict:
+                continue
+        raise Conflict(f"mention {pk}: its profiles kept changing under other writers; try again")
+
+    def _resolve_in(
+        self, conn: Connection, pk: int, loaded: Champion | NotReady
+    ) -> tuple[MentionOutcome, np.ndarray | None]:
+        domain = self.store.domain
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+        mine = load_mentions_by_ids(conn, domain, [pk])
+        if mine.empty:
+            key = mention_keys_of(conn, domain, [pk]).get(pk, "")
+            return MentionOutcome(key, None, "not_matchable"), None
+        key, own_hash = str(mine["mention_key"].iloc[0]), str(mine["content_hash"].iloc[0])
+        before, _ = membership_of(conn, domain, [pk])
+        if before.members.get(pk) and str(before.resolved.get(pk) or "").split(":")[0] == own_hash:
+            return MentionOutcome(key, before.members[pk], "unchanged"), None
+        travel = load_interactions(conn, domain, mention_pks=[pk])
+        text, vector = self.live.encode(mine)
+        seconds["load"] = time.perf_counter() - clock
+        found = lookup(conn, domain, self.settings, mine, travel, self.live, text)
+        seconds.update({f"lookup_{k}": v for k, v in found.seconds.items()})
+
+        clock = time.perf_counter()
+        others = _partners(found.pairs.a, found.pairs.b, pk)
+        frame = load_mentions_by_ids(conn, domain, [pk, *others.tolist()])
+        interactions = load_interactions(conn, domain, mention_pks=[pk, *others.tolist()])
+        _, decided, champion, _ = self._scored(conn, frame, interactions, found, loaded)
+        seconds["score"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        component = self._component(conn, pk, key, decided, frame)
+        comp = sorted(component)
+        comp_frame = load_mentions_by_ids(conn, domain, comp)
+        comp_frame["modified_at"] = comp_frame["mention_pk"].map(mention_times(conn, domain, comp)).fillna("")
+        state, seqs = membership_of(conn, domain, comp)
+        keys_of = dict(
+            zip(comp_frame["mention_pk"].tolist(), comp_frame["mention_key"].tolist(), strict=True)
+        )
+        current = decisions_touching(conn, domain, keys_of.values())
+        inside = set(keys_of.values())
+        within = (current["mention_a"].isin(inside) & current["mention_b"].isin(inside)).to_numpy(bool)
+        ours = (decided["a"].isin(component) & decided["b"].isin(component)).to_numpy(bool)
+        stored_a, stored_b = pairs_among(conn, domain, comp)
+        pair_a = np.concatenate([stored_a, found.pairs.a])
+        pair_b = np.concatenate([stored_b, found.pairs.b])
+        result = assign(
+            comp_frame,
+            state,
+            decided[ours],
+            current[within],
+            pair_a,
+            pair_b,
+            np.array([pk]),
+            champion.version,
+            self.survivorship,
+        )
+        # the candidates nothing merges it with stay where they are: their decisions are recorded
+        # and their review items queued, as the batch would
+        edge_keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
+        partners, _ = membership_of(conn, domain, edge_keys)
+        profile_of = {edge_keys[m]: p for m, p in partners.members.items()}
+        profile_of.update(dict(zip(result.keys.tolist(), result.ids, strict=True)))
+        profile_of = {k: profile_of.get(k, f"__none__{k}") for k in edge_keys.values()}
+        edge_changes, edge_reviews = edge_decisions(
+            decided[~ours], current[~within], edge_keys, profile_of, champion.version
+        )
+        seconds["assign"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        # another writer may have changed these profiles since they were read: then start again
+        if lock_profiles(conn, domain, seqs) != seqs:
+            raise Conflict("profiles changed while the component was read")
+        resolved = [f"{own_hash}{ONLINE}" if m == pk else state.resolved.get(m) for m in result.pks.tolist()]
+        write_assignment(conn, domain, result, state, resolved, self.actor)
+        record_decision_columns(conn, domain, edge_changes)
+        queue_reviews(conn, domain, edge_reviews)
+        result.reviews += edge_reviews
+        had, _ = vectors_by_ids(conn, domain, self.live.encoder.name, [pk])
+        save_embeddings(
+            conn,
+            domain,
+            self.live.encoder.name,
+            np.array([pk]),
+            [own_hash],
+            vector[None, :],
+            set(had.tolist()),
+        )
+        add_pairs(conn, domain, found.pairs.a, found.pairs.b, found.pairs.blockers, found.pairs.cosine)
+        seconds["write"] = time.perf_counter() - clock
+        return _outcome(key, pk, before, state, result, decided, len(found.pairs), seconds), vector
+
+    def _component(
+        self, conn: Connection, pk: int, key: str, decided: pd.DataFrame, frame: pd.DataFrame
+    ) -> set[int]:
+        """The mentions linked to `pk` through merge decisions in effect (its new ones, the stored
+        ones of every other pair) or a shared profile: what clustering may change."""
+        domain = self.store.domain
+        mine = {
+            (int(a), int(b)): d
+            for a, b, d in zip(decided["a"], decided["b"], decided["decision"], strict=True)
+        }
+        component: set[int] = set()
+        frontier = {pk} | {b if a == pk else a for (a, b), d in mine.items() if d == "merge"}
+        known_keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
+        while frontier:
+            component |= frontier
+            if len(component) > MAX_COMPONENT:
+                break
+            keys = mention_keys_of(conn, domain, [m for m in frontier if m not in known_keys])
+            known_keys.update(keys)
+            stored = decisions_touching(conn, domain, [known_keys[m] for m in frontier if m in known_keys])
+            linked_keys = set()
+            for a, b, d, source in zip(
+                stored["mention_a"], stored["mention_b"], stored["decision"], stored["source"], strict=True
+            ):
+                if key in (a, b) and source != "manual":
+                    continue  # this mention's pairs are decided anew (above); a person's word stands
+                if d == "merge":
+                    linked_keys |= {a, b}
+            linked = set(mention_ids(conn, domain, linked_keys).values())
+            membership, _ = membership_of(conn, domain, frontier)
+            mates = {
+                m
+                for ms in members_of_profiles(conn, domain, set(membership.members.values())).values()
+                for m in ms
+            }
+            frontier = (linked | mates) - component
+        return component
+
+
+def rules_only_bundle() -> Bundle:
+    return rules_only(Thresholds(1.0, 1.0))
+
+
+def _outcome(
+    key: str,
+    pk: int,
+    before: Membership,
+    state: Membership,
+    result: Assignment,
+    decided: pd.DataFrame,
+    candidates: int,
+    seconds: dict[str, float],
+) -> MentionOutcome:
+    """new_profile (alone, or with mentions that had none), joined (an existing profile), kept (its
+    profile, after a change of its content), merged_profiles (its arrival joined profiles)."""
+    profile = result.ids[result.pks.tolist().index(pk)]
+    merged = sorted({e[1] for e in result.events if e[0] == "merge"} | set(result.retired))
+    if result.retired:
+        action = "merged_profiles"
+    elif before.members.get(pk) == profile:
+        action = "kept"
+    elif profile in state.created:
+        action = "joined"
+    else:
+        action = "new_profile"
+    mine = decided[((decided["a"] == pk) | (decided["b"] == pk)) & (decided["decision"] == "merge")]
+    decided_by, score = "", None
+    if len(mine):
+        best = mine.iloc[int(np.argmax(mine["score"].to_numpy(np.float64)))]
+        score = float(best["score"])
+        decided_by = str(best["rule"]) if best["source"] == "rule" else f"{best['source']} p={score:.3f}"
+    reviews = sum(1 for r in result.reviews if key in (r["mention_a"], r["mention_b"]))
+    return MentionOutcome(key, profile, action, decided_by, score, reviews, merged, candidates, seconds)
+
+
+def _frame_of_record(pk: int, key: str, source: str, normalized: dict[str, Any]) -> pd.DataFrame:
+    from features.frame import frame_from_normalized
+
+    return frame_from_normalized([(pk, key, source, 0, content_hash(normalized), normalized)])
+
+
+def _no_interactions() -> pd.DataFrame:
+    return pd.DataFrame(columns=["mention_pk", "object_pk", "kind", "role", "ref", "contacts"])
+
+
+def _blocker_names(flags: int) -> list[str]:
+    from features.blocking import Blocker
+
+    return Blocker.names_of(flags)
+
+
+def _explain(champion: Champion, features: pd.DataFrame) -> list[dict[str, float]]:
+    """Per pair, the five features that moved the score most (log-odds contributions)."""
+    if not len(features) or champion.version == "none":
+        return []
+    contributions = champion.bundle.model.explain(features)
+    columns = [c for c in contributions.columns if c != "bias"]
+    values = contributions[columns].to_numpy(np.float64)
+    out = []
+    for row in values:
+        top = np.argsort(-np.abs(row))[:5]
+        out.append({columns[j]: round(float(row[j]), 4) for j in top.tolist() if row[j] != 0})
+    return out
