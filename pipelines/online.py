@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from features.comparisons import MentionArrays, compare
 from features.frame import load_interactions, load_mentions_by_ids
@@ -52,7 +53,7 @@ from profiles.resolution.rules import load_rules
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import decisions_touching, record_decision_columns
-from profiles.store.locks import domain_lock, lock_profiles
+from profiles.store.locks import domain_lock, lock_mentions, lock_profiles
 from profiles.store.profiles_io import (
     Membership,
     members_of_profiles,
@@ -263,7 +264,7 @@ class OnlineResolver:
                 if vector is not None:
                     self.live.add(pk, vector)
                 return outcome
-            except Conflict:
+            except (Conflict, IntegrityError):  # another writer got there first: read again
                 continue
         raise Conflict(f"mention {pk}: its profiles kept changing under other writers; try again")
 
@@ -334,9 +335,16 @@ class OnlineResolver:
         seconds["assign"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        # another writer may have changed these profiles since they were read: then start again
-        if lock_profiles(conn, domain, seqs) != seqs:
-            raise Conflict("profiles changed while the component was read")
+        # another writer may have changed these mentions or profiles since they were read: then
+        # start again (locks in a fixed order: mentions, then profiles, each by id)
+        lock_mentions(conn, domain, comp)
+        now, _ = membership_of(conn, domain, comp)
+        if (
+            lock_profiles(conn, domain, seqs) != seqs
+            or now.members != state.members
+            or now.resolved != state.resolved
+        ):
+            raise Conflict("the component changed while it was read")
         resolved = [f"{own_hash}{ONLINE}" if m == pk else state.resolved.get(m) for m in result.pks.tolist()]
         write_assignment(conn, domain, result, state, resolved, self.actor)
         record_decision_columns(conn, domain, edge_changes)

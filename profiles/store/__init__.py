@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from profiles.errors import StoreBusy
+from profiles.errors import Conflict, StoreBusy
 from profiles.settings import Settings
 from profiles.store.db import WRITING, create_store_engine, migrate, needs_migration
 from profiles.store.records import MentionRecord, ObjectRecord, Rejection, WriteResult
@@ -42,6 +42,9 @@ class Store:
                 with conn.begin():
                     yield conn
         except OperationalError as exc:
+            if "deadlock" in str(exc.orig) or "could not serialize" in str(exc.orig):
+                # PostgreSQL rolled this writer back to let another through: worth another try
+                raise Conflict("another writer changed the same rows at the same time; try again") from exc
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                 raise StoreBusy(
                     "another writer held the store longer than the configured wait "

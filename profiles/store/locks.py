@@ -53,7 +53,9 @@ def lock_profiles(conn: Connection, domain: str, ids: Iterable[str]) -> dict[str
             .order_by(profiles.c.id)
         )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+            # NO KEY UPDATE: other writers' foreign-key checks (a member row naming the profile)
+            # take KEY SHARE, which this does not block
+            query = query.with_for_update(key_share=True)
         try:
             out.update({pid: int(seq) for pid, seq in conn.execute(query)})
         except OperationalError as exc:
@@ -76,3 +78,24 @@ def changed_since(conn: Connection, domain: str, seq: int) -> list[str]:
             select(profiles.c.id).where(profiles.c.domain == domain, profiles.c.change_seq > seq)
         ).scalars()
     )
+
+
+def lock_mentions(conn: Connection, domain: str, pks: Iterable[int]) -> None:
+    """Lock these mentions' rows against other writers until the transaction ends (PostgreSQL;
+    in id order): two writers whose components share a mention that has no profile yet would
+    otherwise both give it one."""
+    if conn.dialect.name != "postgresql":
+        return
+    from profiles.store.schema import mentions
+
+    wanted = sorted({int(pk) for pk in pks})
+    for start in range(0, len(wanted), 500):
+        try:
+            conn.execute(
+                select(mentions.c.id)
+                .where(mentions.c.domain == domain, mentions.c.id.in_(wanted[start : start + 500]))
+                .order_by(mentions.c.id)
+                .with_for_update(key_share=True)
+            ).all()
+        except OperationalError as exc:
+            raise StoreBusy("a mention stayed locked by another writer; try again") from exc

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from features.blocking import Blocker
@@ -83,29 +82,54 @@ def test_the_demo_set_finds_online_what_the_batch_proposes(tmp_path: Path, setti
     store = open_store(settings)
     ingest_path(store, settings, Path(info["objects_file"]))
     run_block(store, settings)
-    pairs, seconds = _compare(store, settings)
+    pairs, _ = _compare(store, settings)
     assert pairs > 10_000
 
 
-def test_an_unstored_mention_counts_as_the_next_id(tmp_path: Path, settings: Settings) -> None:
-    """A mention looked up before it is written goes by an id above every stored one, and finds
-    what it finds once written (the batch would rank it last among equals)."""
-    info = write_dataset(GeneratorConfig(persons=80, seed=3), tmp_path / "d")
+def test_a_mention_looked_up_before_it_is_stored_finds_what_it_finds_once_stored(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A mention not written yet goes by an id above every stored one: its lookup (what `match`
+    does) equals its lookup once written, when it is indeed the newest."""
+    from features.records import object_record
+    from pipelines.online import _frame_of_record, _no_interactions
+    from profiles.contract import parse_line
+
+    info = write_dataset(GeneratorConfig(persons=120, seed=3), tmp_path / "d")
+    lines = Path(info["objects_file"]).read_bytes().splitlines()
+    last = next(parse_line(x, 2_000_000) for x in reversed(lines) if b'"guest_profile"' in x)
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(b"\n".join(x for x in lines if x.strip() and b'"' + last.id.encode() + b'"' not in x))
     store = open_store(settings)
-    ingest_path(store, settings, Path(info["objects_file"]))
+    ingest_path(store, settings, first)
+    run_block(store, settings)
+    (mention,) = object_record(last).mentions
+    one = _frame_of_record(UNSTORED, mention.key, last.source, mention.normalized)
+    live = LiveIndex(store, settings)
+    with store.reading() as conn:
+        before = lookup(conn, store.domain, settings, one, _no_interactions(), live, live_texts(live, one)[0])
+    path = tmp_path / "last.jsonl"
+    path.write_bytes(last.model_dump_json().encode())
+    ingest_path(store, settings, path)
     run_block(store, settings)
     live = LiveIndex(store, settings)
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain)
-        interactions = load_interactions(conn, store.domain)
-        last = int(frame["mention_pk"].max())
-        one = frame.loc[[last]]
-        text = live_texts(live, one)[0]
-        stored = lookup(
-            conn, store.domain, settings, one, interactions[interactions["mention_pk"] == last], live, text
+        pk = int(frame["mention_pk"].max())
+        stored = frame.loc[[pk]]
+        after = lookup(
+            conn,
+            store.domain,
+            settings,
+            stored,
+            load_interactions(conn, store.domain, [pk]),
+            live,
+            live_texts(live, stored)[0],
         )
-        as_new = one.assign(mention_pk=UNSTORED)
-        as_new.index = [UNSTORED]
-    # the same mention, as if it were not stored yet: remove it from the lookup's view
-    assert len(stored.pairs) > 0
-    assert np.all((stored.pairs.a == last) | (stored.pairs.b == last))
+    assert stored["mention_key"].iloc[0] == mention.key
+    as_stored = {
+        (int(a), int(b)) if b != UNSTORED else (int(a), pk)
+        for a, b in zip(before.pairs.a, before.pairs.b, strict=True)
+    }
+    assert as_stored == set(zip(after.pairs.a.tolist(), after.pairs.b.tolist(), strict=True))
+    assert len(as_stored) > 0
