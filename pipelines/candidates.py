@@ -64,7 +64,7 @@ class Found:
 
 def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[int, str, str]]:
     """(kind, key, name) of the one mention, as `mention_keys` derives them."""
-    row = mention.to_dict("records")[0]
+    row = dict(zip(mention.columns, mention.iloc[0].tolist(), strict=True))
     travel = []
     if len(interactions):
         travel = list(

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -102,8 +102,9 @@ class ChampionCache:
     `get()` returns the loaded champion; at most every `refresh_seconds` it asks the registry
     where the `champion` alias points and, when it moved, loads that version and swaps it in (one
     reference assignment: a caller holds either the old or the new champion, never half of one).
-    With no champion, `get()` raises what `champion()` raises (NotReady), and asks again on the
-    next call after `refresh_seconds`."""
+    With `background` (what a server wants: a registry read takes a good part of a second) the
+    look happens on a thread of its own and callers keep the champion they have meanwhile. With
+    no champion loaded yet, `get()` asks at once, and raises what `champion()` raises (NotReady)."""
 
     def __init__(
         self,
@@ -111,17 +112,40 @@ class ChampionCache:
         settings: Settings,
         refresh_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self.store, self.settings, self.refresh_seconds, self.clock = store, settings, refresh_seconds, clock
+        self.background = background
+        self._refreshing = False
+        self._flag = threading.Lock()
         self._current: Champion | None = None
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
+        self._client: Any = None
+        self._name = ""
         self.loads = 0  # how many times a bundle was loaded (for tests and metrics)
 
     def get(self) -> Champion:
         current = self._current
         if current is not None and self.clock() - self._checked_at < self.refresh_seconds:
             return current
+        if current is not None and self.background:
+            with self._flag:
+                start, self._refreshing = not self._refreshing, True
+            if start:
+                threading.Thread(target=self._look_aside, name="upt-champion", daemon=True).start()
+            return current
+        return self._look()
+
+    def _look_aside(self) -> None:
+        try:
+            self._look()
+        except Exception:  # the registry unreachable or the alias gone: keep serving what we have
+            self._checked_at = self.clock()
+        finally:
+            self._refreshing = False
+
+    def _look(self) -> Champion:
         with self._lock:
             current = self._current
             if current is not None and self.clock() - self._checked_at < self.refresh_seconds:
@@ -136,7 +160,18 @@ class ChampionCache:
             return current
 
     def _version(self) -> str:
+        """Where the alias points now: one registry read through a client kept for the process
+        (configuring MLflow afresh for each look cost a third of a second)."""
+        import mlflow
+
+        if self._client is None:
+            from training import tracking
+
+            tracking.configure(self.settings)
+            self._client = mlflow.MlflowClient()
+            self._name = model_name(self.store)
         try:
-            return resolve_version(self.store, self.settings, "champion")
-        except NotFound:
+            aliases = self._client.get_registered_model(self._name).aliases
+        except mlflow.exceptions.MlflowException:
             return NO_MODEL
+        return str(aliases["champion"]) if "champion" in aliases else NO_MODEL

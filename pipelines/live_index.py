@@ -36,7 +36,7 @@ class LiveIndex:
         self.store, self.settings, self.sync_seconds = store, settings, sync_seconds
         self.encoder = encoder or load_encoder(settings.encoder, settings.model_cache_dir)
         self._lock = threading.RLock()
-        self._synced_to: dt.datetime | None = None
+        self._horizon = dt.datetime.now(dt.UTC)  # when the last look at the store began
         self._synced_at = float("-inf")
         self.index = CandidateIndex.load(
             settings.index_path(store.domain, self.encoder.name), self.encoder.dim, index_config(settings)
@@ -46,16 +46,15 @@ class LiveIndex:
     def reconcile(self) -> None:
         """Make the index hold exactly the stored embeddings (the saved file may lag the store)."""
         with self._lock, self.store.reading() as conn:
+            horizon = dt.datetime.now(dt.UTC)
             stored = embedded_ids(conn, self.store.domain, self.encoder.name)
             held = self.index.ids()
             self.index.remove(np.setdiff1d(held, stored))
             saved = self.settings.index_path(self.store.domain, self.encoder.name)
             since = (
-                dt.datetime.fromtimestamp(saved.stat().st_mtime, dt.UTC).replace(tzinfo=None) - OVERLAP
-                if saved.exists()
-                else None
+                dt.datetime.fromtimestamp(saved.stat().st_mtime, dt.UTC) - OVERLAP if saved.exists() else None
             )
-            pks, vectors, latest = embedding_changes(conn, self.store.domain, self.encoder.name, since)
+            pks, vectors, _ = embedding_changes(conn, self.store.domain, self.encoder.name, since)
             missing = np.setdiff1d(stored, np.concatenate([held, pks]))
             extra_pks, extra_vectors = vectors_by_ids(conn, self.store.domain, self.encoder.name, missing)
             if len(pks):
@@ -63,20 +62,22 @@ class LiveIndex:
             if len(extra_pks):
                 self.index.add(extra_pks, extra_vectors)
             self.index.enable_lookup()
-            self._synced_to = latest or self._synced_to
+            self._horizon = horizon
             self._synced_at = time.monotonic()
 
     def sync(self, force: bool = False) -> None:
-        """Add what other processes stored since the last sync (at most every `sync_seconds`)."""
+        """Add what other processes stored since the last look (at most every `sync_seconds`):
+        vectors written after the previous look began, less `OVERLAP` for commits in flight."""
         if not force and time.monotonic() - self._synced_at < self.sync_seconds:
             return
         with self._lock:
+            horizon = dt.datetime.now(dt.UTC)
             with self.store.reading() as conn:
-                since = None if self._synced_to is None else self._synced_to - OVERLAP
-                pks, vectors, latest = embedding_changes(conn, self.store.domain, self.encoder.name, since)
+                since = self._horizon - OVERLAP
+                pks, vectors, _ = embedding_changes(conn, self.store.domain, self.encoder.name, since)
             if len(pks):
                 self.index.add(pks, vectors)
-            self._synced_to = latest or self._synced_to
+            self._horizon = horizon
             self._synced_at = time.monotonic()
 
     def encode(self, frame: pd.DataFrame) -> tuple[str, np.ndarray]:

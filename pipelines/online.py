@@ -131,7 +131,7 @@ class OnlineResolver:
         self.store, self.settings, self.actor = store, settings, actor
         ensure_keys(store, settings)
         self.live = live or LiveIndex(store, settings)
-        self.champion = champion or ChampionCache(store, settings)
+        self.champion = champion or ChampionCache(store, settings, background=True)
         self.rules = load_rules(settings.rules_file)
         self.survivorship = survivorship_of(settings)
 
@@ -198,7 +198,7 @@ class OnlineResolver:
             features, decided, champion, _ = self._scored(conn, frame, interactions, found, self._champion())
             seconds["score"] = time.perf_counter() - clock
             clock = time.perf_counter()
-            membership, _ = membership_of(conn, self.store.domain, others.tolist())
+            membership, _ = membership_of(conn, self.store.domain, others.tolist(), profiles_too=False)
         keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
         explained = _explain(champion, features)
         candidates = []
@@ -325,7 +325,7 @@ class OnlineResolver:
         # the candidates nothing merges it with stay where they are: their decisions are recorded
         # and their review items queued, as the batch would
         edge_keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
-        partners, _ = membership_of(conn, domain, edge_keys)
+        partners, _ = membership_of(conn, domain, edge_keys, profiles_too=False)
         profile_of = {edge_keys[m]: p for m, p in partners.members.items()}
         profile_of.update(dict(zip(result.keys.tolist(), result.ids, strict=True)))
         profile_of = {k: profile_of.get(k, f"__none__{k}") for k in edge_keys.values()}
@@ -338,7 +338,7 @@ class OnlineResolver:
         # another writer may have changed these mentions or profiles since they were read: then
         # start again (locks in a fixed order: mentions, then profiles, each by id)
         lock_mentions(conn, domain, comp)
-        now, _ = membership_of(conn, domain, comp)
+        now, _ = membership_of(conn, domain, comp, profiles_too=False)
         if (
             lock_profiles(conn, domain, seqs) != seqs
             or now.members != state.members
@@ -393,7 +393,7 @@ class OnlineResolver:
                 if d == "merge":
                     linked_keys |= {a, b}
             linked = set(mention_ids(conn, domain, linked_keys).values())
-            membership, _ = membership_of(conn, domain, frontier)
+            membership, _ = membership_of(conn, domain, frontier, profiles_too=False)
             mates = {
                 m
                 for ms in members_of_profiles(conn, domain, set(membership.members.values())).values()

@@ -20,32 +20,62 @@ from features.normalize.phones import phone_suffix
 MAX_VALUES = 4  # values kept per list field and mention; more are rare and add little
 
 
-def _codes(values: pd.Series, vocabulary: dict[str, int]) -> np.ndarray:
+_TEXT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "middle_name",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "gender",
+    "source",
+)
+_ARRAY_COLUMNS = (
+    *_TEXT_COLUMNS,
+    "emails",
+    "phones",
+    "phone_digits",
+    "loyalty",
+    "documents",
+    "first_name_canonical",
+    "date_of_birth",
+)
+
+
+def _codes(values: list[Any], vocabulary: dict[str, int]) -> np.ndarray:
     """(n, MAX_VALUES) int32 matrix of value codes, -1 where empty."""
     out = np.full((len(values), MAX_VALUES), -1, dtype=np.int32)
-    for row, items in enumerate(values.to_numpy()):
+    for row, items in enumerate(values):
         for col, item in enumerate(items[:MAX_VALUES]):
             out[row, col] = vocabulary.setdefault(item, len(vocabulary))
     return out
 
 
-def _dob_digits(values: pd.Series) -> np.ndarray:
-    text = values.str.replace("-", "", regex=False).where(values.str.len() == 10, "")
-    padded = text.where(text != "", "00000000").to_numpy(dtype="U8")
+def _dob_digits(values: list[Any]) -> np.ndarray:
+    """(n, 8) digits of each ISO date of birth, -1 rows where there is none."""
+    text = np.array(
+        [v.replace("-", "") if isinstance(v, str) and len(v) == 10 else "" for v in values], dtype="U8"
+    )
+    padded = np.where(text == "", "00000000", text).astype("U8")
     digits = padded.view(np.uint32).reshape(-1, 8).astype(np.int16) - ord("0")
-    digits[(text == "").to_numpy()] = -1
+    digits[text == ""] = -1
     return digits
 
 
-def _phone_suffixes(phones: pd.Series, digits: pd.Series) -> pd.Series:
+def _metaphones(names: list[Any]) -> list[str]:
+    """`features.normalize.names.phonetic` of each name, over a list (one call per distinct name)."""
+    distinct = sorted({n for n in names if isinstance(n, str)})
+    codes = dict(zip(distinct, phonetic(pd.Series(distinct, dtype=object)).tolist(), strict=True))
+    return [codes.get(n, "") if isinstance(n, str) else "" for n in names]
+
+
+def _phone_suffixes(phones: list[Any], digits: list[Any]) -> list[tuple[str, ...]]:
     """Per mention, the distinct phone suffixes of its numbers (the blocking key's width)."""
-    return pd.Series(
-        [
-            tuple(dict.fromkeys(s for s in map(phone_suffix, (*x, *y)) if s is not None))
-            for x, y in zip(phones.to_numpy(), digits.to_numpy(), strict=True)
-        ],
-        index=phones.index,
-    )
+    return [
+        tuple(dict.fromkeys(s for s in map(phone_suffix, (*x, *y)) if s is not None))
+        for x, y in zip(phones, digits, strict=True)
+    ]
 
 
 @dataclass
@@ -63,63 +93,63 @@ class MentionArrays:
 
     @classmethod
     def build(cls, frame: pd.DataFrame, interactions: pd.DataFrame | None = None) -> MentionArrays:
+        # Columns are read once each as lists and transformed by comprehensions: pandas' string
+        # methods loop in Python on object columns anyway, and cost tens of microseconds per call,
+        # most of the time of a one-record online request.
         frame = frame.sort_values("mention_pk")
         arrays = cls(frame["mention_pk"].to_numpy(np.int64))
-        for column in (
-            "first_name",
-            "last_name",
-            "middle_name",
-            "street",
-            "city",
-            "postal_code",
-            "country",
-            "gender",
-            "source",
-        ):
-            arrays.text[column] = frame[column].fillna("").to_numpy(dtype=object)
-        full = (
-            (frame["first_name"] + " " + frame["middle_name"] + " " + frame["last_name"])
-            .str.split()
-            .str.join(" ")
+        column = {c: frame[c].tolist() for c in _ARRAY_COLUMNS}
+        for name in _TEXT_COLUMNS:
+            arrays.text[name] = np.array(
+                [v if isinstance(v, str) else "" for v in column[name]], dtype=object
+            )
+        arrays.text["full_name"] = np.array(
+            [
+                " ".join(f"{f} {m} {last}".split())
+                for f, m, last in zip(
+                    column["first_name"], column["middle_name"], column["last_name"], strict=True
+                )
+            ],
+            dtype=object,
         )
-        arrays.text["full_name"] = full.fillna("").to_numpy(dtype=object)
-        emails = frame["emails"]
-        arrays.text["email_local"] = emails.map(lambda t: t[0].rpartition("@")[0] if t else "").to_numpy(
-            object
+        emails = column["emails"]
+        arrays.text["email_local"] = np.array(
+            [t[0].rpartition("@")[0] if t else "" for t in emails], dtype=object
         )
-        arrays.text["email_domain"] = emails.map(lambda t: t[0].rpartition("@")[2] if t else "").to_numpy(
-            object
+        arrays.text["email_domain"] = np.array(
+            [t[0].rpartition("@")[2] if t else "" for t in emails], dtype=object
         )
         vocabulary: dict[str, int] = {}
         lists = {
             "emails": emails,
-            "phones": frame["phones"],
-            "loyalty": frame["loyalty"],
-            "documents": frame["documents"],
-            "first_canonical": frame["first_name_canonical"],
-            "phone_suffixes": _phone_suffixes(frame["phones"], frame["phone_digits"]),
-            "document_kinds": frame["documents"].map(
-                lambda t: tuple(dict.fromkeys(d.split(":", 1)[0] for d in t))
-            ),
-            "loyalty_programs": frame["loyalty"].map(
-                lambda t: tuple(dict.fromkeys(x.split(":", 1)[0] for x in t))
-            ),
+            "phones": column["phones"],
+            "loyalty": column["loyalty"],
+            "documents": column["documents"],
+            "first_canonical": column["first_name_canonical"],
+            "phone_suffixes": _phone_suffixes(column["phones"], column["phone_digits"]),
+            "document_kinds": [
+                tuple(dict.fromkeys(d.split(":", 1)[0] for d in t)) for t in column["documents"]
+            ],
+            "loyalty_programs": [
+                tuple(dict.fromkeys(x.split(":", 1)[0] for x in t)) for t in column["loyalty"]
+            ],
         }
         for name, values in lists.items():
             codes = _codes(values, vocabulary)
             used = int((codes >= 0).any(axis=0).sum())
             arrays.codes[name] = np.ascontiguousarray(codes[:, : max(used, 1)])
-        for column, values in arrays.text.items():
-            arrays.present[column] = values != ""
+        for name, values in arrays.text.items():
+            arrays.present[name] = values != ""
             codes, uniques = pd.factorize(values)
-            arrays.string_codes[column] = codes.astype(np.int64)
-            arrays.vocabularies[column] = np.asarray(uniques, dtype=object)
-        arrays.ints["first_initial"] = pd.factorize(frame["first_name"].str[:1])[0].astype(np.int32)
-        sound = phonetic(frame["last_name"])
+            arrays.string_codes[name] = codes.astype(np.int64)
+            arrays.vocabularies[name] = np.asarray(uniques, dtype=object)
+        initials = np.array([v[:1] if isinstance(v, str) else "" for v in column["first_name"]], dtype=object)
+        arrays.ints["first_initial"] = pd.factorize(initials)[0].astype(np.int32)
+        sound = np.array(_metaphones(column["last_name"]), dtype=object)
         arrays.ints["last_phonetic"] = pd.factorize(sound)[0].astype(np.int32)
-        arrays.ints["last_phonetic"][(sound == "").to_numpy()] = -1
+        arrays.ints["last_phonetic"][sound == ""] = -1
         arrays.ints["object_pk"] = frame["object_pk"].to_numpy(np.int64)
-        arrays.dob = _dob_digits(frame["date_of_birth"])
+        arrays.dob = _dob_digits(column["date_of_birth"])
         ref = np.full(len(frame), -1, np.int64)
         role = np.full(len(frame), -1, np.int64)
         if interactions is not None and len(interactions):

@@ -196,13 +196,18 @@ class CandidateIndex:
         """The stored vectors of these ids (any shape); zeros for -1 and ids not held."""
         flat = np.asarray(ids, np.int64).ravel()
         out = np.zeros((len(flat), self.dim), np.float32)
-        for i, pk in enumerate(flat.tolist()):
-            if pk < 0 or pk in self.removed:
-                continue
+        wanted = (
+            (flat >= 0) & ~np.isin(flat, np.fromiter(self.removed, np.int64)) if self.removed else flat >= 0
+        )
+        if wanted.any():
             try:
-                out[i] = self._index.reconstruct(pk)
-            except RuntimeError:  # not held
-                continue
+                out[wanted] = self._index.reconstruct_batch(flat[wanted])
+            except RuntimeError:  # an id not held: one by one, leaving it zero
+                for i in np.flatnonzero(wanted).tolist():
+                    try:
+                        out[i] = self._index.reconstruct(int(flat[i]))
+                    except RuntimeError:
+                        continue
         return out.reshape(*np.shape(ids), self.dim)
 
     def compact(self) -> None:

@@ -84,18 +84,16 @@ def record_decision_columns(conn: Connection, domain: str, columns: DecisionColu
 def rows_touching(conn: Connection, table: Any, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:
     """Rows of a pair table (mention_a, mention_b keys) that name any of these mentions."""
     keys = list(keys)
-    out: list[dict[str, Any]] = []
+    names = [c.name for c in table.columns]
+    at = names.index("id")
+    found: dict[Any, tuple[Any, ...]] = {}
     for start in range(0, len(keys), 500):
         part = keys[start : start + 500]
-        out += [
-            dict(r._mapping)
-            for r in conn.execute(
-                select(table).where(
-                    table.c.domain == domain, table.c.mention_a.in_(part) | table.c.mention_b.in_(part)
-                )
-            )
-        ]
-    return out
+        # one probe per side (an OR of the two made SQLite scan the whole table)
+        for side in (table.c.mention_a, table.c.mention_b):
+            for r in conn.execute(select(table).where(table.c.domain == domain, side.in_(part))):
+                found[r[at]] = tuple(r)
+    return [dict(zip(names, found[i], strict=True)) for i in sorted(found)]
 
 
 def decision_history(conn: Connection, domain: str, keys: Iterable[str]) -> list[dict[str, Any]]:

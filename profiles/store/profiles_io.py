@@ -140,13 +140,20 @@ def write_profiles(
 def queue_reviews(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> int:
     """Add review items not already open for the same pair."""
     now = dt.datetime.now(dt.UTC)
-    open_pairs = set(
-        conn.execute(
-            select(review_queue.c.mention_a, review_queue.c.mention_b).where(
-                review_queue.c.domain == domain, review_queue.c.status == "open"
-            )
-        ).all()
-    )
+    if not rows:
+        return 0
+    asked = sorted({r["mention_a"] for r in rows})
+    open_pairs: set[tuple[str, str]] = set()
+    for start in range(0, len(asked), 500):
+        open_pairs |= set(
+            conn.execute(
+                select(review_queue.c.mention_a, review_queue.c.mention_b).where(
+                    review_queue.c.domain == domain,
+                    review_queue.c.status == "open",
+                    review_queue.c.mention_a.in_(asked[start : start + 500]),
+                )
+            ).all()
+        )
     fresh = [r for r in rows if (r["mention_a"], r["mention_b"]) not in open_pairs]
     stamp = driver_time(conn, now)
     return bulk_insert(
@@ -197,9 +204,12 @@ def mention_times(conn: Connection, domain: str, pks: Iterable[int] | None = Non
     return {pk: at.isoformat() if at is not None else "" for pk, at in rows}
 
 
-def membership_of(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[Membership, dict[str, int]]:
+def membership_of(
+    conn: Connection, domain: str, pks: Iterable[int], profiles_too: bool = True
+) -> tuple[Membership, dict[str, int]]:
     """The membership of these mentions (as `current_membership` has it for a whole domain), and
-    the change sequence of every profile it names."""
+    the change sequence of every profile it names (`profiles_too=False`: members only, no
+    profile rows read)."""
     ids = sorted({int(pk) for pk in pks})
     members: dict[int, str] = {}
     resolved: dict[int, str | None] = {}
@@ -213,7 +223,7 @@ def membership_of(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[Me
         ):
             members[m], resolved[m] = pid, h
     created, golden, seqs = {}, {}, {}
-    pids = sorted(set(members.values()))
+    pids = sorted(set(members.values())) if profiles_too else []
     for start in range(0, len(pids), 500):
         for pid, at, status, record, seq in conn.execute(
             select(

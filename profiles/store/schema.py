@@ -229,6 +229,7 @@ review_queue = Table(
     _at("resolved_at", nullable=True),
     Column("resolved_by", String(128)),
     Index(None, "domain", "status"),
+    Index(None, "domain", "mention_a", "mention_b"),  # is this pair already asked about?
 )
 
 rejected = Table(

@@ -215,8 +215,10 @@ def add_pairs(
     stored = set(
         plain_rows(
             conn,
+            # by the primary key alone (ids are the store's): a domain condition made SQLite
+            # walk the domain index instead
             select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(
-                candidate_pairs.c.mention_a.in_(sorted(set(a.tolist()))), candidate_pairs.c.domain == domain
+                candidate_pairs.c.mention_a.in_(sorted(set(a.tolist())))
             ),
         )
     )

@@ -55,6 +55,12 @@ def upgrade() -> None:
             existing_nullable=True,
         )
     op.create_index(
+        op.f("ix_review_queue_domain_mention_a_mention_b"),
+        "review_queue",
+        ["domain", "mention_a", "mention_b"],
+        unique=False,
+    )
+    op.create_index(
         op.f("ix_embeddings_domain_encoder_updated_at"),
         "embeddings",
         ["domain", "encoder", "updated_at"],
@@ -71,6 +77,7 @@ def downgrade() -> None:
             existing_nullable=True,
         )
     op.drop_index(op.f("ix_embeddings_domain_encoder_updated_at"), table_name="embeddings")
+    op.drop_index(op.f("ix_review_queue_domain_mention_a_mention_b"), table_name="review_queue")
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_profiles_domain_change_seq"))
         batch_op.drop_column("change_seq")
