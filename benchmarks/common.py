@@ -102,3 +102,27 @@ def rebuild_benchmarks_md(order: list[str]) -> None:
         if path.exists():
             parts.append(path.read_text(encoding="utf-8"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts), encoding="utf-8")
+
+
+POSTGRES_ADMIN = os.environ.get(
+    "UPT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def postgres_database() -> tuple[str, Any]:
+    """(URL of a fresh database on the local PostgreSQL, a function that drops it)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"upt_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'create database "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+    return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop

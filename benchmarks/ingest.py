@@ -8,14 +8,12 @@ streamed). The baseline in the same run is plain `json.loads` of every line of t
 from __future__ import annotations
 
 import itertools
-import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, run_measured, write_section
+from benchmarks.common import machine, postgres_database, run_measured, write_section
 
 OBJECTS = 100_000
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def _make_file(workdir: Path, objects: int) -> Path:
@@ -48,22 +46,6 @@ def _json_baseline(path: Path) -> dict[str, Any]:
     return run_measured(code)
 
 
-def _pg_database() -> tuple[str, Any]:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"upt_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'create database "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
-
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
-
-
 def run(workdir: Path) -> None:
     big, small = _make_file(workdir, OBJECTS), _make_file(workdir, OBJECTS // 4)
     baseline = _json_baseline(big)
@@ -73,7 +55,7 @@ def run(workdir: Path) -> None:
         target = home / label.replace(" ", "-")
         rows[label] = _ingest(path, {"UPT_HOME": str(target)})
     rows["sqlite 100k re-ingest (no-op)"] = _ingest(big, {"UPT_HOME": str(home / "sqlite-100k")})
-    url, drop = _pg_database()
+    url, drop = postgres_database()
     try:
         rows["postgresql 100k"] = _ingest(
             big, {"UPT_HOME": str(workdir / "pg-home"), "UPT_DATABASE_URL": url}

@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks and rewrite BENCHMARKS.md from their result files.
 
-usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, learning, quality)
+usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, learning, quality, online)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import blocking, ingest, learning, quality, scale
+from benchmarks import blocking, ingest, learning, online, quality, scale
 from benchmarks.common import rebuild_benchmarks_md
 
 BENCHES = {
@@ -19,6 +19,7 @@ BENCHES = {
     "scale": scale.run,
     "learning": learning.run,
     "quality": quality.run,
+    "online": online.run,
 }
 
 

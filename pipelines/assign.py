@@ -410,11 +410,13 @@ def edge_decisions(
     key_of: dict[int, str],
     profile_of: dict[str, str],
     version: str,
+    dirty: np.ndarray | None = None,
 ) -> tuple[DecisionColumns, list[dict[str, Any]]]:
     """This run's decisions on pairs that leave the component being clustered (a new mention and
-    a candidate that nothing merges it with): what to record, as `merge_decisions` would, and the
-    review items they raise, as `review_items` would (`profile_of`: mention key -> profile)."""
+    a candidate that nothing merges it with), and the withdrawal of a changed mention's stored
+    decisions there: what to record, as `merge_decisions` would, and the review items they raise,
+    as `review_items` would (`profile_of`: mention key -> profile)."""
     keys = pd.Series(key_of)
     pk_of = {k: pk for pk, k in key_of.items()}
-    changes, _ = merge_decisions(decided, current, keys, pk_of, version)
+    changes, _ = merge_decisions(decided, current, keys, pk_of, version, dirty)
     return changes, review_items(changes, profile_of, version)

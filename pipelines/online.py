@@ -325,12 +325,16 @@ class OnlineResolver:
         # the candidates nothing merges it with stay where they are: their decisions are recorded
         # and their review items queued, as the batch would
         edge_keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
+        # its stored decisions with mentions outside, those with what it no longer is among them
+        outside = current[~within]
+        unknown = (set(outside["mention_a"]) | set(outside["mention_b"])) - set(edge_keys.values())
+        edge_keys.update({pk_: k for k, pk_ in mention_ids(conn, domain, unknown).items()})
         partners, _ = membership_of(conn, domain, edge_keys, profiles_too=False)
         profile_of = {edge_keys[m]: p for m, p in partners.members.items()}
         profile_of.update(dict(zip(result.keys.tolist(), result.ids, strict=True)))
         profile_of = {k: profile_of.get(k, f"__none__{k}") for k in edge_keys.values()}
         edge_changes, edge_reviews = edge_decisions(
-            decided[~ours], current[~within], edge_keys, profile_of, champion.version
+            decided[~ours], outside, edge_keys, profile_of, champion.version, np.array([pk])
         )
         seconds["assign"] = time.perf_counter() - clock
 

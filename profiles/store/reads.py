@@ -171,31 +171,22 @@ def shared_contact_values(
     return out
 
 
+def _lookup(conn: Connection, domain: str, by: Any, to: Any, values: Iterable[Any]) -> dict[Any, Any]:
+    """{value of column `by`: value of column `to`} of the domain's mentions whose `by` is one of
+    `values`."""
+    wanted = sorted(set(values))
+    out: dict[Any, Any] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(by, to).where(mentions.c.domain == domain, by.in_(wanted[start : start + 500]))
+        out.update(conn.execute(query).all())
+    return out
+
+
 def mention_ids(conn: Connection, domain: str, keys: Iterable[str]) -> dict[str, int]:
     """mention key -> store id, for the keys that are stored."""
-    wanted = sorted(set(keys))
-    out: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        out.update(
-            conn.execute(
-                select(mentions.c.mention_key, mentions.c.id).where(
-                    mentions.c.domain == domain, mentions.c.mention_key.in_(wanted[start : start + 500])
-                )
-            ).all()
-        )
-    return out
+    return _lookup(conn, domain, mentions.c.mention_key, mentions.c.id, keys)
 
 
 def mention_keys_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, str]:
     """store id -> mention key."""
-    wanted = sorted({int(pk) for pk in pks})
-    out: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        out.update(
-            conn.execute(
-                select(mentions.c.id, mentions.c.mention_key).where(
-                    mentions.c.domain == domain, mentions.c.id.in_(wanted[start : start + 500])
-                )
-            ).all()
-        )
-    return out
+    return _lookup(conn, domain, mentions.c.id, mentions.c.mention_key, (int(pk) for pk in pks))

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from labeling.oracle import SimulatedOracle, read_truth
+from labeling.oracle import read_truth
 from labeling.store import Label, save_labels
 from pipelines.block import run_block
 from pipelines.export import export_assignment, export_profiles
 from pipelines.ingest import ingest_path
-from pipelines.label import label_pairs
 from pipelines.privacy import ErasureRequest, Query, erase, plan, search
 from pipelines.profile_ops import merge_profiles, unmerge
 from pipelines.resolve import run_resolve
@@ -27,7 +26,7 @@ from profiles.settings import Settings
 from profiles.store import open_store
 from profiles.store.profiles_io import assignment_rows
 from profiles.store.schema import mentions, metadata, objects, profile_events
-from tests.pipelines.helpers import lines
+from tests.pipelines.helpers import label_with_oracle, lines
 from training.train import train
 
 
@@ -106,14 +105,8 @@ def test_erasing_a_guest_by_email_leaves_no_byte_of_them_in_the_home(tmp_path: P
     store = open_store(settings)
     info = write_dataset(GeneratorConfig(persons=150, seed=21, bad_line_rate=0.02), tmp_path / "data")
     ingest_path(store, settings, Path(info["objects_file"]))
-    oracle = SimulatedOracle.from_file(Path(info["truth_file"]))
-
-    def ask(row: int, pairs: Any) -> str:
-        ((a, b),) = pairs.keys([row])
-        return oracle.answer(a, b)
-
     run_block(store, settings)
-    label_pairs(store, ask, oracle.labeller, oracle.origin, 30, "uncertainty")
+    label_with_oracle(store, info["truth_file"], 30)
     train(store, settings, "auto")
     assert run_resolve(store, settings).profiles > 0
 

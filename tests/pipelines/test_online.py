@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from labeling.oracle import SimulatedOracle
 from pipelines.block import run_block
 from pipelines.champion import ChampionCache
 from pipelines.ingest import ingest_path
-from pipelines.label import label_pairs
 from pipelines.online import OnlineResolver
 from pipelines.resolve import run_resolve
 from pipelines.synthetic import GeneratorConfig, write_dataset
@@ -27,6 +25,7 @@ from profiles.store.decisions import set_info
 from profiles.store.profiles_io import assignment_rows
 from profiles.store.reads import store_id
 from profiles.store.schema import match_decisions, metadata, profile_members
+from tests.pipelines.helpers import label_with_oracle
 from training.metrics import cluster_scores
 from training.registry import promote
 from training.train import train
@@ -43,15 +42,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     batch = open_store(batch_settings)
     ingest_path(batch, batch_settings, Path(info["objects_file"]))
     run_block(batch, batch_settings)
-    oracle = SimulatedOracle.from_file(Path(info["truth_file"]))
-    label_pairs(
-        batch,
-        lambda row, p: oracle.answer(*p.keys([row])[0]),
-        oracle.labeller,
-        oracle.origin,
-        40,
-        "uncertainty",
-    )
+    label_with_oracle(batch, info["truth_file"], 40)
     train(batch, batch_settings, "auto")
     run_resolve(batch, batch_settings)
     with batch.transaction() as conn:

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from labeling.oracle import SimulatedOracle
 from pipelines.block import run_block
 from pipelines.ingest import ingest_path
-from pipelines.label import label_pairs
 from pipelines.online import OnlineResolver
 from pipelines.resolve import run_resolve
 from pipelines.synthetic import GeneratorConfig, write_dataset
@@ -22,6 +20,7 @@ from profiles.contract import parse_line
 from profiles.settings import Settings
 from profiles.store import Store, open_store
 from profiles.store.schema import mentions, profile_members, profiles
+from tests.pipelines.helpers import label_with_oracle
 from training.train import train
 
 
@@ -47,15 +46,7 @@ def _prepare(store: Store, settings: Settings, tmp_path: Path, persons: int = 12
     first, rest = _split(info, tmp_path)
     ingest_path(store, settings, first)
     run_block(store, settings)
-    oracle = SimulatedOracle.from_file(Path(info["truth_file"]))
-    label_pairs(
-        store,
-        lambda row, p: oracle.answer(*p.keys([row])[0]),
-        oracle.labeller,
-        oracle.origin,
-        30,
-        "uncertainty",
-    )
+    label_with_oracle(store, info["truth_file"], 30)
     train(store, settings, "auto")
     run_resolve(store, settings)
     return rest

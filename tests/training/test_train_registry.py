@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from labeling.oracle import SimulatedOracle
 from pipelines.block import run_block
 from pipelines.ingest import ingest_jsonl
-from pipelines.label import label_pairs
 from pipelines.synthetic import GeneratorConfig, write_dataset
 from profiles.errors import Refused
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.schema import audit_log
+from tests.pipelines.helpers import label_with_oracle
 from tests.pipelines.test_block import HashEncoder
 from training import registry
 from training.metrics import cluster_scores, merge_threshold
@@ -26,15 +25,7 @@ def labelled(store: Store, settings: Settings, tmp_path: Path) -> tuple[Store, S
     info = write_dataset(GeneratorConfig(persons=150, seed=4), tmp_path / "data")
     ingest_jsonl(store, settings, Path(info["objects_file"]))
     run_block(store, settings, encoder=HashEncoder())
-    oracle = SimulatedOracle.from_file(Path(info["truth_file"]))
-    label_pairs(
-        store,
-        lambda row, pairs: oracle.answer(*pairs.keys([row])[0]),
-        oracle.labeller,
-        oracle.origin,
-        40,
-        "uncertainty",
-    )
+    label_with_oracle(store, info["truth_file"], 40)
     return store, settings.model_copy(
         update={"mlflow_tracking_uri": str(tmp_path / "mlruns"), "encoder": "hash"}
     )
