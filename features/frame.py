@@ -304,18 +304,19 @@ def _frame_columns() -> tuple[Any, ...]:
 
 
 def load_mentions_by_ids(conn: Connection, domain: str, pks: Sequence[int]) -> pd.DataFrame:
-    """The matchable mentions with these store ids, as a frame (ids not found are left out)."""
+    """The matchable mentions of the domain with these store ids, as a frame (others left out).
+
+    By primary key alone, the domain checked on the rows read: with the domain in the query,
+    SQLite walked the domain's (domain, mention_key) index, every mention of it."""
     ids = sorted({int(pk) for pk in pks})
-    parts = [
-        frame_from_normalized(
-            plain_rows(
-                conn,
-                _domain_wide(select(*_frame_columns()), domain).where(mentions.c.id.in_(ids[i : i + 500])),
-            )
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(ids), 500):
+        query = select(*_frame_columns(), mentions.c.domain, mentions.c.matchable).where(
+            mentions.c.id.in_(ids[i : i + 500])
         )
-        for i in range(0, len(ids), 500)
-    ]
-    return pd.concat(parts) if len(parts) > 1 else parts[0] if parts else _empty_frame()
+        rows += [r[:-2] for r in plain_rows(conn, query) if r[-2] == domain and r[-1]]
+    rows.sort(key=lambda r: r[0])
+    return frame_from_normalized(rows)
 
 
 def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -337,10 +338,12 @@ def load_interactions(
         interactions.c.role,
         interactions.c.ref,
         interactions.c.attributes,
-    ).where(interactions.c.domain == domain)
+    )
     if mention_pks is None:
-        rows = plain_rows(conn, query)
+        rows = plain_rows(conn, query.where(interactions.c.domain == domain))
     else:
+        # by mention id alone (ids are the store's, each in one domain): with a domain condition
+        # SQLite walked the domain's (domain, ref) index instead
         ids = sorted({int(pk) for pk in mention_pks})
         rows = [
             row

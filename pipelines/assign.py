@@ -82,9 +82,14 @@ def merge_decisions(
     Pairs are matched by mention ids packed into one integer (a stored decision names its mentions
     by key; keys of mentions no longer stored match nothing): a join on two string columns took
     seconds at a million pairs."""
+    # Columns are taken out once as arrays: pandas costs per call, and an online request decides
+    # a few dozen pairs where the batch decides millions.
     a, b = decided["a"].to_numpy(np.int64), decided["b"].to_numpy(np.int64)
-    ca = np.array([pk_of.get(k, -1) for k in current["mention_a"].tolist()], np.int64)
-    cb = np.array([pk_of.get(k, -1) for k in current["mention_b"].tolist()], np.int64)
+    current_a, current_b = current["mention_a"].tolist(), current["mention_b"].tolist()
+    ca = np.array([pk_of.get(k, -1) for k in current_a], np.int64)
+    cb = np.array([pk_of.get(k, -1) for k in current_b], np.int64)
+    current_decision = current["decision"].to_numpy(object)
+    current_source = current["source"].to_numpy(object)
     live = (ca >= 0) & (cb >= 0)
     stored_code = np.where(live, (ca << 32) | np.maximum(cb, 0), -1)
     decided_code = (a << 32) | b
@@ -93,26 +98,28 @@ def merge_decisions(
     rows = np.flatnonzero(live)[at[found]]
     old_decision = np.full(len(decided), None, dtype=object)
     old_source = np.full(len(decided), None, dtype=object)
-    old_decision[found] = current["decision"].to_numpy(object)[rows]
-    old_source[found] = current["source"].to_numpy(object)[rows]
+    old_decision[found] = current_decision[rows]
+    old_source[found] = current_source[rows]
     decision, source = decided["decision"].to_numpy(object), decided["source"].to_numpy(object)
+    score = decided["score"].to_numpy(np.float64)
     manual = old_source == "manual"
     same = found & (old_decision == decision) & (old_source == source)
     record = ~manual & ~same & ~(~found & (decision == "no_match"))
-    rec = decided.loc[record]
+    key = key_of.to_dict()
     columns: DecisionColumns = {
-        "mention_a": key_of.loc[rec["a"]].tolist(),
-        "mention_b": key_of.loc[rec["b"]].tolist(),
-        "decision": rec["decision"].tolist(),
-        "source": rec["source"].tolist(),
-        "score": rec["score"].to_numpy(np.float64).tolist(),
-        "rule": rec["rule"].tolist(),
-        "actor": rec["actor"].tolist(),
-        "model_version": [None if s == "external" else version for s in rec["source"].tolist()],
-        "threshold": [None if np.isnan(t) else t for t in rec["threshold"].to_numpy(np.float64).tolist()],
+        "mention_a": [key[x] for x in a[record].tolist()],
+        "mention_b": [key[x] for x in b[record].tolist()],
+        "decision": decision[record].tolist(),
+        "source": source[record].tolist(),
+        "score": score[record].tolist(),
+        "rule": decided["rule"].to_numpy(object)[record].tolist(),
+        "actor": decided["actor"].to_numpy(object)[record].tolist(),
+        "model_version": [None if s == "external" else version for s in source[record].tolist()],
+        "threshold": [
+            None if np.isnan(t) else t for t in decided["threshold"].to_numpy(np.float64)[record].tolist()
+        ],
     }
-    fresh = decided.loc[~manual, ["a", "b", "decision", "source", "score"]]
-    is_manual = (current["source"] == "manual").to_numpy()
+    is_manual = current_source == "manual"
     stale = np.zeros(len(current), bool)
     if dirty is not None and len(dirty):
         stale = (
@@ -121,33 +128,39 @@ def merge_decisions(
             & ~np.isin(stored_code, decided_code)
             & (np.isin(ca, dirty) | np.isin(cb, dirty))
         )
-        stale &= current["decision"].to_numpy(object) != "no_match"
+        stale &= current_decision != "no_match"
         if stale.any():
-            gone = current.loc[stale]
+            n = int(stale.sum())
             for column, values in (
-                ("mention_a", gone["mention_a"].tolist()),
-                ("mention_b", gone["mention_b"].tolist()),
-                ("decision", ["no_match"] * len(gone)),
-                ("source", gone["source"].fillna("model").tolist()),
-                ("score", [None] * len(gone)),
-                ("rule", [None] * len(gone)),
-                ("actor", [VOID] * len(gone)),
-                ("model_version", [version] * len(gone)),
-                ("threshold", [None] * len(gone)),
+                ("mention_a", [k for k, s in zip(current_a, stale.tolist(), strict=True) if s]),
+                ("mention_b", [k for k, s in zip(current_b, stale.tolist(), strict=True) if s]),
+                ("decision", ["no_match"] * n),
+                ("source", [s or "model" for s in current_source[stale].tolist()]),
+                ("score", [None] * n),
+                ("rule", [None] * n),
+                ("actor", [VOID] * n),
+                ("model_version", [version] * n),
+                ("threshold", [None] * n),
             ):
                 columns[column] = columns[column] + values
     # stored decisions still in effect: pairs not decided in this run, and every manual one
     keep = live & ~stale & (~np.isin(stored_code, decided_code) | is_manual)
-    kept = pd.DataFrame(
+    current_score = pd.to_numeric(current["score"], errors="coerce").to_numpy(np.float64)
+    effective = pd.DataFrame(
         {
-            "a": ca[keep],
-            "b": cb[keep],
-            "decision": current["decision"].to_numpy(object)[keep],
-            "source": current["source"].fillna("model").to_numpy(object)[keep],
-            "score": current["score"].fillna(0.0).to_numpy(np.float64)[keep],
+            "a": np.concatenate([a[~manual], ca[keep]]),
+            "b": np.concatenate([b[~manual], cb[keep]]),
+            "decision": np.concatenate([decision[~manual], current_decision[keep]]),
+            "source": np.concatenate(
+                [
+                    source[~manual],
+                    np.array([s or "model" for s in current_source[keep].tolist()], dtype=object),
+                ]
+            ),
+            "score": np.concatenate([score[~manual], np.nan_to_num(current_score[keep], nan=0.0)]),
         }
     )
-    return columns, pd.concat([fresh, kept], ignore_index=True)
+    return columns, effective
 
 
 def cluster_inputs(

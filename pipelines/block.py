@@ -328,6 +328,7 @@ def compute_blocks(
             set_info(conn, blocking_key(store.domain), identity)
             set_info(conn, neighbours_key(store.domain), searched_with)
         index.save(index_path)
+        store.refresh_statistics()
         report.seconds["write"] = round(time.perf_counter() - clock, 2)
 
     return Blocked(frame, pairs, report, write)

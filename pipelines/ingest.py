@@ -326,6 +326,7 @@ def prepare_for_matching(store: Store, settings: Settings) -> None:
         store_id(conn)
     with store.reading() as conn:
         load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
+    store.refresh_statistics()
 
 
 def is_table(path: Path) -> bool:

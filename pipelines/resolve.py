@@ -269,6 +269,7 @@ def run_resolve(
                 "events": report.events,
             },
         )
+    store.refresh_statistics()
     report.seconds["write"] = round(time.perf_counter() - clock, 2)
     return report
 

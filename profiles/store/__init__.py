@@ -57,6 +57,19 @@ class Store:
         with self.engine.connect() as conn:
             yield conn
 
+    def refresh_statistics(self) -> None:
+        """After a big write: let SQLite's planner see the tables as they are now (`PRAGMA
+        optimize`, sampling a few hundred rows per index), so that it picks the selective index.
+        PostgreSQL keeps its own statistics (autovacuum)."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        raw = self.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA analysis_limit=400")
+            raw.cursor().execute("PRAGMA optimize")
+        finally:
+            raw.close()
+
     def with_domain(self, domain: str) -> Store:
         return Store(self.engine, domain)
 

@@ -202,9 +202,17 @@ def set_info(conn: Connection, key: str, value: str) -> None:
 def decisions_touching(conn: Connection, domain: str, keys: Iterable[str]) -> pd.DataFrame:
     """The latest decision of every decided pair that names any of these mentions (index probes
     on either side), with the columns of `current_decisions`."""
-    rows = {r["id"]: r for r in rows_touching(conn, match_decisions, domain, keys)}
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for i in sorted(rows):
-        r = rows[i]
-        latest[(r["mention_a"], r["mention_b"])] = r
-    return pd.DataFrame([[r[c] for c in DECISION_COLUMNS] for r in latest.values()], columns=DECISION_COLUMNS)
+    wanted = sorted(set(keys))
+    columns = [match_decisions.c.id, *(match_decisions.c[c] for c in DECISION_COLUMNS)]
+    found: dict[int, tuple[Any, ...]] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        for side in (match_decisions.c.mention_a, match_decisions.c.mention_b):
+            for row in conn.execute(
+                select(*columns).where(match_decisions.c.domain == domain, side.in_(part))
+            ):
+                found[row[0]] = tuple(row)[1:]
+    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for i in sorted(found):
+        latest[(found[i][0], found[i][1])] = found[i]
+    return pd.DataFrame(list(latest.values()), columns=DECISION_COLUMNS)

@@ -67,10 +67,8 @@ def touch_profiles(conn: Connection, domain: str, ids: Iterable[str], seq: int |
     seq = seq if seq is not None else next_change_seq(conn, domain)
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), 500):
-        conn.execute(
-            update(profiles)
-            .where(profiles.c.domain == domain, profiles.c.id.in_(wanted[start : start + 500]))
-            .values(change_seq=seq)
+        conn.execute(  # by id alone: ids are unique across domains (see load_mentions_by_ids)
+            update(profiles).where(profiles.c.id.in_(wanted[start : start + 500])).values(change_seq=seq)
         )
     return seq
 
@@ -145,15 +143,17 @@ def queue_reviews(conn: Connection, domain: str, rows: list[dict[str, Any]]) -> 
     asked = sorted({r["mention_a"] for r in rows})
     open_pairs: set[tuple[str, str]] = set()
     for start in range(0, len(asked), 500):
-        open_pairs |= set(
-            conn.execute(
-                select(review_queue.c.mention_a, review_queue.c.mention_b).where(
+        # by pair, the status read with it: a status condition made SQLite walk every open item
+        open_pairs |= {
+            (a, b)
+            for a, b, status in conn.execute(
+                select(review_queue.c.mention_a, review_queue.c.mention_b, review_queue.c.status).where(
                     review_queue.c.domain == domain,
-                    review_queue.c.status == "open",
                     review_queue.c.mention_a.in_(asked[start : start + 500]),
                 )
-            ).all()
-        )
+            )
+            if status == "open"
+        }
     fresh = [r for r in rows if (r["mention_a"], r["mention_b"]) not in open_pairs]
     stamp = driver_time(conn, now)
     return bulk_insert(
@@ -187,13 +187,9 @@ def mention_times(conn: Connection, domain: str, pks: Iterable[int] | None = Non
     records (of every mention of the domain, or of these)."""
     from profiles.store.schema import mentions, objects
 
-    query = (
-        select(mentions.c.id, objects.c.modified_at)
-        .join(objects, objects.c.id == mentions.c.object_pk)
-        .where(mentions.c.domain == domain)
-    )
+    query = select(mentions.c.id, objects.c.modified_at).join(objects, objects.c.id == mentions.c.object_pk)
     if pks is None:
-        rows = list(conn.execute(query))
+        rows = list(conn.execute(query.where(mentions.c.domain == domain)))
     else:
         ids = sorted({int(pk) for pk in pks})
         rows = [
@@ -214,26 +210,31 @@ def membership_of(
     members: dict[int, str] = {}
     resolved: dict[int, str | None] = {}
     for start in range(0, len(ids), 500):
-        for m, pid, h in conn.execute(
+        for m, pid, h, where in conn.execute(
             select(
-                profile_members.c.mention_pk, profile_members.c.profile_id, profile_members.c.resolved_hash
-            ).where(
-                profile_members.c.domain == domain, profile_members.c.mention_pk.in_(ids[start : start + 500])
-            )
+                profile_members.c.mention_pk,
+                profile_members.c.profile_id,
+                profile_members.c.resolved_hash,
+                profile_members.c.domain,
+            ).where(profile_members.c.mention_pk.in_(ids[start : start + 500]))
         ):
-            members[m], resolved[m] = pid, h
+            if where == domain:  # by primary key; the domain checked here (see load_mentions_by_ids)
+                members[m], resolved[m] = pid, h
     created, golden, seqs = {}, {}, {}
     pids = sorted(set(members.values())) if profiles_too else []
     for start in range(0, len(pids), 500):
-        for pid, at, status, record, seq in conn.execute(
+        for pid, at, status, record, seq, where in conn.execute(
             select(
                 profiles.c.id,
                 profiles.c.created_at,
                 profiles.c.status,
                 profiles.c.golden,
                 profiles.c.change_seq,
-            ).where(profiles.c.domain == domain, profiles.c.id.in_(pids[start : start + 500]))
+                profiles.c.domain,
+            ).where(profiles.c.id.in_(pids[start : start + 500]))
         ):
+            if where != domain:
+                continue
             created[pid], seqs[pid] = str(at), int(seq)
             if status == "active":
                 golden[pid] = record

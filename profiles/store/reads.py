@@ -177,8 +177,11 @@ def _lookup(conn: Connection, domain: str, by: Any, to: Any, values: Iterable[An
     wanted = sorted(set(values))
     out: dict[Any, Any] = {}
     for start in range(0, len(wanted), 500):
-        query = select(by, to).where(mentions.c.domain == domain, by.in_(wanted[start : start + 500]))
-        out.update(conn.execute(query).all())
+        query = select(by, to, mentions.c.domain).where(by.in_(wanted[start : start + 500]))
+        if by is mentions.c.mention_key:
+            query = query.where(mentions.c.domain == domain)  # (domain, mention_key) is the index
+        # by id: the domain checked on the rows (see `features.frame.load_mentions_by_ids`)
+        out.update((x, y) for x, y, where in conn.execute(query) if where == domain)
     return out
 
 

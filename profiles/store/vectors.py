@@ -155,13 +155,15 @@ def vectors_by_ids(
     ids = sorted({int(pk) for pk in pks})
     rows: list[Any] = []
     for start in range(0, len(ids), 500):
-        rows += conn.execute(
-            select(embeddings.c.mention_pk, embeddings.c.vector).where(
-                embeddings.c.domain == domain,
-                embeddings.c.encoder == encoder,
-                embeddings.c.mention_pk.in_(ids[start : start + 500]),
+        rows += [  # by primary key; the domain checked on the rows (the (domain, encoder) index is wide)
+            (pk, vector)
+            for pk, vector, where in conn.execute(
+                select(embeddings.c.mention_pk, embeddings.c.vector, embeddings.c.domain).where(
+                    embeddings.c.encoder == encoder, embeddings.c.mention_pk.in_(ids[start : start + 500])
+                )
             )
-        ).all()
+            if where == domain
+        ]
     return _decode(rows)
 
 
