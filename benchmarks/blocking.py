@@ -9,14 +9,11 @@ single-record latency, each backend's blocking recall, and the index's build tim
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks import datasets
-from benchmarks.common import ROOT, machine, write_section
+from benchmarks.common import machine, run_worker, write_section
 from features.embedding.encoders import BACKENDS
 
 TRAVEL_MENTIONS = 100_000
@@ -24,19 +21,12 @@ BACKEND_SAMPLE_MENTIONS = 20_000
 
 
 def child(kind: str, **args: Any) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.blocking_worker", kind, json.dumps(args, default=str)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{done.stderr[-4000:]}")
+    result = run_worker("benchmarks.blocking_worker", kind, args)
     print(
         f"[bench]   {kind} {args.get('home', '')} {args.get('encoder', args.get('backend', ''))}: done",
         flush=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(workdir: Path) -> None:

@@ -126,3 +126,20 @@ def postgres_database() -> tuple[str, Any]:
         admin.dispose()
 
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def run_worker(module: str, kind: str, args: dict[str, Any], quiet_env: bool = False) -> dict[str, Any]:
+    """`python -m MODULE KIND ARGS_JSON` in a fresh process (a worker of one benchmark), its last
+    output line read as JSON; `quiet_env`: without the caller's UPT_* variables."""
+    env = {k: v for k, v in os.environ.items() if not (quiet_env and k.startswith("UPT_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", module, kind, json.dumps(args, default=str)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -13,32 +13,21 @@ Scales: `UPT_BENCH_ONLINE_SCALES` (default "100000,1000000"); PostgreSQL is the 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks import datasets
-from benchmarks.common import ROOT, machine, postgres_database, write_section
+from benchmarks.common import machine, postgres_database, run_worker, write_section
 
 HELD_OUT = 400
 ADMIN_URL = os.environ.get("UPT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def child(kind: str, **args: Any) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.online_worker", kind, json.dumps(args, default=str)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("UPT_")},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{done.stderr[-4000:]}")
+    result = run_worker("benchmarks.online_worker", kind, args, quiet_env=True)
     print(f"[bench]   online {kind} {args.get('home', '')}: done", flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _latency(workdir: Path, mentions: int) -> dict[str, Any]:
