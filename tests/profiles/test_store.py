@@ -71,3 +71,35 @@ def test_a_failing_batch_leaves_nothing_half_written(
         100,
         100,
     )  # two whole batches of 50, nothing of the third
+
+
+def test_a_writer_waits_a_bounded_time_for_sqlites_single_write_lock(settings: Settings) -> None:
+    """Writing transactions take the write lock at their start; another writer waits at most
+    `write_wait_seconds`, then gets store_busy (exit 5), never a half-done write."""
+    import threading
+    import time
+
+    from profiles.errors import StoreBusy
+
+    quick = settings.model_copy(update={"write_wait_seconds": 0.3})
+    holder, waiter = open_store(quick), open_store(quick)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.transaction() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    started = time.monotonic()
+    with pytest.raises(StoreBusy, match="UPT_WRITE_WAIT_SECONDS"), waiter.transaction():
+        pass
+    waited = time.monotonic() - started
+    release.set()
+    thread.join()
+    assert 0.2 <= waited < 5
+    with waiter.transaction() as conn:  # free again: the next writer goes through
+        conn.exec_driver_sql("SELECT 1")
