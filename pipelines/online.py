@@ -40,7 +40,7 @@ from features.frame import load_interactions, load_mentions_by_ids
 from features.records import object_record
 from models.bundle import Bundle, Thresholds
 from pipelines.assign import Assignment, assign, edge_decisions, write_assignment
-from pipelines.candidates import UNSTORED, lookup
+from pipelines.candidates import UNSTORED, Found, lookup
 from pipelines.champion import Champion, ChampionCache, rules_only
 from pipelines.decide import PairsToDecide, decide
 from pipelines.ingest import write_records
@@ -149,10 +149,12 @@ class OnlineResolver:
         conn: Connection,
         frame: pd.DataFrame,
         interactions: pd.DataFrame,
-        found: Any,
+        found: Found,
         loaded: Champion | NotReady,
+        seconds: dict[str, float],
     ) -> tuple[pd.DataFrame, pd.DataFrame, Champion, PairsToDecide]:
-        """(features, decisions, champion, pairs) of one mention's candidate pairs."""
+        """(features, decisions, champion, pairs) of one mention's candidate pairs; the time of
+        the comparison vectors and of the decisions added to `seconds`."""
         pairs = PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
         if isinstance(loaded, NotReady):
             if len(pairs):
@@ -160,14 +162,18 @@ class OnlineResolver:
             # nothing to score: the mention is its own profile, no model needed (as in batch)
             loaded = Champion(rules_only_bundle(), "none", "none")
         champion = loaded
+        clock = time.perf_counter()
         arrays = MentionArrays.build(frame, interactions)
         features = compare(arrays, pairs.a, pairs.b, pairs.cosine)
+        seconds["compare"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         domain = self.store.domain
 
         def shared(column: str, values: set[str], most: int) -> set[str]:
             return shared_contact_values(conn, domain, column, values, most)
 
         outcome = decide(features, pairs, champion.bundle, champion.version, self.rules, frame, shared)
+        seconds["decide"] = time.perf_counter() - clock
         return features, outcome.decisions, champion, pairs
 
     # -- match: score a person, write nothing ---------------------------------------------------
@@ -194,9 +200,9 @@ class OnlineResolver:
             frame = pd.concat([load_mentions_by_ids(conn, self.store.domain, others.tolist()), one])
             interactions = load_interactions(conn, self.store.domain, mention_pks=others.tolist())
             seconds["load"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            features, decided, champion, _ = self._scored(conn, frame, interactions, found, self._champion())
-            seconds["score"] = time.perf_counter() - clock
+            features, decided, champion, _ = self._scored(
+                conn, frame, interactions, found, self._champion(), seconds
+            )
             clock = time.perf_counter()
             membership, _ = membership_of(conn, self.store.domain, others.tolist(), profiles_too=False)
         keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
@@ -292,8 +298,8 @@ class OnlineResolver:
         others = _partners(found.pairs.a, found.pairs.b, pk)
         frame = load_mentions_by_ids(conn, domain, [pk, *others.tolist()])
         interactions = load_interactions(conn, domain, mention_pks=[pk, *others.tolist()])
-        _, decided, champion, _ = self._scored(conn, frame, interactions, found, loaded)
-        seconds["score"] = time.perf_counter() - clock
+        seconds["load"] += time.perf_counter() - clock
+        _, decided, champion, _ = self._scored(conn, frame, interactions, found, loaded, seconds)
 
         clock = time.perf_counter()
         component = self._component(conn, pk, key, decided, frame)
