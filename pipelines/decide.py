@@ -11,6 +11,7 @@ the domain's frame, an online call asks the store (`SharedValues`), and both giv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,48 @@ class PairsToDecide:
 
     def __len__(self) -> int:
         return len(self.a)
+
+
+def with_imported_scores(
+    a: np.ndarray,
+    b: np.ndarray,
+    cosine: np.ndarray,
+    external: pd.DataFrame,
+    pk_of: dict[str, int],
+    dirty: np.ndarray,
+    cosine_of: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+) -> PairsToDecide:
+    """The candidate pairs (a < b) with the imported scores (`external`: mention_a, mention_b,
+    score, scorer; the latest import of a pair) of the pairs that touch a `dirty` mention; an
+    imported pair that blocking did not propose is decided too (with its cosine from `cosine_of`;
+    without one, only candidate pairs take imported scores)."""
+    ext_score = np.full(len(a), np.nan)
+    ext_scorer = np.full(len(a), "", dtype=object)
+    if len(external):
+        ea = np.array([pk_of.get(k, -1) for k in external["mention_a"]], np.int64)
+        eb = np.array([pk_of.get(k, -1) for k in external["mention_b"]], np.int64)
+        known = (ea >= 0) & (eb >= 0) & (ea != eb)
+        lo, hi = np.minimum(ea, eb)[known], np.maximum(ea, eb)[known]
+        score = external["score"].to_numpy(np.float64)[known]
+        scorer = external["scorer"].to_numpy(object)[known]
+        mine = np.isin(lo, dirty) | np.isin(hi, dirty)
+        lo, hi, score, scorer = lo[mine], hi[mine], score[mine], scorer[mine]
+        where = {(x, y): i for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True))}
+        extra = []
+        for x, y, s, name in zip(lo.tolist(), hi.tolist(), score.tolist(), scorer.tolist(), strict=True):
+            i = where.get((x, y))
+            if i is None:
+                extra.append((x, y, s, name))
+            else:
+                ext_score[i], ext_scorer[i] = s, name
+        if extra and cosine_of is not None:
+            xa = np.array([e[0] for e in extra], np.int64)
+            xb = np.array([e[1] for e in extra], np.int64)
+            a, b = np.concatenate([a, xa]), np.concatenate([b, xb])
+            cosine = np.concatenate([cosine, cosine_of(xa, xb)])
+            ext_score = np.concatenate([ext_score, [e[2] for e in extra]])
+            ext_scorer = np.concatenate([ext_scorer, np.array([e[3] for e in extra], dtype=object)])
+    return PairsToDecide(a, b, cosine, ext_score, ext_scorer)
 
 
 @dataclass

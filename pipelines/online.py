@@ -36,13 +36,14 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from features.comparisons import MentionArrays, compare
+from features.embedding.similarity import pair_cosines
 from features.frame import load_interactions, load_mentions_by_ids
 from features.records import object_record
 from models.bundle import Bundle, Thresholds
 from pipelines.assign import Assignment, assign, edge_decisions, write_assignment
 from pipelines.candidates import UNSTORED, Found, lookup
 from pipelines.champion import Champion, ChampionCache, rules_only
-from pipelines.decide import PairsToDecide, decide
+from pipelines.decide import PairsToDecide, decide, with_imported_scores
 from pipelines.ingest import write_records
 from pipelines.keys import ensure_keys
 from pipelines.live_index import LiveIndex
@@ -52,7 +53,7 @@ from profiles.errors import Conflict, NotReady
 from profiles.resolution.rules import load_rules
 from profiles.settings import Settings
 from profiles.store import Store
-from profiles.store.decisions import decisions_touching, record_decision_columns
+from profiles.store.decisions import decisions_touching, load_external_scores, record_decision_columns
 from profiles.store.locks import domain_lock, lock_mentions, lock_profiles
 from profiles.store.profiles_io import (
     Membership,
@@ -149,13 +150,12 @@ class OnlineResolver:
         conn: Connection,
         frame: pd.DataFrame,
         interactions: pd.DataFrame,
-        found: Found,
+        pairs: PairsToDecide,
         loaded: Champion | NotReady,
         seconds: dict[str, float],
-    ) -> tuple[pd.DataFrame, pd.DataFrame, Champion, PairsToDecide]:
-        """(features, decisions, champion, pairs) of one mention's candidate pairs; the time of
-        the comparison vectors and of the decisions added to `seconds`."""
-        pairs = PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
+    ) -> tuple[pd.DataFrame, pd.DataFrame, Champion]:
+        """(features, decisions, champion) of one mention's pairs; the time of the comparison
+        vectors and of the decisions added to `seconds`."""
         if isinstance(loaded, NotReady):
             if len(pairs):
                 raise loaded
@@ -174,7 +174,7 @@ class OnlineResolver:
 
         outcome = decide(features, pairs, champion.bundle, champion.version, self.rules, frame, shared)
         seconds["decide"] = time.perf_counter() - clock
-        return features, outcome.decisions, champion, pairs
+        return features, outcome.decisions, champion
 
     # -- match: score a person, write nothing ---------------------------------------------------
 
@@ -200,8 +200,9 @@ class OnlineResolver:
             frame = pd.concat([load_mentions_by_ids(conn, self.store.domain, others.tolist()), one])
             interactions = load_interactions(conn, self.store.domain, mention_pks=others.tolist())
             seconds["load"] = time.perf_counter() - clock
-            features, decided, champion, _ = self._scored(
-                conn, frame, interactions, found, self._champion(), seconds
+            pairs = PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
+            features, decided, champion = self._scored(
+                conn, frame, interactions, pairs, self._champion(), seconds
             )
             clock = time.perf_counter()
             membership, _ = membership_of(conn, self.store.domain, others.tolist(), profiles_too=False)
@@ -295,11 +296,12 @@ class OnlineResolver:
         seconds.update({f"lookup_{k}": v for k, v in found.seconds.items()})
 
         clock = time.perf_counter()
-        others = _partners(found.pairs.a, found.pairs.b, pk)
+        pairs = self._with_imported_scores(conn, pk, key, vector, found)
+        others = _partners(pairs.a, pairs.b, pk)
         frame = load_mentions_by_ids(conn, domain, [pk, *others.tolist()])
         interactions = load_interactions(conn, domain, mention_pks=[pk, *others.tolist()])
         seconds["load"] += time.perf_counter() - clock
-        _, decided, champion, _ = self._scored(conn, frame, interactions, found, loaded, seconds)
+        _, decided, champion = self._scored(conn, frame, interactions, pairs, loaded, seconds)
 
         clock = time.perf_counter()
         component = self._component(conn, pk, key, decided, frame)
@@ -373,6 +375,30 @@ class OnlineResolver:
         add_pairs(conn, domain, found.pairs.a, found.pairs.b, found.pairs.blockers, found.pairs.cosine)
         seconds["write"] = time.perf_counter() - clock
         return _outcome(key, pk, before, state, result, decided, len(found.pairs), seconds), vector
+
+    def _with_imported_scores(
+        self, conn: Connection, pk: int, key: str, vector: np.ndarray, found: Found
+    ) -> PairsToDecide:
+        """The mention's candidate pairs with the scores imported for its pairs, and the imported
+        pairs blocking did not propose (with their cosine), as the batch run decides them."""
+        domain = self.store.domain
+        external = load_external_scores(conn, domain, [key])
+        if external.empty:
+            return PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
+        pk_of = mention_ids(conn, domain, set(external["mention_a"]) | set(external["mention_b"]))
+        pk_of[key] = pk
+
+        def cosine_of(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+            ids, rows = vectors_by_ids(
+                conn, domain, self.live.encoder.name, {*xa.tolist(), *xb.tolist()} - {pk}
+            )
+            ids, rows = np.append(ids, pk), np.vstack([rows.reshape(-1, len(vector)), vector[None, :]])
+            order = np.argsort(ids, kind="stable")
+            return pair_cosines(ids[order], rows[order].astype(np.float32), xa, xb)
+
+        return with_imported_scores(
+            found.pairs.a, found.pairs.b, found.pairs.cosine, external, pk_of, np.array([pk]), cosine_of
+        )
 
     def _component(
         self, conn: Connection, pk: int, key: str, decided: pd.DataFrame, frame: pd.DataFrame

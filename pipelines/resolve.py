@@ -35,7 +35,7 @@ from models.bundle import Thresholds
 from pipelines.assign import assign, leave_changed_alone, merges_in_effect, write_assignment
 from pipelines.block import blocking_identity, blocking_is_current, compute_blocks, nothing_ingested
 from pipelines.champion import NO_MODEL, champion, model_identity, rules_only
-from pipelines.decide import PairsToDecide, decide
+from pipelines.decide import PairsToDecide, decide, with_imported_scores
 from profiles.errors import NotReady
 from profiles.resolution.golden import Survivorship
 from profiles.resolution.rules import load_rules
@@ -101,34 +101,10 @@ def _work_pairs(
     vectors: tuple[np.ndarray, np.ndarray] | None,
 ) -> PairsToDecide:
     touch = np.isin(table.a, dirty) | np.isin(table.b, dirty)
-    a, b, cosine = table.a[touch], table.b[touch], table.cosine[touch]
-    ext_score = np.full(len(a), np.nan)
-    ext_scorer = np.full(len(a), "", dtype=object)
-    if len(external):
-        ea = np.array([pk_of.get(k, -1) for k in external["mention_a"]], np.int64)
-        eb = np.array([pk_of.get(k, -1) for k in external["mention_b"]], np.int64)
-        known = (ea >= 0) & (eb >= 0) & (ea != eb)
-        lo, hi = np.minimum(ea, eb)[known], np.maximum(ea, eb)[known]
-        score = external["score"].to_numpy(np.float64)[known]
-        scorer = external["scorer"].to_numpy(object)[known]
-        mine = np.isin(lo, dirty) | np.isin(hi, dirty)
-        lo, hi, score, scorer = lo[mine], hi[mine], score[mine], scorer[mine]
-        where = {(x, y): i for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True))}
-        extra = []
-        for x, y, s, name in zip(lo.tolist(), hi.tolist(), score.tolist(), scorer.tolist(), strict=True):
-            i = where.get((x, y))
-            if i is None:
-                extra.append((x, y, s, name))
-            else:
-                ext_score[i], ext_scorer[i] = s, name
-        if extra and vectors is not None:
-            xa = np.array([e[0] for e in extra], np.int64)
-            xb = np.array([e[1] for e in extra], np.int64)
-            a, b = np.concatenate([a, xa]), np.concatenate([b, xb])
-            cosine = np.concatenate([cosine, pair_cosines(*vectors, xa, xb)])
-            ext_score = np.concatenate([ext_score, [e[2] for e in extra]])
-            ext_scorer = np.concatenate([ext_scorer, np.array([e[3] for e in extra], dtype=object)])
-    return PairsToDecide(a, b, cosine, ext_score, ext_scorer)
+    cosine_of = (lambda xa, xb: pair_cosines(*vectors, xa, xb)) if vectors is not None else None
+    return with_imported_scores(
+        table.a[touch], table.b[touch], table.cosine[touch], external, pk_of, dirty, cosine_of
+    )
 
 
 def run_resolve(

@@ -120,19 +120,30 @@ def save_external_scores(conn: Connection, domain: str, rows: list[dict[str, Any
     return len(rows)
 
 
-def load_external_scores(conn: Connection, domain: str) -> pd.DataFrame:
-    """Imported scores (mention keys, score, scorer); the latest import of a pair wins."""
-    rows = conn.execute(
-        select(
-            external_scores.c.mention_a,
-            external_scores.c.mention_b,
-            external_scores.c.score,
-            external_scores.c.scorer,
-        )
-        .where(external_scores.c.domain == domain)
-        .order_by(external_scores.c.imported_at, external_scores.c.id)
-    ).all()
-    frame = pd.DataFrame(rows, columns=["mention_a", "mention_b", "score", "scorer"])
+def load_external_scores(conn: Connection, domain: str, keys: Iterable[str] | None = None) -> pd.DataFrame:
+    """Imported scores (mention keys, score, scorer) of the domain, or of the pairs that name any
+    of these mentions; the latest import of a pair wins."""
+    columns = (
+        external_scores.c.mention_a,
+        external_scores.c.mention_b,
+        external_scores.c.score,
+        external_scores.c.scorer,
+        external_scores.c.imported_at,
+        external_scores.c.id,
+    )
+    query = select(*columns).where(external_scores.c.domain == domain)
+    if keys is None:
+        rows = list(conn.execute(query))
+    else:
+        wanted = sorted(set(keys))
+        found = {}
+        for start in range(0, len(wanted), 500):
+            for side in (external_scores.c.mention_a, external_scores.c.mention_b):
+                for row in conn.execute(query.where(side.in_(wanted[start : start + 500]))):
+                    found[row[5]] = row
+        rows = list(found.values())
+    rows.sort(key=lambda r: (r[4], r[5]))
+    frame = pd.DataFrame([r[:4] for r in rows], columns=["mention_a", "mention_b", "score", "scorer"])
     return frame.drop_duplicates(["mention_a", "mention_b"], keep="last")
 
 

@@ -180,6 +180,7 @@ external_scores = Table(
     Column("scorer", String(64), nullable=False),
     _at("imported_at"),
     UniqueConstraint("domain", "mention_a", "mention_b", "scorer"),
+    Index(None, "domain", "mention_b"),  # the scores naming one mention, from either side
 )
 
 # Every change of a profile's membership (automatic or manual merge, split, unmerge, erasure) with

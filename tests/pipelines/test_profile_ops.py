@@ -211,3 +211,57 @@ def test_a_different_model_or_threshold_under_the_same_version_redecides_everyth
     again = run_resolve(store, stricter)
     assert again.mode == "full" and "model changed" in again.mode_reason
     assert run_resolve(store, stricter).mode == "incremental"
+
+
+def test_online_resolve_decides_imported_pairs_as_the_batch_run(resolved: Any, tmp_path: Path) -> None:
+    """Mentions resolved one at a time online take the imported scores of their pairs (and the
+    imported pairs blocking did not propose) exactly as one batch run does."""
+    import shutil
+
+    from pipelines.online import OnlineResolver
+    from profiles.store.schema import mentions
+
+    store, settings, _, _ = resolved
+    extra = tmp_path / "unproposed.csv"
+    with store.reading() as conn:
+        keys = [k for (k,) in conn.execute(select(mentions.c.mention_key).order_by(mentions.c.id))]
+        table = load_candidate_table(conn, store.domain)
+    proposed = {(int(a), int(b)) for a, b in zip(table.a.tolist(), table.b.tolist(), strict=True)}
+    # an imported pair that blocking did not propose is decided too (first and last mention)
+    assert (1, len(keys)) not in proposed
+    extra.write_text(f"mention_key_a,mention_key_b,score,scorer\n{keys[0]},{keys[-1]},0.99,cloud-er\n")
+    import_matches(store, settings, extra, "external", "tester")
+    store.engine.dispose()
+    copy = tmp_path / "batch.db"
+    shutil.copy(Path(settings.store_url.removeprefix("sqlite:///")), copy)
+    batch_settings = settings.model_copy(update={"database_url": f"sqlite:///{copy}"})
+    batch = open_store(batch_settings)
+    run_resolve(batch, batch_settings)
+
+    resolver = OnlineResolver(store, settings)
+    with store.reading() as conn:
+        pks = [int(pk) for (pk,) in conn.execute(select(mentions.c.id).order_by(mentions.c.id))]
+    for pk in pks:
+        resolver.resolve_mention(pk)
+
+    def imported(s: Store) -> dict[tuple[str, str], tuple[str, float]]:
+        with s.reading() as conn:
+            d = current_decisions(conn, s.domain)
+        d = d[d["source"] == "external"]
+        return {
+            (a, b): (dec, round(float(sc), 6))
+            for a, b, dec, sc in zip(d["mention_a"], d["mention_b"], d["decision"], d["score"], strict=True)
+        }
+
+    online, offline = imported(store), imported(batch)
+    assert len(offline) > 20 and online == offline
+    assert {(keys[0], keys[-1]), (keys[-1], keys[0])} & set(online)
+
+    # and the profiles agree: the same mentions together
+    def groups(s: Store) -> set[frozenset[str]]:
+        by: dict[str, set[str]] = {}
+        for k, p in assignment(s).items():
+            by.setdefault(p, set()).add(k)
+        return {frozenset(g) for g in by.values()}
+
+    assert groups(store) == groups(batch)

@@ -55,6 +55,9 @@ def upgrade() -> None:
             existing_nullable=True,
         )
     op.create_index(
+        op.f("ix_external_scores_domain_mention_b"), "external_scores", ["domain", "mention_b"], unique=False
+    )
+    op.create_index(
         op.f("ix_review_queue_domain_mention_a_mention_b"),
         "review_queue",
         ["domain", "mention_a", "mention_b"],
@@ -78,6 +81,7 @@ def downgrade() -> None:
         )
     op.drop_index(op.f("ix_embeddings_domain_encoder_updated_at"), table_name="embeddings")
     op.drop_index(op.f("ix_review_queue_domain_mention_a_mention_b"), table_name="review_queue")
+    op.drop_index(op.f("ix_external_scores_domain_mention_b"), table_name="external_scores")
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_profiles_domain_change_seq"))
         batch_op.drop_column("change_seq")
