@@ -481,8 +481,12 @@ def _frame_of_record(pk: int, key: str, source: str, normalized: dict[str, Any])
     return frame_from_normalized([(pk, key, source, 0, content_hash(normalized), normalized)])
 
 
+_NO_INTERACTIONS = pd.DataFrame(columns=["mention_pk", "object_pk", "kind", "role", "ref", "contacts"])
+
+
 def _no_interactions() -> pd.DataFrame:
-    return pd.DataFrame(columns=["mention_pk", "object_pk", "kind", "role", "ref", "contacts"])
+    # A copy of one empty frame: building a frame costs a millisecond and a match has about ten.
+    return _NO_INTERACTIONS.copy()
 
 
 def _blocker_names(flags: int) -> list[str]:

@@ -13,8 +13,9 @@ stored block, so one mention's candidates are computed online exactly as the bat
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -62,19 +63,39 @@ def _scores(names_a: Sequence[str], names_b: Sequence[str]) -> np.ndarray:
 
 
 def _top(
-    scores: np.ndarray, valid: np.ndarray, ranks: np.ndarray, k: int, threshold: float
+    scores: np.ndarray,
+    ranks: np.ndarray,
+    k: int,
+    threshold: float,
+    allowed: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of each row's `k` best valid columns by (score, smaller rank), kept when the
-    score reaches `threshold`."""
-    key = np.where(valid, scores.astype(np.float64) - ranks[None, :] * _RANK_STEP, -np.inf)
-    k = min(k, key.shape[1])
-    if k == 0:
+    """(row, column) of each row's `k` best columns by (score, smaller rank) among those at least
+    `threshold` alike and, with `allowed`, those it accepts (a mask of the (rows, columns) given).
+
+    Taking the best `k` of the columns that reach the threshold is taking the best `k` of all
+    and dropping those under it: the rank term is far below a float32 step. Only the few
+    entries over the threshold are ranked, never the whole matrix."""
+    rows, cols = np.nonzero(scores >= threshold)
+    if allowed is not None:
+        keep = allowed(rows, cols)
+        rows, cols = rows[keep], cols[keep]
+    if k <= 0 or not len(rows):
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    top = np.argpartition(-key, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(key.shape[0]), k)
-    cols = top.ravel()
-    keep = (key[rows, cols] > -np.inf) & (scores[rows, cols] >= threshold)
-    return rows[keep], cols[keep]
+    key = scores[rows, cols].astype(np.float64) - ranks[cols] * _RANK_STEP
+    order = np.lexsort((-key, rows))  # by row, then best first
+    rows, cols = rows[order], cols[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    within_row = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    return rows[within_row < k], cols[within_row < k]
+
+
+def _in_window(
+    first: int, lo: int, starts: np.ndarray, window: int, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Which (row, column) entries of a tile (rows from `first`, columns from `lo`) lie in the
+    row's window (from its `starts` entry, `window` wide) and are not the row itself."""
+    column = lo + cols
+    return (column >= starts[rows]) & (column < starts[rows] + window) & (column != first + rows)
 
 
 def _block_pairs(
@@ -90,14 +111,7 @@ def _block_pairs(
         starts = np.array([window_bounds(i, n, window)[0] for i in range(first, last)])
         lo, hi = int(starts[0]), int(min(starts[-1] + window, n))
         scores = _scores(names[first:last], names[lo:hi])
-        column = np.arange(lo, hi)
-        row = np.arange(first, last)
-        valid = (
-            (column[None, :] >= starts[:, None])
-            & (column[None, :] < starts[:, None] + window)
-            & (column[None, :] != row[:, None])
-        )
-        r, c = _top(scores, valid, ranks[lo:hi], k, threshold)
+        r, c = _top(scores, ranks[lo:hi], k, threshold, partial(_in_window, first, lo, starts, window))
         a, b = pks[first + r], pks[lo + c]
         found_a.append(np.minimum(a, b))
         found_b.append(np.maximum(a, b))
@@ -157,5 +171,5 @@ def top_for_one(
         return np.zeros(0, np.int64)
     ranks = np.argsort(np.argsort(np.append(pks, pk), kind="stable"), kind="stable").astype(np.float64)[:-1]
     scores = _scores([name], list(window_names))
-    _, cols = _top(scores, np.ones_like(scores, bool), ranks, k, threshold)
+    _, cols = _top(scores, ranks, k, threshold)
     return pks[cols]

@@ -14,7 +14,8 @@ IVF index whose size has outgrown its lists and rebuilds HNSW without its masked
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,9 @@ HNSW_M = 32
 IVF_POINTS_PER_LIST = 40  # k-means sample per list (faiss warns below 39)
 IVF_REGROW = 4  # retrain an IVF index once it holds this many times its training size
 HNSW_MASKED_REBUILD = 0.1  # rebuild HNSW once this share of its nodes is masked
+# Below this many queries a search runs on the calling thread alone: waking the OpenMP team costs
+# more than it saves (one query on 100k flat vectors: 9.7 ms alone against 34 ms on two threads here).
+SINGLE_THREAD_QUERIES = 8
 
 
 def _faiss() -> Any:
@@ -32,6 +36,20 @@ def _faiss() -> Any:
     import faiss
 
     return faiss
+
+
+@contextmanager
+def _on_this_thread_only(faiss: Any) -> Iterator[None]:
+    """Run faiss's OpenMP regions on the calling thread alone, then restore its setting.
+
+    OpenMP keeps the thread count per calling thread (libgomp's ICVs), so this changes nothing
+    for the process's other threads: a server's other requests and a batch run keep their teams."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -238,7 +256,11 @@ class CandidateIndex:
             params = faiss.SearchParametersIVF(nprobe=min(self.config.nprobe, self._index.nlist))
         elif masked is not None:
             params = faiss.SearchParameters(sel=masked)
-        sims, ids = self._index.search(queries, k, params=params)
+        if len(queries) < SINGLE_THREAD_QUERIES:
+            with _on_this_thread_only(faiss):
+                sims, ids = self._index.search(queries, k, params=params)
+        else:
+            sims, ids = self._index.search(queries, k, params=params)
         ids[sims < floor] = -1
         return ids, sims
 
@@ -317,7 +339,7 @@ def knn_ranked(
     floor: float,
     vectors_of: Callable[[np.ndarray], np.ndarray],
     unstored: bool = False,
-    chunk: int = 512,
+    chunk: int = 2048,
 ) -> np.ndarray:
     """Each query's `keep` nearest stored vectors by exact similarity, ties to the smaller id (see
     `ranked_neighbours`); `vectors_of` maps an id matrix to its vectors (zeros for -1). One code

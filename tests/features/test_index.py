@@ -108,3 +108,22 @@ def test_ivf_lists_are_trainable_and_grow_with_the_square_root(n: int) -> None:
     assert lists >= 1 and (lists == 1 or lists * 40 <= n) and lists <= 65_536
     if 50_000 <= n <= 10**7:  # below, trainability bounds the lists
         assert 2 * np.sqrt(n) <= lists <= 8 * np.sqrt(n)
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf", "hnsw"])
+def test_a_small_search_runs_on_its_thread_alone_and_leaves_the_thread_count_as_it_was(kind: str) -> None:
+    import faiss
+
+    vectors = unit(2_000, seed=3)
+    config = IndexConfig(
+        exact_max=10**9 if kind == "exact" else 100, approximate="ivf" if kind == "ivf" else "hnsw"
+    )
+    index = CandidateIndex(16, config)
+    index.add(np.arange(2_000), vectors)
+    assert index.kind == kind
+    before = faiss.omp_get_max_threads()
+    one_by_one = [index.search(vectors[i : i + 1], k=10) for i in range(20)]
+    assert faiss.omp_get_max_threads() == before
+    batch_ids, batch_sims = index.search(vectors[:20], k=10)  # the threaded path
+    assert np.array_equal(np.vstack([ids for ids, _ in one_by_one]), batch_ids)
+    assert np.allclose(np.vstack([sims for _, sims in one_by_one]), batch_sims, atol=1e-6)
