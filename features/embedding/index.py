@@ -27,7 +27,7 @@ IVF_POINTS_PER_LIST = 40  # k-means sample per list (faiss warns below 39)
 IVF_REGROW = 4  # retrain an IVF index once it holds this many times its training size
 HNSW_MASKED_REBUILD = 0.1  # rebuild HNSW once this share of its nodes is masked
 # Below this many queries a search runs on the calling thread alone: waking the OpenMP team costs
-# more than it saves (one query on 100k flat vectors: 9.7 ms alone against 34 ms on two threads here).
+# more than it saves (one query on 100k flat vectors, the machine busy: 9.7 ms alone, 34 ms on two threads).
 SINGLE_THREAD_QUERIES = 8
 
 
