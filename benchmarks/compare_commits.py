@@ -104,7 +104,7 @@ def compare(base: str, rounds: int, mentions: int, work: Path) -> dict[str, Any]
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
     medians = {
-        name: statistics.median(r["resolve_and_export_s"] for r in runs if r["tree"] == name)
+        name: round(statistics.median(r["resolve_and_export_s"] for r in runs if r["tree"] == name), 2)
         for name in trees
     }
     return {"machine": machine(), "mentions": mentions, "setup": setup, "runs": runs, "medians": medians}
