@@ -354,6 +354,9 @@ def load_interactions(
         interactions.c.ref,
         interactions.c.attributes,
     )
+    # In id order: a plan the database picks (PostgreSQL's, once its statistics are current)
+    # must not change what is built from the rows, such as the blocking identity's hash.
+    query = query.order_by(interactions.c.id)
     if mention_pks is None:
         rows = plain_rows(conn, query.where(interactions.c.domain == domain))
     else:

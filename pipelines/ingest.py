@@ -97,6 +97,7 @@ def ingest_jsonl(
             except Exception as exc:  # a normalizer's bug must cost one object, never the file
                 rejections.append(_failed(where, "could not be normalized", exc))
         result = store_batch(store, records, rejections)
+        store.keep_statistics_current()
         result.unchanged += len(parsed) - len(fresh)
         total.add(result)
         parsed.clear()
@@ -263,6 +264,7 @@ def ingest_table(
                 except Exception as exc:  # one row's bug must not cost the file
                     rejections.append(_failed(here, "could not be normalized", exc))
         total.add(store_batch(store, records, rejections))
+        store.keep_statistics_current()
         if progress:
             progress(len(batch))
     return total
