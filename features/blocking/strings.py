@@ -86,7 +86,8 @@ def _top(
     rows, cols = rows[order], cols[order]
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     within_row = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
-    return rows[within_row < k], cols[within_row < k]
+    first_k = within_row < k
+    return rows[first_k], cols[first_k]
 
 
 def _in_window(
