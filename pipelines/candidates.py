@@ -4,7 +4,7 @@ The same blockers as `features.blocking.block`, asked for one mention against th
 - the deterministic keys (`blocking_keys`, kept at ingest): the mentions holding each of its keys,
   unless the key is held by more than the block limit (a generic key), as in the batch;
 - shared travel: its bookings' references and contacts, and the holders of those contacts;
-- the string pass: its window of names in each of its blocks (`neighbours_in_order`), the k most
+- the string pass: its window of names in each of its blocks (`windows_around`), the k most
   similar, ties to the smaller id (`features.blocking.strings.top_for_one`);
 - its embedding neighbours, ranked as the batch ranks them (`features.embedding.index.knn_ranked`).
 
@@ -74,19 +74,19 @@ def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[in
 
 
 def _windows(
-    conn: Connection, domain: str, spots: list[tuple[int, str, str, int]]
+    conn: Connection, domain: str, spots: list[tuple[int, str, str, int]], window: int = WINDOW
 ) -> list[tuple[list[int], list[str]]]:
     """The other rows of each spot's string-pass window (`features.blocking.strings`), read with
-    about `WINDOW` rows each: half on each side first, more on one side near the block's end."""
-    half = WINDOW // 2
+    about `window` rows each: half on each side first, more on one side near the block's end."""
+    half = window // 2
     first = windows_around(conn, domain, spots, half, [half] * len(spots))
     out = []
     for spot, (before, after) in zip(spots, first, strict=True):
         if len(before) < half and len(after) == half:
-            after = windows_around(conn, domain, [spot], 0, [WINDOW - 1 - len(before)])[0][1]
+            after = windows_around(conn, domain, [spot], 0, [window - 1 - len(before)])[0][1]
         elif len(before) == half and len(after) < half:
-            before = windows_around(conn, domain, [spot], WINDOW - 1 - len(after), [0])[0][0]
-        take_before, take_after = window_takes(len(before), len(after))
+            before = windows_around(conn, domain, [spot], window - 1 - len(after), [0])[0][0]
+        take_before, take_after = window_takes(len(before), len(after), window)
         rows = [*before[:take_before], *after[:take_after]]
         out.append(([r[0] for r in rows], [r[1] for r in rows]))
     return out

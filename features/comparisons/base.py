@@ -14,10 +14,14 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import process
 
-from features.normalize.names import phonetic
+from features.normalize.names import phonetic_of
 from features.normalize.phones import phone_suffix
 
 MAX_VALUES = 4  # values kept per list field and mention; more are rare and add little
+# Fewer distinct string pairs than this are scored on the calling thread: rapidfuzz's worker
+# threads cost about 75 us to start per call, more than scoring five thousand pairs on one core
+# (and an online request, with its handful of pairs, makes several such calls).
+SCORE_THREADS_FROM = 10_000
 
 
 _TEXT_COLUMNS = (
@@ -64,10 +68,20 @@ def _dob_digits(values: list[Any]) -> np.ndarray:
 
 
 def _metaphones(names: list[Any]) -> list[str]:
-    """`features.normalize.names.phonetic` of each name, over a list (one call per distinct name)."""
-    distinct = sorted({n for n in names if isinstance(n, str)})
-    codes = dict(zip(distinct, phonetic(pd.Series(distinct, dtype=object)).tolist(), strict=True))
+    """`features.normalize.names.phonetic_of` each name, over a list (once per distinct name)."""
+    codes = {n: phonetic_of(n) for n in {n for n in names if isinstance(n, str) and n}}
     return [codes.get(n, "") if isinstance(n, str) else "" for n in names]
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, uniques) of hashable values, uniques in order of first appearance (as
+    `pd.factorize`, whose own overhead is most of the cost on the few rows of an online call)."""
+    if len(values) > 1000:
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    seen: dict[Any, int] = {}
+    codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.int64, len(values))
+    return codes, np.array(list(seen), dtype=object)
 
 
 def _phone_suffixes(phones: list[Any], digits: list[Any]) -> list[tuple[str, ...]]:
@@ -96,8 +110,11 @@ class MentionArrays:
         # Columns are read once each as lists and transformed by comprehensions: pandas' string
         # methods loop in Python on object columns anyway, and cost tens of microseconds per call,
         # most of the time of a one-record online request.
-        frame = frame.sort_values("mention_pk")
-        arrays = cls(frame["mention_pk"].to_numpy(np.int64))
+        pks = frame["mention_pk"].to_numpy(np.int64)
+        if len(pks) > 1 and not bool((pks[1:] > pks[:-1]).all()):
+            frame = frame.sort_values("mention_pk")
+            pks = frame["mention_pk"].to_numpy(np.int64)
+        arrays = cls(pks)
         column = {c: frame[c].tolist() for c in _ARRAY_COLUMNS}
         for name in _TEXT_COLUMNS:
             arrays.text[name] = np.array(
@@ -140,13 +157,11 @@ class MentionArrays:
             arrays.codes[name] = np.ascontiguousarray(codes[:, : max(used, 1)])
         for name, values in arrays.text.items():
             arrays.present[name] = values != ""
-            codes, uniques = pd.factorize(values)
-            arrays.string_codes[name] = codes.astype(np.int64)
-            arrays.vocabularies[name] = np.asarray(uniques, dtype=object)
+            arrays.string_codes[name], arrays.vocabularies[name] = _factorize(values)
         initials = np.array([v[:1] if isinstance(v, str) else "" for v in column["first_name"]], dtype=object)
-        arrays.ints["first_initial"] = pd.factorize(initials)[0].astype(np.int32)
+        arrays.ints["first_initial"] = _factorize(initials)[0].astype(np.int32)
         sound = np.array(_metaphones(column["last_name"]), dtype=object)
-        arrays.ints["last_phonetic"] = pd.factorize(sound)[0].astype(np.int32)
+        arrays.ints["last_phonetic"] = _factorize(sound)[0].astype(np.int32)
         arrays.ints["last_phonetic"][sound == ""] = -1
         arrays.ints["object_pk"] = frame["object_pk"].to_numpy(np.int64)
         arrays.dob = _dob_digits(column["date_of_birth"])
@@ -252,7 +267,13 @@ class DistinctPairs:
         if len(self.left) == 0:
             return np.zeros(len(self.inverse), np.float32)
         scores = np.asarray(
-            process.cpdist(self.left, self.right, scorer=scorer, dtype=np.float32, workers=-1),
+            process.cpdist(
+                self.left,
+                self.right,
+                scorer=scorer,
+                dtype=np.float32,
+                workers=1 if len(self.left) < SCORE_THREADS_FROM else -1,
+            ),
             dtype=np.float32,
         )
         if scorer_is_percent(scorer):

@@ -225,8 +225,12 @@ def canonical_first_names(first: str | None) -> frozenset[str]:
     return _nickname_table().get(token, frozenset({token}))
 
 
+def phonetic_of(name: str) -> str:
+    """Metaphone of the last token of a name ('garcia lopez' -> metaphone('lopez')); "" for ""."""
+    return jellyfish.metaphone(name.split()[-1]) if name.strip() else ""
+
+
 def phonetic(names: pd.Series) -> pd.Series:
-    """Metaphone of the last token of each name ('garcia lopez' -> metaphone('lopez'))."""
-    uniques = names.unique()
-    codes = {n: jellyfish.metaphone(n.split()[-1]) if n else "" for n in uniques}
+    """`phonetic_of` each name (computed once per distinct name)."""
+    codes = {n: phonetic_of(n) if n else "" for n in names.unique()}
     return names.map(codes).astype(object)  # text even when there are no names

@@ -133,3 +133,47 @@ def test_a_mention_looked_up_before_it_is_stored_finds_what_it_finds_once_stored
     }
     assert as_stored == set(zip(after.pairs.a.tolist(), after.pairs.b.tolist(), strict=True))
     assert len(as_stored) > 0
+
+
+def _check_windows(store: Store, settings: Settings, tmp_path: Path) -> None:
+    """Each mention's window of every string-pass block, read from the store around it, holds the
+    rows the batch pass compares it with (`window_bounds` over the block in its order), also where
+    blocks are longer than the window and the mention sits near either end."""
+    from features.blocking.keys import STRING_BLOCKS
+    from features.blocking.strings import window_bounds
+    from pipelines.candidates import _windows
+    from profiles.store.keys import stored_keys
+
+    info = write_dataset(GeneratorConfig(persons=150, seed=5), tmp_path / "d")
+    ingest_path(store, settings, Path(info["objects_file"]))
+    with store.reading() as conn:
+        keys = stored_keys(conn, store.domain)
+        keys = keys[keys["kind"].isin([int(k) for k in STRING_BLOCKS])]
+        blocks = {
+            (int(kind), key): sorted(
+                zip(group["name"].tolist(), group["mention_pk"].astype(int).tolist(), strict=True)
+            )
+            for (kind, key), group in keys.groupby(["kind", "key"])
+        }
+        assert max(len(rows) for rows in blocks.values()) > 30  # longer than the windows below
+        for window in (6, 7):
+            for (kind, key), rows in blocks.items():
+                spots = [(kind, key, name, pk) for name, pk in rows]
+                found = _windows(conn, store.domain, spots, window)
+                for position, ((_, pk), (pks, names)) in enumerate(zip(rows, found, strict=True)):
+                    start, end = window_bounds(position, len(rows), window)
+                    expected = [r for r in rows[start:end] if r[1] != pk]
+                    assert sorted(zip(names, pks, strict=True)) == expected, (kind, key, position, window)
+
+
+def test_string_pass_windows_read_from_the_store_are_the_batch_windows(
+    tmp_path: Path, settings: Settings
+) -> None:
+    _check_windows(open_store(settings), settings, tmp_path)
+
+
+@pytest.mark.postgres
+def test_string_pass_windows_read_from_postgres_are_the_batch_windows(
+    pg_store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    _check_windows(pg_store, settings, tmp_path)
