@@ -292,23 +292,24 @@ def _frame_from_columns(
     content_hash: Sequence[str],
     norms: list[dict[str, Any]],
 ) -> pd.DataFrame:
-    columns: dict[str, Any] = {
-        "mention_pk": np.asarray(pk, np.int64),
-        "mention_key": list(key),
-        "source": list(source),
-        "object_pk": np.asarray(object_pk, np.int64),
-        "content_hash": list(content_hash),
-    }
-    for name in SCALARS:
-        columns[name] = [n.get(name) or "" for n in norms]
-    for name in LISTS:
-        columns[name] = [tuple(n.get(name) or ()) for n in norms]
-    frame = pd.DataFrame(columns)
-    if frame.empty:  # pandas makes the columns of no rows float; string steps need them as text
-        for name in ("mention_key", "source", "content_hash", *SCALARS, *LISTS):
-            frame[name] = frame[name].astype(object)
-    frame.index = pd.Index(frame["mention_pk"].to_numpy(np.int64))
+    # The text and list columns go in as one 2-D object block: pandas builds a frame from a dict
+    # of 40 lists column by column, a millisecond even for the one row of an online request.
+    texts = ("mention_key", "source", "content_hash", *SCALARS, *LISTS)
+    block = np.empty((len(pk), len(texts)), dtype=object)
+    block[:, 0], block[:, 1], block[:, 2] = _objects(key), _objects(source), _objects(content_hash)
+    for j, name in enumerate(SCALARS, start=3):
+        block[:, j] = _objects([n.get(name) or "" for n in norms])
+    for j, name in enumerate(LISTS, start=3 + len(SCALARS)):
+        block[:, j] = _objects([tuple(n.get(name) or ()) for n in norms])
+    frame = pd.DataFrame(block, columns=list(texts), index=pd.Index(np.asarray(pk, np.int64)), copy=False)
+    frame.insert(0, "mention_pk", np.asarray(pk, np.int64))
+    frame.insert(3, "object_pk", np.asarray(object_pk, np.int64))
     return frame
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array of `values` (tuples kept as elements, never unpacked into a 2nd axis)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def _frame_columns() -> tuple[Any, ...]:
@@ -319,7 +320,13 @@ def _frame_columns() -> tuple[Any, ...]:
 
 
 def load_mentions_by_ids(conn: Connection, domain: str, pks: Sequence[int]) -> pd.DataFrame:
-    """The matchable mentions of the domain with these store ids, as a frame (others left out).
+    """The matchable mentions of the domain with these store ids, as a frame (others left out)."""
+    return frame_from_normalized(mention_rows_by_ids(conn, domain, pks))
+
+
+def mention_rows_by_ids(conn: Connection, domain: str, pks: Iterable[int]) -> list[tuple[Any, ...]]:
+    """The `frame_from_normalized` rows of the matchable mentions of the domain with these store
+    ids, by id (others left out).
 
     By primary key alone, the domain checked on the rows read: with the domain in the query,
     SQLite walked the domain's (domain, mention_key) index, every mention of it."""
@@ -331,7 +338,7 @@ def load_mentions_by_ids(conn: Connection, domain: str, pks: Sequence[int]) -> p
         )
         rows += [r[:-2] for r in plain_rows(conn, query) if r[-2] == domain and r[-1]]
     rows.sort(key=lambda r: r[0])
-    return frame_from_normalized(rows)
+    return rows
 
 
 def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -346,7 +353,16 @@ def load_interactions(
 ) -> pd.DataFrame:
     """(mention_pk, object_pk, kind, role, ref, contacts) of every interaction in the domain, or
     of these mentions' interactions."""
+    return interactions_frame(interaction_rows(conn, domain, mention_pks))
+
+
+def interaction_rows(
+    conn: Connection, domain: str, mention_pks: Iterable[int] | None = None
+) -> list[tuple[Any, ...]]:
+    """(id, mention_pk, object_pk, kind, role, ref, attributes) of every interaction in the
+    domain, or of these mentions' interactions, by id."""
     query = select(
+        interactions.c.id,
         interactions.c.mention_pk,
         interactions.c.object_pk,
         interactions.c.kind,
@@ -358,33 +374,35 @@ def load_interactions(
     # must not change what is built from the rows, such as the blocking identity's hash.
     query = query.order_by(interactions.c.id)
     if mention_pks is None:
-        rows = plain_rows(conn, query.where(interactions.c.domain == domain))
-    else:
-        # by mention id alone (ids are the store's, each in one domain): with a domain condition
-        # SQLite walked the domain's (domain, ref) index instead
-        ids = sorted({int(pk) for pk in mention_pks})
-        rows = [
-            row
-            for i in range(0, len(ids), 500)
-            for row in plain_rows(conn, query.where(interactions.c.mention_pk.in_(ids[i : i + 500])))
-        ]
-    # one frame built from columns (pandas costs per call, not per row); the driver's own values:
-    # SQLite hands JSON as text, PostgreSQL as decoded objects
-    pk, object_pk, kind, role, ref, attributes = (
-        (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 6
+        return plain_rows(conn, query.where(interactions.c.domain == domain))
+    # by mention id alone (ids are the store's, each in one domain): with a domain condition
+    # SQLite walked the domain's (domain, ref) index instead
+    ids = sorted({int(pk) for pk in mention_pks})
+    rows = [
+        row
+        for i in range(0, len(ids), 500)
+        for row in plain_rows(conn, query.where(interactions.c.mention_pk.in_(ids[i : i + 500])))
+    ]
+    if len(ids) > 500:
+        rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def interactions_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    """The interactions frame of `interaction_rows` (the driver's own values: SQLite hands JSON
+    as text, PostgreSQL as decoded objects); one frame built from columns, as pandas costs per
+    call, not per row."""
+    _, pk, object_pk, kind, role, ref, attributes = (
+        (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 7
     )
     contacts = [_contacts_of(a) for a in attributes]
-    return pd.DataFrame(
-        {
-            "mention_pk": np.asarray(pk, np.int64),
-            "object_pk": np.asarray(object_pk, np.int64),
-            "kind": kind,
-            "role": role,
-            "ref": ref,
-            "contacts": contacts,
-        },
-        columns=["mention_pk", "object_pk", "kind", "role", "ref", "contacts"],
-    )
+    block = np.empty((len(pk), 4), dtype=object)  # one object block (see `_frame_from_columns`)
+    for j, values in enumerate((kind, role, ref, contacts)):
+        block[:, j] = _objects(values)
+    frame = pd.DataFrame(block, columns=["kind", "role", "ref", "contacts"], copy=False)
+    frame.insert(0, "mention_pk", np.asarray(pk, np.int64))
+    frame.insert(1, "object_pk", np.asarray(object_pk, np.int64))
+    return frame
 
 
 def _contacts_of(attributes: Any) -> tuple[str, ...]:

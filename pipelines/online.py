@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,13 @@ from sqlalchemy.exc import IntegrityError
 
 from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
-from features.frame import load_interactions, load_mentions_by_ids
+from features.frame import (
+    frame_from_normalized,
+    interaction_rows,
+    interactions_frame,
+    load_interactions,
+    mention_rows_by_ids,
+)
 from features.records import object_record
 from models.bundle import Bundle, Thresholds
 from pipelines.assign import Assignment, assign, edge_decisions, write_assignment
@@ -120,6 +127,38 @@ def _partners(a: np.ndarray, b: np.ndarray, pk: int) -> np.ndarray:
     return np.where(a == pk, b, a)
 
 
+class _Reads:
+    """The mention rows and interactions one resolve reads, each read from the store once: it
+    asks for the mention, then for it and its candidates, then for its component (one
+    transaction, nothing written in between)."""
+
+    def __init__(self, conn: Connection, domain: str) -> None:
+        self.conn, self.domain = conn, domain
+        self._mentions: dict[int, tuple[Any, ...] | None] = {}
+        self._interactions: dict[int, list[tuple[Any, ...]]] = {}
+
+    def mentions(self, pks: list[int] | set[int]) -> pd.DataFrame:
+        """`load_mentions_by_ids` of these mentions."""
+        wanted = sorted({int(pk) for pk in pks})
+        missing = [pk for pk in wanted if pk not in self._mentions]
+        if missing:
+            self._mentions.update(dict.fromkeys(missing))
+            self._mentions.update((r[0], r) for r in mention_rows_by_ids(self.conn, self.domain, missing))
+        return frame_from_normalized([r for pk in wanted if (r := self._mentions[pk]) is not None])
+
+    def interactions(self, pks: list[int] | set[int]) -> pd.DataFrame:
+        """`load_interactions` of these mentions."""
+        wanted = {int(pk) for pk in pks}
+        missing = wanted - set(self._interactions)
+        if missing:
+            for pk in missing:
+                self._interactions[pk] = []
+            for row in interaction_rows(self.conn, self.domain, missing):
+                self._interactions[row[1]].append(row)
+        rows = [r for pk in wanted for r in self._interactions[pk]]
+        return interactions_frame(sorted(rows, key=lambda r: r[0]))
+
+
 class OnlineResolver:
     def __init__(
         self,
@@ -188,7 +227,8 @@ class OnlineResolver:
         record = mention_record(
             f"{source}/match/person#person", "person", person, self.settings.region_for_source(source)
         )
-        one = _frame_of_record(UNSTORED, record.key, source, record.normalized)
+        own_row = _row_of_record(UNSTORED, record.key, source, record.normalized)
+        one = frame_from_normalized([own_row])
         no_travel = _no_interactions()
         text, _ = self.live.encode(one)
         seconds["normalize"] = time.perf_counter() - clock
@@ -197,7 +237,8 @@ class OnlineResolver:
             seconds.update({f"lookup_{k}": v for k, v in found.seconds.items()})
             clock = time.perf_counter()
             others = _partners(found.pairs.a, found.pairs.b, UNSTORED)
-            frame = pd.concat([load_mentions_by_ids(conn, self.store.domain, others.tolist()), one])
+            stored = mention_rows_by_ids(conn, self.store.domain, others.tolist())
+            frame = frame_from_normalized([*stored, own_row])
             interactions = load_interactions(conn, self.store.domain, mention_pks=others.tolist())
             seconds["load"] = time.perf_counter() - clock
             pairs = PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
@@ -209,16 +250,16 @@ class OnlineResolver:
         keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
         explained = _explain(champion, features)
         candidates = []
-        for i in np.argsort(-decided["score"].to_numpy(np.float64), kind="stable")[:top].tolist():
+        score, decision, rule = (decided[c].tolist() for c in ("score", "decision", "rule"))
+        for i in np.argsort(-np.asarray(score, np.float64), kind="stable")[:top].tolist():
             other = int(others[i]) if len(others) else 0
-            row = decided.iloc[i]
             candidates.append(
                 Candidate(
                     mention_key=keys.get(other, ""),
                     profile_id=membership.members.get(other),
-                    probability=round(float(row["score"]), 6),
-                    decision=str(row["decision"]),
-                    rule=row["rule"],
+                    probability=round(float(score[i]), 6),
+                    decision=str(decision[i]),
+                    rule=rule[i],
                     blockers=_blocker_names(int(found.pairs.blockers[i])),
                     explanation=explained[i] if explained else {},
                 )
@@ -281,7 +322,8 @@ class OnlineResolver:
         domain = self.store.domain
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
-        mine = load_mentions_by_ids(conn, domain, [pk])
+        reads = _Reads(conn, domain)
+        mine = reads.mentions([pk])
         if mine.empty:
             key = mention_keys_of(conn, domain, [pk]).get(pk, "")
             return MentionOutcome(key, None, "not_matchable"), None
@@ -289,7 +331,7 @@ class OnlineResolver:
         before, _ = membership_of(conn, domain, [pk])
         if before.members.get(pk) and str(before.resolved.get(pk) or "").split(":")[0] == own_hash:
             return MentionOutcome(key, before.members[pk], "unchanged"), None
-        travel = load_interactions(conn, domain, mention_pks=[pk])
+        travel = reads.interactions([pk])
         text, vector = self.live.encode(mine)
         seconds["load"] = time.perf_counter() - clock
         found = lookup(conn, domain, self.settings, mine, travel, self.live, text)
@@ -298,15 +340,15 @@ class OnlineResolver:
         clock = time.perf_counter()
         pairs = self._with_imported_scores(conn, pk, key, vector, found)
         others = _partners(pairs.a, pairs.b, pk)
-        frame = load_mentions_by_ids(conn, domain, [pk, *others.tolist()])
-        interactions = load_interactions(conn, domain, mention_pks=[pk, *others.tolist()])
+        frame = reads.mentions([pk, *others.tolist()])
+        interactions = reads.interactions([pk, *others.tolist()])
         seconds["load"] += time.perf_counter() - clock
         _, decided, champion = self._scored(conn, frame, interactions, pairs, loaded, seconds)
 
         clock = time.perf_counter()
         component = self._component(conn, pk, key, decided, frame)
         comp = sorted(component)
-        comp_frame = load_mentions_by_ids(conn, domain, comp)
+        comp_frame = reads.mentions(comp)
         comp_frame["modified_at"] = comp_frame["mention_pk"].map(mention_times(conn, domain, comp)).fillna("")
         state, seqs = membership_of(conn, domain, comp)
         keys_of = dict(
@@ -475,10 +517,13 @@ def _outcome(
     return MentionOutcome(key, profile, action, decided_by, score, reviews, merged, candidates, seconds)
 
 
-def _frame_of_record(pk: int, key: str, source: str, normalized: dict[str, Any]) -> pd.DataFrame:
-    from features.frame import frame_from_normalized
+def _row_of_record(pk: int, key: str, source: str, normalized: dict[str, Any]) -> tuple[Any, ...]:
+    """The `frame_from_normalized` row of a mention not stored (no object id yet)."""
+    return (pk, key, source, 0, content_hash(normalized), normalized)
 
-    return frame_from_normalized([(pk, key, source, 0, content_hash(normalized), normalized)])
+
+def _frame_of_record(pk: int, key: str, source: str, normalized: dict[str, Any]) -> pd.DataFrame:
+    return frame_from_normalized([_row_of_record(pk, key, source, normalized)])
 
 
 _NO_INTERACTIONS = pd.DataFrame(columns=["mention_pk", "object_pk", "kind", "role", "ref", "contacts"])
@@ -490,9 +535,14 @@ def _no_interactions() -> pd.DataFrame:
 
 
 def _blocker_names(flags: int) -> list[str]:
+    return list(_blocker_names_of(flags))
+
+
+@lru_cache(maxsize=4096)
+def _blocker_names_of(flags: int) -> tuple[str, ...]:
     from features.blocking import Blocker
 
-    return Blocker.names_of(flags)
+    return tuple(Blocker.names_of(flags))
 
 
 def _explain(champion: Champion, features: pd.DataFrame) -> list[dict[str, float]]:

@@ -171,6 +171,9 @@ def top_for_one(
     if not len(pks):
         return np.zeros(0, np.int64)
     ranks = np.argsort(np.argsort(np.append(pks, pk), kind="stable"), kind="stable").astype(np.float64)[:-1]
-    scores = _scores([name], list(window_names))
+    # one name against about two thousand: scoring each is cheaper than finding the distinct ones
+    scores = process.cdist(
+        [name], list(window_names), scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1
+    )
     _, cols = _top(scores, ranks, k, threshold)
     return pks[cols]

@@ -42,8 +42,9 @@ class Condition:
     op: str
     value: float
 
-    def holds(self, features: pd.DataFrame) -> np.ndarray:
-        column = features[self.feature].to_numpy(np.float64)
+    def holds(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Where the condition holds, over feature columns (float64 arrays by name)."""
+        column = features[self.feature]
         with np.errstate(invalid="ignore"):
             return np.asarray(_OPS[self.op](column, self.value)) & ~np.isnan(column)
 
@@ -56,11 +57,12 @@ class Rule:
     unless: tuple[Condition, ...] = ()
     exclude: tuple[str, ...] = ()
 
-    def candidates(self, features: pd.DataFrame) -> np.ndarray:
-        """Pairs the conditions select, before exclusions (which need the mentions)."""
-        hit = np.zeros(len(features), bool)
+    def candidates(self, features: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """Of `n` pairs (`features`: float64 columns by name), those the conditions select,
+        before exclusions (which need the mentions)."""
+        hit = np.zeros(n, bool)
         for group in self.when:
-            ok = np.ones(len(features), bool)
+            ok = np.ones(n, bool)
             for condition in group:
                 ok &= condition.holds(features)
             hit |= ok
@@ -90,17 +92,22 @@ class RuleSet:
         missing = self.features_needed() - set(features.columns)
         if missing:
             raise ConfigError(f"rules {self.source}: unknown features {sorted(missing)}")
-        level = np.full(len(features), -1, np.int32)
+        n = len(features)
+        level = np.full(n, -1, np.int32)
+        # each column read once (a pandas column read costs tens of microseconds, a rule set
+        # reads a dozen, and an online call has a handful of pairs)
+        needed = self.features_needed() | set(HOUSEHOLD_FEATURES)
+        columns = {f: features[f].to_numpy(np.float64) for f in needed if f in features.columns}
         context = _ExclusionContext(self, mentions, shared)
         for i, rule in enumerate(self.levels):
-            hit = rule.candidates(features) & (level < 0)
+            hit = rule.candidates(columns, n) & (level < 0)
             rows = np.flatnonzero(hit)
             if len(rows) and rule.exclude:
                 a = features["mention_a"].to_numpy()[rows]
                 b = features["mention_b"].to_numpy()[rows]
                 vetoed = np.zeros(len(rows), bool)
                 for name in rule.exclude:
-                    vetoed |= context.vetoes(name, a, b, features.iloc[rows])
+                    vetoed |= context.vetoes(name, a, b, {f: v[rows] for f, v in columns.items()})
                 rows = rows[~vetoed]
             level[rows] = i
         action = np.array([""] + [r.action for r in self.levels], dtype=object)[level + 1]
@@ -109,6 +116,8 @@ class RuleSet:
     def rule_name(self, level: int) -> str:
         return f"{self.version}/{self.levels[level].name}"
 
+
+HOUSEHOLD_FEATURES = ("first_jw", "first_nickname_eq", "dob_conflict")  # what the household veto reads
 
 # (column, values, most names) -> those of `values` written on mentions of more distinct names
 SharedValues = Callable[[str, set[str], int], set[str]]
@@ -157,12 +166,14 @@ class _ExclusionContext:
             values = {v for v in values if v.rpartition("@")[0] not in self.rules.generic_email_local_parts}
         return values - skip
 
-    def vetoes(self, name: str, a: np.ndarray, b: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+    def vetoes(
+        self, name: str, a: np.ndarray, b: np.ndarray, features: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
         if name == "household":
             # Same household, different people: names or birth dates that disagree.
-            first = features["first_jw"].to_numpy(np.float64)
-            nickname = features["first_nickname_eq"].to_numpy(np.float64) == 1
-            return ((first < 0.85) & ~nickname) | (features["dob_conflict"].to_numpy() == 1)
+            first = features["first_jw"]
+            nickname = features["first_nickname_eq"] == 1
+            return ((first < 0.85) & ~nickname) | (features["dob_conflict"] == 1)
         column = "phones" if name == "shared_phone" else "emails"
         skip = self.shared_values(column) if name.startswith("shared_") else set()
         generic = name == "generic_email"
