@@ -60,7 +60,13 @@ from profiles.errors import Conflict, NotReady
 from profiles.resolution.rules import load_rules
 from profiles.settings import Settings
 from profiles.store import Store
-from profiles.store.decisions import decisions_touching, load_external_scores, record_decision_columns
+from profiles.store.decisions import (
+    decision_rows_touching,
+    latest_decisions,
+    latest_rows,
+    load_external_scores,
+    record_decision_columns,
+)
 from profiles.store.locks import domain_lock, lock_mentions, lock_profiles
 from profiles.store.profiles_io import (
     Membership,
@@ -346,7 +352,7 @@ class OnlineResolver:
         _, decided, champion = self._scored(conn, frame, interactions, pairs, loaded, seconds)
 
         clock = time.perf_counter()
-        component = self._component(conn, pk, key, decided, frame)
+        component, touching = self._component(conn, pk, key, decided, frame)
         comp = sorted(component)
         comp_frame = reads.mentions(comp)
         comp_frame["modified_at"] = comp_frame["mention_pk"].map(mention_times(conn, domain, comp)).fillna("")
@@ -354,8 +360,8 @@ class OnlineResolver:
         keys_of = dict(
             zip(comp_frame["mention_pk"].tolist(), comp_frame["mention_key"].tolist(), strict=True)
         )
-        current = decisions_touching(conn, domain, keys_of.values())
         inside = set(keys_of.values())
+        current = latest_decisions({i: r for i, r in touching.items() if r[0] in inside or r[1] in inside})
         within = (current["mention_a"].isin(inside) & current["mention_b"].isin(inside)).to_numpy(bool)
         ours = (decided["a"].isin(component) & decided["b"].isin(component)).to_numpy(bool)
         stored_a, stored_b = pairs_among(conn, domain, comp)
@@ -444,33 +450,36 @@ class OnlineResolver:
 
     def _component(
         self, conn: Connection, pk: int, key: str, decided: pd.DataFrame, frame: pd.DataFrame
-    ) -> set[int]:
+    ) -> tuple[set[int], dict[int, tuple[Any, ...]]]:
         """The mentions linked to `pk` through merge decisions in effect (its new ones, the stored
-        ones of every other pair) or a shared profile: what clustering may change."""
+        ones of every other pair) or a shared profile: what clustering may change; and the stored
+        decisions of every pair that touches them (`decision_rows_touching`)."""
         domain = self.store.domain
-        mine = {
-            (int(a), int(b)): d
-            for a, b, d in zip(decided["a"], decided["b"], decided["decision"], strict=True)
-        }
+        merged = decided["decision"].to_numpy() == "merge"
+        ends = _partners(decided["a"].to_numpy(np.int64)[merged], decided["b"].to_numpy(np.int64)[merged], pk)
         component: set[int] = set()
-        frontier = {pk} | {b if a == pk else a for (a, b), d in mine.items() if d == "merge"}
+        frontier = {pk} | set(ends.tolist())
         known_keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
+        rows: dict[int, tuple[Any, ...]] = {}
+        asked: set[str] = set()
         while frontier:
             component |= frontier
             if len(component) > MAX_COMPONENT:
                 break
-            keys = mention_keys_of(conn, domain, [m for m in frontier if m not in known_keys])
-            known_keys.update(keys)
-            stored = decisions_touching(conn, domain, [known_keys[m] for m in frontier if m in known_keys])
+            known_keys.update(mention_keys_of(conn, domain, [m for m in frontier if m not in known_keys]))
+            keys = {known_keys[m] for m in frontier if m in known_keys}
+            found = decision_rows_touching(conn, domain, keys)
+            rows.update(found)
+            asked |= keys
             linked_keys = set()
-            for a, b, d, source in zip(
-                stored["mention_a"], stored["mention_b"], stored["decision"], stored["source"], strict=True
-            ):
+            for a, b, d, source, *_ in latest_rows(found):
                 if key in (a, b) and source != "manual":
                     continue  # this mention's pairs are decided anew (above); a person's word stands
                 if d == "merge":
                     linked_keys |= {a, b}
-            linked = set(mention_ids(conn, domain, linked_keys).values())
+            pk_of = {k: m for m, k in known_keys.items()}
+            linked = {pk_of[k] for k in linked_keys if k in pk_of}
+            linked |= set(mention_ids(conn, domain, linked_keys - set(pk_of)).values())
             membership, _ = membership_of(conn, domain, frontier, profiles_too=False)
             mates = {
                 m
@@ -478,7 +487,13 @@ class OnlineResolver:
                 for m in ms
             }
             frontier = (linked | mates) - component
-        return component
+        known_keys.update(mention_keys_of(conn, domain, [m for m in component if m not in known_keys]))
+        rows.update(
+            decision_rows_touching(
+                conn, domain, {known_keys[m] for m in component if m in known_keys} - asked
+            )
+        )
+        return component, rows
 
 
 def rules_only_bundle() -> Bundle:

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from profiles.errors import NotFound
-from profiles.store.db import bulk_insert, driver_time, indexes_deferred
+from profiles.store.db import bulk_insert, driver_time, indexes_deferred, plain_rows
 from profiles.store.schema import external_scores, match_decisions, profile_events, store_info
 
 CHUNK = 20_000
@@ -213,17 +213,31 @@ def set_info(conn: Connection, key: str, value: str) -> None:
 def decisions_touching(conn: Connection, domain: str, keys: Iterable[str]) -> pd.DataFrame:
     """The latest decision of every decided pair that names any of these mentions (index probes
     on either side), with the columns of `current_decisions`."""
+    return latest_decisions(decision_rows_touching(conn, domain, keys))
+
+
+def decision_rows_touching(conn: Connection, domain: str, keys: Iterable[str]) -> dict[int, tuple[Any, ...]]:
+    """Every stored decision (id -> the `DECISION_COLUMNS` values) of a pair that names any of
+    these mentions, as the driver reads them."""
     wanted = sorted(set(keys))
     columns = [match_decisions.c.id, *(match_decisions.c[c] for c in DECISION_COLUMNS)]
     found: dict[int, tuple[Any, ...]] = {}
     for start in range(0, len(wanted), 500):
         part = wanted[start : start + 500]
         for side in (match_decisions.c.mention_a, match_decisions.c.mention_b):
-            for row in conn.execute(
-                select(*columns).where(match_decisions.c.domain == domain, side.in_(part))
-            ):
-                found[row[0]] = tuple(row)[1:]
+            query = select(*columns).where(match_decisions.c.domain == domain, side.in_(part))
+            found.update((row[0], row[1:]) for row in plain_rows(conn, query))
+    return found
+
+
+def latest_rows(rows: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The latest (highest id) of `decision_rows_touching`'s rows for each pair."""
     latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for i in sorted(found):
-        latest[(found[i][0], found[i][1])] = found[i]
-    return pd.DataFrame(list(latest.values()), columns=DECISION_COLUMNS)
+    for i in sorted(rows):
+        latest[(rows[i][0], rows[i][1])] = rows[i]
+    return list(latest.values())
+
+
+def latest_decisions(rows: dict[int, tuple[Any, ...]]) -> pd.DataFrame:
+    """`latest_rows` as a frame with the columns of `current_decisions`."""
+    return pd.DataFrame(latest_rows(rows), columns=DECISION_COLUMNS)
