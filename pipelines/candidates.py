@@ -48,7 +48,9 @@ KEY_CODES = {int(k) for k in KEY_KINDS}
 class Neighbours(Protocol):
     """The embedding side of a lookup: a process's candidate index, kept in step with the store."""
 
-    def neighbours(self, pk: int, text: str, stored: bool) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(
+        self, pk: int, text: str, stored: bool, encoded: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(ids of the mention's embedding neighbours, its vector)."""
         ...
 
@@ -100,10 +102,12 @@ def lookup(
     interactions: pd.DataFrame,
     index: Neighbours | None,
     text: str = "",
+    encoded: np.ndarray | None = None,
 ) -> Found:
     """The candidate pairs of the one mention in `mention` (a frame row; its interactions in
     `interactions`), with the blockers that proposed each and their embedding cosine. Its id is
-    its store id, or `UNSTORED` for a mention not written yet."""
+    its store id, or `UNSTORED` for a mention not written yet; `encoded` is the vector of its
+    `text` where the caller has it."""
     pk = int(mention["mention_pk"].iloc[0])
     stored = pk != UNSTORED
     seconds: dict[str, float] = {}
@@ -160,7 +164,7 @@ def lookup(
     clock = time.perf_counter()
     vector = None
     if index is not None:
-        neighbours, vector = index.neighbours(pk, text, stored)
+        neighbours, vector = index.neighbours(pk, text, stored, encoded)
         add(neighbours[neighbours >= 0], int(Blocker.EMBEDDING))
     seconds["ann"] = time.perf_counter() - clock
 

@@ -93,14 +93,17 @@ class LiveIndex:
         with self._lock:
             return self.index.vectors(ids)
 
-    def neighbours(self, pk: int, text: str, stored: bool) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(
+        self, pk: int, text: str, stored: bool, encoded: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The mention's k + 1 nearest by exact similarity (itself among them when it is held),
-        as batch blocking ranks them; and its vector (the stored one when it is held)."""
+        as batch blocking ranks them; and its vector (the stored one when it is held, else
+        `encoded`, the vector of `text` when the caller has it already)."""
         self.sync()
         with self._lock:
             vector = self.index.vectors(np.array([pk]))[0] if stored else np.zeros(self.index.dim, np.float32)
             if not vector.any():
-                vector = half_precision(self.encoder.encode([text]))[0]
+                vector = encoded if encoded is not None else half_precision(self.encoder.encode([text]))[0]
             held = stored and bool(self.index.vectors(np.array([pk]))[0].any())
             found = knn_ranked(
                 self.index,
