@@ -142,9 +142,15 @@ def load_external_scores(conn: Connection, domain: str, keys: Iterable[str] | No
                 for row in conn.execute(query.where(side.in_(wanted[start : start + 500]))):
                     found[row[5]] = row
         rows = list(found.values())
+    if not rows:  # the common case online; a frame and its deduplication cost half a millisecond
+        return _NO_SCORES.copy()
     rows.sort(key=lambda r: (r[4], r[5]))
-    frame = pd.DataFrame([r[:4] for r in rows], columns=["mention_a", "mention_b", "score", "scorer"])
+    frame = pd.DataFrame([r[:4] for r in rows], columns=_SCORE_COLUMNS)
     return frame.drop_duplicates(["mention_a", "mention_b"], keep="last")
+
+
+_SCORE_COLUMNS = ["mention_a", "mention_b", "score", "scorer"]
+_NO_SCORES = pd.DataFrame([], columns=_SCORE_COLUMNS)
 
 
 def record_event(
