@@ -21,14 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from pipelines.decide import APART
-from profiles.resolution.clustering import (
-    MANUAL_SCORE,
-    RULE_SCORE,
-    ClusterInputs,
-    ClusterReport,
-    PairScores,
-    cluster,
-)
+from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, ClusterReport, PairScores, cluster
 from profiles.resolution.golden import Survivorship, golden_records
 from profiles.resolution.identity import assign_ids
 from profiles.store.decisions import DecisionColumns, record_decision_columns, record_event
@@ -181,9 +174,8 @@ def cluster_inputs(
     decision, source = effective["decision"].to_numpy(object), effective["source"].to_numpy(object)
     score = effective["score"].to_numpy(np.float64)
     manual = source == "manual"
-    merge = decision == "merge"
-    score = np.where(merge & (source == "rule"), np.fmax(score, RULE_SCORE), score)
     weight = np.where(manual, MANUAL_SCORE, score)
+    merge = decision == "merge"
     apart = (decision == APART) | (manual & (decision == "no_match"))
     # The re-check compares two groups by the scores between them: the score of each merge,
     # review or cannot-link decision, 0 for candidate pairs judged no match (whose scores are not

@@ -1,7 +1,6 @@
 """Clustering that does not chain strangers together.
 
-Merge edges are applied strongest first with union-find: a person's merges, then the rules'
-(certain by the rule, whatever the model scored the pair), then the model's by score. Two clusters are not joined when:
+Merge edges are applied strongest first with union-find. Two clusters are not joined when:
 - a cannot-link pair lies across them: co-travellers of one booking or stay, and pairs with
   conflicting documents or dates of birth that the model itself did not judge a match (a typo'd
   or noisy value on a pair the model merges is not a conflict: the direct evidence wins);
@@ -73,9 +72,6 @@ class ClusterReport:
 
 
 MANUAL_SCORE = 2.0  # a person's merge: above every score, applied first and never refused
-# A rule's merge is certain by the rule whatever the model scored the pair (with no model, 0):
-# it is applied before the model's merges and counts as agreement when two groups are re-checked.
-RULE_SCORE = 1.0
 LARGE = 2  # clusters of this size or more on both sides get the re-check
 SIDE = 64  # the re-check compares at most the first 64 members of each side (4,096 pairs)
 

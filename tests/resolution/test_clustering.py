@@ -59,26 +59,3 @@ def test_ids_survive_merges_and_splits() -> None:
     # unchanged clusters keep their ids; new mentions join without changing them
     ids, _ = assign_ids(np.array([0, 0, 1]), ["OLD", None, None], created)
     assert ids[0] == ids[1] == "OLD" and ids[2] not in {"OLD", "NEW"}
-
-
-def test_a_rule_merge_is_certain_evidence_whatever_the_model_scored() -> None:
-    """A person's merge joins 0 and 1; 2 and 3 are one by the model; a rule merges 1 and 2 on a
-    pair the model scored 0 (with no model every pair scores 0): the rule's merge stands, as it
-    would had the groups formed in another order, instead of being refused by the re-check."""
-    import pandas as pd
-
-    from pipelines.assign import cluster_inputs
-
-    effective = pd.DataFrame(
-        {
-            "a": [10, 12, 11],
-            "b": [11, 13, 12],
-            "decision": ["merge", "merge", "merge"],
-            "source": ["manual", "model", "rule"],
-            "score": [np.nan, 0.97, 0.0],
-        }
-    )
-    none = np.zeros(0, np.int64)
-    inputs = cluster_inputs(effective, none, none, 4, np.array([10, 11, 12, 13]))
-    labels, report = cluster(inputs)
-    assert groups(labels) == [{0, 1, 2, 3}] and report.refused_recheck == 0
