@@ -111,12 +111,12 @@ def windows_around(
         f"AND (name, mention_pk) {{op}} ({q}, {q}) ORDER BY name {{order}}, mention_pk {{order}} LIMIT {q}"
     )
     sides = (head.format(op="<", order="DESC"), head.format(op=">", order="ASC"))
-    wanted = [
-        (i, side, [domain, int(kind), key, name, int(pk), int(before if side == 0 else after[i])])
+    wanted: list[tuple[int, int, list[Any]]] = [
+        (i, side, [domain, int(kind), key, name, int(pk), limit])
         for i, (kind, key, name, pk) in enumerate(spots)
-        for side in (0, 1)
+        for side, limit in ((0, int(before)), (1, int(after[i])))
+        if limit > 0
     ]
-    wanted = [w for w in wanted if w[2][-1] > 0]
     out: list[tuple[list[tuple[int, str]], list[tuple[int, str]]]] = [([], []) for _ in spots]
     if conn.dialect.name == "sqlite":
         for i, side, params in wanted:
