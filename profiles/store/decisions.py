@@ -216,12 +216,6 @@ def set_info(conn: Connection, key: str, value: str) -> None:
     conn.execute(insert(store_info).values(key=key, value=value))
 
 
-def decisions_touching(conn: Connection, domain: str, keys: Iterable[str]) -> pd.DataFrame:
-    """The latest decision of every decided pair that names any of these mentions (index probes
-    on either side), with the columns of `current_decisions`."""
-    return latest_decisions(decision_rows_touching(conn, domain, keys))
-
-
 def decision_rows_touching(conn: Connection, domain: str, keys: Iterable[str]) -> dict[int, tuple[Any, ...]]:
     """Every stored decision (id -> the `DECISION_COLUMNS` values) of a pair that names any of
     these mentions, as the driver reads them."""
