@@ -89,15 +89,16 @@ class RuleSet:
         the comparison vector); `mentions` is the frame indexed by mention id. `shared` tells which
         emails or phones are written for too many names across the whole domain; without it they
         are counted over `mentions` (which then must be the whole domain)."""
-        missing = self.features_needed() - set(features.columns)
+        needed = self.features_needed()
+        missing = needed - set(features.columns)
         if missing:
             raise ConfigError(f"rules {self.source}: unknown features {sorted(missing)}")
         n = len(features)
         level = np.full(n, -1, np.int32)
         # each column read once (a pandas column read costs tens of microseconds, a rule set
         # reads a dozen, and an online call has a handful of pairs)
-        needed = self.features_needed() | set(HOUSEHOLD_FEATURES)
-        columns = {f: features[f].to_numpy(np.float64) for f in needed if f in features.columns}
+        wanted = needed | set(HOUSEHOLD_FEATURES)
+        columns = {f: features[f].to_numpy(np.float64) for f in wanted if f in features.columns}
         context = _ExclusionContext(self, mentions, shared)
         for i, rule in enumerate(self.levels):
             hit = rule.candidates(columns, n) & (level < 0)
