@@ -140,18 +140,26 @@ class _ExclusionContext:
     mentions: pd.DataFrame
     shared: SharedValues | None = None
     _shared: dict[str, set[str]] = field(default_factory=dict)
+    _asked: dict[str, set[str]] = field(default_factory=dict)
     _by_pk: dict[str, dict[int, Any]] = field(default_factory=dict)
 
-    def shared_values(self, column: str) -> set[str]:
-        """Values of a multi-valued column written on mentions of too many distinct names."""
-        if column not in self._shared:
-            limit = self.rules.shared_value_max_names
-            if self.shared is None:
+    def shared_values(self, column: str, among: set[str]) -> set[str]:
+        """Those of `among` (values of a multi-valued column) written on mentions of too many
+        distinct names. Without a `shared` source the whole frame is counted once; with one, only
+        values not asked before are asked (a veto reads only the values both sides hold, so an
+        online call asks about a few values, not every contact of every candidate)."""
+        limit = self.rules.shared_value_max_names
+        if self.shared is None:
+            if column not in self._shared:
                 self._shared[column] = shared_in_frame(self.mentions, column, limit)
-            else:
-                values = {v for items in self.mentions[column] for v in items if v}
-                self._shared[column] = self.shared(column, values, limit)
-        return self._shared[column]
+            return self._shared[column] & among
+        known = self._shared.setdefault(column, set())
+        asked = self._asked.setdefault(column, set())
+        new = among - asked
+        if new:
+            known |= self.shared(column, new, limit)
+            asked |= new
+        return known & among
 
     def values_of(self, column: str) -> dict[int, Any]:
         """mention id -> the column's values, read once (pandas' `.at` per pair was slow)."""
@@ -161,11 +169,11 @@ class _ExclusionContext:
             )
         return self._by_pk[column]
 
-    def personal(self, pk: int, column: str, skip: set[str], generic: bool = False) -> set[str]:
+    def personal(self, pk: int, column: str, generic: bool = False) -> set[str]:
         values = set(self.values_of(column)[pk])
         if generic:
             values = {v for v in values if v.rpartition("@")[0] not in self.rules.generic_email_local_parts}
-        return values - skip
+        return values
 
     def vetoes(
         self, name: str, a: np.ndarray, b: np.ndarray, features: Mapping[str, np.ndarray]
@@ -176,13 +184,16 @@ class _ExclusionContext:
             nickname = features["first_nickname_eq"] == 1
             return ((first < 0.85) & ~nickname) | (features["dob_conflict"] == 1)
         column = "phones" if name == "shared_phone" else "emails"
-        skip = self.shared_values(column) if name.startswith("shared_") else set()
+        values = self.values_of(column)
+        pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+        if name.startswith("shared_"):
+            # (x's values - shared) & (y's values - shared) = (x's & y's) - shared
+            common = [set(values[x]) & set(values[y]) for x, y in pairs]
+            shared = self.shared_values(column, {v for c in common for v in c if v})
+            return np.array([not (c - shared) for c in common], dtype=bool)
         generic = name == "generic_email"
         return np.array(
-            [
-                not (self.personal(x, column, skip, generic) & self.personal(y, column, skip, generic))
-                for x, y in zip(a.tolist(), b.tolist(), strict=True)
-            ],
+            [not (self.personal(x, column, generic) & self.personal(y, column, generic)) for x, y in pairs],
             dtype=bool,
         )
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from profiles.errors import NotFound
 from profiles.store.schema import mentions, objects, profiles, rejected
@@ -140,8 +140,10 @@ def shared_contact_values(
     conn: Connection, domain: str, column: str, values: set[str], max_names: int
 ) -> set[str]:
     """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold under
-    more than `max_names` distinct names (first and last): an index probe per value, the same
-    answer `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame."""
+    more than `max_names` distinct names (first and last): the answer
+    `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame. One index
+    probe per value that stops at the first `max_names + 1` distinct names: a corporate email on
+    thousands of mentions costs a few rows, not thousands."""
     from sqlalchemy import String, cast, literal
 
     from profiles.store.schema import identifiers
@@ -150,25 +152,23 @@ def shared_contact_values(
         return set()
     first = func.coalesce(mentions.c.first_name, literal("", String))
     last = func.coalesce(mentions.c.last_name, literal("", String))
-    name = func.trim(first + literal(" ", String) + last)
-    counted = func.count(func.distinct(cast(name, String)))
-    out: set[str] = set()
-    wanted = sorted(values)
-    for start in range(0, len(wanted), 500):
-        query = (
-            select(identifiers.c.value)
-            .join(mentions, mentions.c.id == identifiers.c.mention_pk)
-            .where(
-                identifiers.c.domain == domain,
-                identifiers.c.kind == _IDENTIFIER_KIND[column],
-                identifiers.c.value.in_(wanted[start : start + 500]),
-                mentions.c.matchable.is_(True),
-            )
-            .group_by(identifiers.c.value)
-            .having(counted > max_names)
+    name = cast(func.trim(first + literal(" ", String) + last), String)
+    value = bindparam("value", type_=String)
+    names = (
+        select(name.label("name"))
+        .join(mentions, mentions.c.id == identifiers.c.mention_pk)
+        .where(
+            identifiers.c.domain == domain,
+            identifiers.c.kind == _IDENTIFIER_KIND[column],
+            identifiers.c.value == value,
+            mentions.c.matchable.is_(True),
         )
-        out |= {r[0] for r in conn.execute(query)}
-    return out
+        .distinct()
+        .limit(max_names + 1)
+        .subquery()
+    )
+    query = select(func.count()).select_from(names)
+    return {v for v in sorted(values) if conn.execute(query, {"value": v}).scalar_one() > max_names}
 
 
 def _lookup(conn: Connection, domain: str, by: Any, to: Any, values: Iterable[Any]) -> dict[Any, Any]:

@@ -97,6 +97,47 @@ def test_email_rule_skips_generic_and_shared_emails_and_households() -> None:
     assert names == ["same_email_same_name", None, None, None]
 
 
+def test_a_shared_values_source_is_asked_only_about_values_both_sides_hold() -> None:
+    """Online, `shared` asks the store; a veto reads only the values a pair has in common, so
+    only those of pairs a rule would fire on are asked, and the levels are the whole frame's."""
+    from profiles.resolution.rules import shared_in_frame
+
+    rules = load_rules()
+    same = {"email_exact": 1, "first_jw": 1, "last_jw": 1}
+    features = pairs(same, same, same, {**same, "first_jw": 0.5})
+    frame = mentions(
+        {
+            1: ("ana.garcia@x.com", "ana@old.es"),
+            2: ("ana.garcia@x.com",),
+            3: ("desk@corp.com", "luis@x.com"),
+            4: ("desk@corp.com",),
+            5: ("marta@y.com",),
+            6: ("marta@y.com",),
+            7: ("ana@home.es",),
+            8: ("ana@home.es",),
+            9: ("desk@corp.com",),
+            10: ("desk@corp.com",),
+        },
+        names={9: "luis perez", 10: "marta ruiz"},
+    )
+    asked: list[tuple[str, set[str]]] = []
+
+    def shared(column: str, values: set[str], most: int) -> set[str]:
+        asked.append((column, set(values)))
+        return shared_in_frame(frame, column, most) & values
+
+    online = rules.apply(features, frame, shared)[0]
+    assert online.tolist() == rules.apply(features, frame)[0].tolist()
+    assert [rules.levels[i].name if i >= 0 else None for i in online] == [
+        "same_email_same_name",
+        None,  # desk@corp.com: three names
+        "same_email_same_name",
+        None,  # the names differ: no rule fires, nothing asked
+    ]
+    emails = set().union(*(v for c, v in asked if c == "emails"))
+    assert emails == {"ana.garcia@x.com", "desk@corp.com", "marta@y.com"}
+
+
 def test_nickname_alternative_of_the_email_rule() -> None:
     rules = load_rules()
     features = pairs({"email_exact": 1, "first_jw": 0.5, "last_jw": 1, "first_nickname_eq": 1})
