@@ -103,7 +103,17 @@ def test_manual_merge_then_unmerge_restores_the_exact_state_and_stays_apart(reso
     store, settings, _, _ = resolved
     run_resolve(store, settings)
     before = assignment(store)
-    first, second = sorted(set(before.values()))[:2]
+    # two profiles a merge decision links but clustering kept apart: the unmerge keeps that pair
+    # apart by a person's "no" too, which the person's second merge must overrule
+    with store.reading() as conn:
+        current = current_decisions(conn, store.domain)
+    linked_apart = sorted(
+        (a, b)
+        for a, b, d in zip(current["mention_a"], current["mention_b"], current["decision"], strict=True)
+        if d == "merge" and before.get(a) and before.get(b) and before[a] != before[b]
+    )
+    assert linked_apart
+    first, second = before[linked_apart[0][0]], before[linked_apart[0][1]]
     with store.reading():
         golden_before = {pid: profile_view(store, pid)["golden"] for pid in (first, second)}
     done = merge_profiles(store, settings, first, second, "tester", "same guest, says the front desk")
