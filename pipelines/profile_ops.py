@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from features.frame import load_mentions
-from pipelines.decide import APART
 from pipelines.resolve import survivorship_of
 from profiles.errors import NotFound, Refused, ValidationFailed
 from profiles.resolution.golden import golden_record
@@ -23,9 +22,7 @@ from profiles.store import Store
 from profiles.store.decisions import (
     current_decisions,
     decision_history,
-    decision_rows_touching,
     get_event,
-    latest_rows,
     manual_decision,
     mark_reverted,
     profile_events_of,
@@ -140,23 +137,6 @@ def _pair(x: tuple[int, str], y: tuple[int, str]) -> tuple[str, str]:
     return (x[1], y[1]) if x[0] < y[0] else (y[1], x[1])
 
 
-def _links_refused_across(
-    conn: Connection, domain: str, kept: list[tuple[int, str]], dropped: list[tuple[int, str]]
-) -> set[tuple[str, str]]:
-    """The pairs across two profiles a person is merging whose decision in force keeps them apart
-    (a cannot-link, or a person's earlier "no", as an unmerge leaves behind): the merge answers
-    them "match" too, or the next resolve would split what the person just joined."""
-    side = {k: 0 for _, k in kept} | {k: 1 for _, k in dropped}
-    refused = set()
-    for a, b, decision, source, *_ in latest_rows(
-        decision_rows_touching(conn, domain, [k for _, k in dropped])
-    ):
-        across = a in side and b in side and side[a] != side[b]
-        if across and (decision == APART or (source == "manual" and decision == "no_match")):
-            refused.add((a, b))
-    return refused
-
-
 def merge_profiles(
     store: Store, settings: Settings, first: str, second: str, actor: str, reason: str
 ) -> dict[str, Any]:
@@ -184,11 +164,11 @@ def merge_profiles(
             .values(status="retired", golden={"merged_into": keep}, updated_at=now)
         )
         touch_profiles(conn, store.domain, [keep, drop])
-        mention_a, mention_b = _pair(kept[0], dropped[0])
-        joins = {(mention_a, mention_b)} | _links_refused_across(conn, store.domain, kept, dropped)
-        record_decisions(
-            conn, store.domain, [manual_decision(x, y, "merge", actor) for x, y in sorted(joins)]
-        )
+        # every member tied to the first: a person's merge holds whole in every later resolve
+        # (one tie alone let clustering split it again where the two sides' scores disagree)
+        anchor = min(kept[0], dropped[0])
+        ties = [_pair(anchor, m) for m in sorted(kept + dropped) if m != anchor]
+        record_decisions(conn, store.domain, [manual_decision(x, y, "merge", actor) for x, y in ties])
         event = record_event(
             conn,
             store.domain,
