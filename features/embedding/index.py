@@ -139,7 +139,11 @@ class CandidateIndex:
             held_ids, held = self.contents()
             self._build(np.concatenate([held_ids, ids]), np.vstack([held, vectors]))
             return
-        self._index.add_with_ids(vectors, ids)
+        if len(ids) < SINGLE_THREAD_QUERIES:  # an online write: no thread team for one vector
+            with _on_this_thread_only(_faiss()):
+                self._index.add_with_ids(vectors, ids)
+        else:
+            self._index.add_with_ids(vectors, ids)
 
     def _build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """A fresh approximate index of these vectors (the switch from exact, or `maintain`)."""
@@ -330,6 +334,7 @@ def ranked_neighbours(
 
 TIE_TOLERANCE = 1e-5  # FAISS's single and batched paths may order scores this close either way
 MAX_FETCH = 4096
+CROWD_GROWTH = 16
 
 
 def knn_ranked(
@@ -346,8 +351,15 @@ def knn_ranked(
     path for one online query and a batch of them, so both find the same neighbours: when the
     last vector FAISS returned is about as similar as the one ranked `keep`-th (a crowd of
     identical records, whose order FAISS's paths break differently), the query asks again for
-    twice as many, until the crowd is in."""
+    more, until the crowd is in; a crowd under `floor` is not asked for."""
     out = np.full((len(queries), keep), -1, np.int64)
+    # The largest fetch: the first doubling of the first that reaches the cap. A crowd grows the
+    # fetch sixteen times at a step, never past it: a crowd that is in at a smaller fetch gives the
+    # same neighbours at a larger one, so the step changes the cost (a crowd of a few thousand
+    # identical name-only records took nine searches), never the answer.
+    last = keep + KNN_MARGIN
+    while last < min(MAX_FETCH, len(index)):
+        last *= 2
     for start in range(0, len(queries), chunk):
         part = np.ascontiguousarray(queries[start : start + chunk], np.float32)
         rows = np.arange(len(part))
@@ -365,9 +377,12 @@ def knn_ranked(
             ranked = np.sort(np.where(found >= 0, sims, -np.inf), axis=1)[:, ::-1]
             full = (found >= 0).all(axis=1)
             crowded = full & (ranked[:, -1] >= ranked[:, min(keep, fetch) - 1] - TIE_TOLERANCE)
-            if fetch >= min(MAX_FETCH, len(index)):
+            # a crowd under the floor changes nothing: none of it is kept (a record with no text
+            # has a zero vector, tied with every stored one, and asked again up to `MAX_FETCH`)
+            crowded &= ranked[:, -1] >= floor - TIE_TOLERANCE
+            if fetch >= last:
                 break
-            rows, fetch = rows[crowded], fetch * 2
+            rows, fetch = rows[crowded], min(fetch * CROWD_GROWTH, last)
     return out
 
 

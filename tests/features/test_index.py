@@ -127,3 +127,31 @@ def test_a_small_search_runs_on_its_thread_alone_and_leaves_the_thread_count_as_
     batch_ids, batch_sims = index.search(vectors[:20], k=10)  # the threaded path
     assert np.array_equal(np.vstack([ids for ids, _ in one_by_one]), batch_ids)
     assert np.allclose(np.vstack([sims for _, sims in one_by_one]), batch_sims, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_knn_ranked_takes_the_smallest_ids_of_a_crowd_alone_and_in_a_batch(kind: str) -> None:
+    """A crowd of identical records (name-only "mary smith"s) larger than any first fetch: each
+    query's neighbours are the crowd's smallest ids, one query at a time as in a batch; a crowd
+    under the floor (a record with no text: a zero vector) gives none."""
+    from features.embedding.index import knn_ranked
+
+    rng = np.random.default_rng(5)
+    others = unit(3_000, seed=6)
+    crowd = np.repeat(unit(1, seed=7), 700, axis=0)
+    vectors = np.vstack([others, crowd])
+    ids = rng.permutation(len(vectors)).astype(np.int64) + 10
+    config = IndexConfig(exact_max=10**9 if kind == "exact" else 100, nprobe=8)
+    index = CandidateIndex(16, config)
+    index.add(ids, vectors)
+    index.enable_lookup()  # vectors by id, as the live index reads them
+    assert index.kind == kind
+    crowd_ids = np.sort(ids[len(others) :])
+    queries = np.vstack([crowd[:1], np.zeros((1, 16), np.float32), others[:3]])
+    batch = knn_ranked(index, queries, 6, 0.5, index.vectors)
+    alone = np.vstack([knn_ranked(index, q[None, :], 6, 0.5, index.vectors) for q in queries])
+    assert np.array_equal(batch, alone)
+    assert batch[0].tolist() == crowd_ids[:6].tolist()
+    assert (batch[1] == -1).all()
+    unstored = knn_ranked(index, crowd[:1], 6, 0.5, index.vectors, unstored=True)
+    assert unstored[0].tolist() == crowd_ids[:6].tolist()  # itself ties, as the largest id
