@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from profiles.errors import NotFound
 from profiles.store.schema import mentions, objects, profiles, rejected
@@ -141,34 +141,28 @@ def shared_contact_values(
 ) -> set[str]:
     """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold under
     more than `max_names` distinct names (first and last): the answer
-    `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame. One index
-    probe per value that stops at the first `max_names + 1` distinct names: a corporate email on
-    thousands of mentions costs a few rows, not thousands."""
-    from sqlalchemy import String, cast, literal
-
-    from profiles.store.schema import identifiers
-
+    `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame. An index
+    probe per value that stops at the first `max_names + 1` distinct names (a corporate email on
+    thousands of mentions costs a few rows, not thousands), all values in one statement."""
     if not values:
         return set()
-    first = func.coalesce(mentions.c.first_name, literal("", String))
-    last = func.coalesce(mentions.c.last_name, literal("", String))
-    name = cast(func.trim(first + literal(" ", String) + last), String)
-    value = bindparam("value", type_=String)
-    names = (
-        select(name.label("name"))
-        .join(mentions, mentions.c.id == identifiers.c.mention_pk)
-        .where(
-            identifiers.c.domain == domain,
-            identifiers.c.kind == _IDENTIFIER_KIND[column],
-            identifiers.c.value == value,
-            mentions.c.matchable.is_(True),
-        )
-        .distinct()
-        .limit(max_names + 1)
-        .subquery()
+    q = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    name = "TRIM(COALESCE(m.first_name, '') || ' ' || COALESCE(m.last_name, ''))"
+    probe = (
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT {name} AS name FROM identifiers AS i "
+        f"JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} AND i.kind = {q} "
+        f"AND i.value = {q} AND m.matchable = {q} LIMIT {q}) AS names"
     )
-    query = select(func.count()).select_from(names)
-    return {v for v in sorted(values) if conn.execute(query, {"value": v}).scalar_one() > max_names}
+    wanted = sorted(values)
+    out: set[str] = set()
+    for start in range(0, len(wanted), 100):
+        part = wanted[start : start + 100]
+        sql = " UNION ALL ".join(f"SELECT {j} AS at, ({probe}) AS names" for j in range(len(part)))
+        params = [p for v in part for p in (domain, _IDENTIFIER_KIND[column], v, True, max_names + 1)]
+        for at, names in conn.exec_driver_sql(sql, tuple(params)).cursor.fetchall():
+            if names > max_names:
+                out.add(part[at])
+    return out
 
 
 def _lookup(conn: Connection, domain: str, by: Any, to: Any, values: Iterable[Any]) -> dict[Any, Any]:
