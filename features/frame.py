@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, Text, cast, select
 
-from profiles.store.db import plain_rows
+from profiles.store.db import plain_rows, rows_in
 from profiles.store.schema import interactions, mentions
 
 SCALARS = (
@@ -331,14 +331,16 @@ def mention_rows_by_ids(conn: Connection, domain: str, pks: Iterable[int]) -> li
     By primary key alone, the domain checked on the rows read: with the domain in the query,
     SQLite walked the domain's (domain, mention_key) index, every mention of it."""
     ids = sorted({int(pk) for pk in pks})
-    rows: list[tuple[Any, ...]] = []
-    for i in range(0, len(ids), 500):
-        query = select(*_frame_columns(), mentions.c.domain, mentions.c.matchable).where(
-            mentions.c.id.in_(ids[i : i + 500])
-        )
-        rows += [r[:-2] for r in plain_rows(conn, query) if r[-2] == domain and r[-1]]
+    rows = [r[:-2] for r in rows_in(conn, _MENTIONS_BY_ID_SQL, ids) if r[-2] == domain and r[-1]]
     rows.sort(key=lambda r: r[0])
     return rows
+
+
+# `_frame_columns`, the domain and `matchable`, as raw SQL (see `profiles.store.db.rows_in`)
+_MENTIONS_BY_ID_SQL = (
+    "SELECT id, mention_key, source, object_pk, content_hash, CAST(normalized AS TEXT), domain, "
+    "matchable FROM mentions WHERE id IN ({marks})"
+)
 
 
 def _by_keys(conn: Connection, domain: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -378,14 +380,16 @@ def interaction_rows(
     # by mention id alone (ids are the store's, each in one domain): with a domain condition
     # SQLite walked the domain's (domain, ref) index instead
     ids = sorted({int(pk) for pk in mention_pks})
-    rows = [
-        row
-        for i in range(0, len(ids), 500)
-        for row in plain_rows(conn, query.where(interactions.c.mention_pk.in_(ids[i : i + 500])))
-    ]
+    rows = rows_in(conn, _INTERACTIONS_BY_MENTION_SQL, ids)
     if len(ids) > 500:
         rows.sort(key=lambda r: r[0])
     return rows
+
+
+_INTERACTIONS_BY_MENTION_SQL = (
+    "SELECT id, mention_pk, object_pk, kind, role, ref, attributes FROM interactions "
+    "WHERE mention_pk IN ({marks}) ORDER BY id"
+)
 
 
 def interactions_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from profiles.errors import NotFound
-from profiles.store.db import bulk_insert, driver_time, indexes_deferred, plain_rows
+from profiles.store.db import bulk_insert, driver_time, indexes_deferred, rows_in
 from profiles.store.schema import external_scores, match_decisions, profile_events, store_info
 
 CHUNK = 20_000
@@ -220,14 +220,17 @@ def decision_rows_touching(conn: Connection, domain: str, keys: Iterable[str]) -
     """Every stored decision (id -> the `DECISION_COLUMNS` values) of a pair that names any of
     these mentions, as the driver reads them."""
     wanted = sorted(set(keys))
-    columns = [match_decisions.c.id, *(match_decisions.c[c] for c in DECISION_COLUMNS)]
     found: dict[int, tuple[Any, ...]] = {}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        for side in (match_decisions.c.mention_a, match_decisions.c.mention_b):
-            query = select(*columns).where(match_decisions.c.domain == domain, side.in_(part))
-            found.update((row[0], row[1:]) for row in plain_rows(conn, query))
+    for template in _DECISIONS_TOUCHING_SQL:
+        found.update((row[0], row[1:]) for row in rows_in(conn, template, wanted, (domain,)))
     return found
+
+
+_DECISIONS_TOUCHING_SQL = tuple(
+    f"SELECT id, {', '.join(DECISION_COLUMNS)} FROM match_decisions "
+    f"WHERE domain = {{q}} AND {side} IN ({{marks}})"
+    for side in ("mention_a", "mention_b")
+)
 
 
 def latest_rows(rows: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from profiles.store.db import bulk_insert, driver_time
+from profiles.store.db import bulk_insert, driver_time, rows_in
 from profiles.store.schema import profile_members, profiles, review_queue
 
 
@@ -200,6 +200,11 @@ def mention_times(conn: Connection, domain: str, pks: Iterable[int] | None = Non
     return {pk: at.isoformat() if at is not None else "" for pk, at in rows}
 
 
+_MEMBERS_SQL = (
+    "SELECT mention_pk, profile_id, resolved_hash, domain FROM profile_members WHERE mention_pk IN ({marks})"
+)
+
+
 def membership_of(
     conn: Connection, domain: str, pks: Iterable[int], profiles_too: bool = True
 ) -> tuple[Membership, dict[str, int]]:
@@ -209,17 +214,9 @@ def membership_of(
     ids = sorted({int(pk) for pk in pks})
     members: dict[int, str] = {}
     resolved: dict[int, str | None] = {}
-    for start in range(0, len(ids), 500):
-        for m, pid, h, where in conn.execute(
-            select(
-                profile_members.c.mention_pk,
-                profile_members.c.profile_id,
-                profile_members.c.resolved_hash,
-                profile_members.c.domain,
-            ).where(profile_members.c.mention_pk.in_(ids[start : start + 500]))
-        ):
-            if where == domain:  # by primary key; the domain checked here (see load_mentions_by_ids)
-                members[m], resolved[m] = pid, h
+    for m, pid, h, where in rows_in(conn, _MEMBERS_SQL, ids):
+        if where == domain:  # by primary key; the domain checked here (see load_mentions_by_ids)
+            members[m], resolved[m] = pid, h
     created, golden, seqs = {}, {}, {}
     pids = sorted(set(members.values())) if profiles_too else []
     for start in range(0, len(pids), 500):
