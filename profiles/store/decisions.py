@@ -120,6 +120,14 @@ def save_external_scores(conn: Connection, domain: str, rows: list[dict[str, Any
     return len(rows)
 
 
+# `imported_at` as the driver hands it: it only orders the imports of one pair
+_SCORES_TOUCHING_SQL = tuple(
+    "SELECT mention_a, mention_b, score, scorer, imported_at, id FROM external_scores "
+    f"WHERE domain = {{q}} AND {side} IN ({{marks}})"
+    for side in ("mention_a", "mention_b")
+)
+
+
 def load_external_scores(conn: Connection, domain: str, keys: Iterable[str] | None = None) -> pd.DataFrame:
     """Imported scores (mention keys, score, scorer) of the domain, or of the pairs that name any
     of these mentions; the latest import of a pair wins."""
@@ -132,15 +140,16 @@ def load_external_scores(conn: Connection, domain: str, keys: Iterable[str] | No
         external_scores.c.id,
     )
     query = select(*columns).where(external_scores.c.domain == domain)
+    rows: list[tuple[Any, ...]]
     if keys is None:
-        rows = list(conn.execute(query))
+        rows = [tuple(r) for r in conn.execute(query)]
     else:
         wanted = sorted(set(keys))
-        found = {}
-        for start in range(0, len(wanted), 500):
-            for side in (external_scores.c.mention_a, external_scores.c.mention_b):
-                for row in conn.execute(query.where(side.in_(wanted[start : start + 500]))):
-                    found[row[5]] = row
+        found = {
+            row[5]: row
+            for template in _SCORES_TOUCHING_SQL
+            for row in rows_in(conn, template, wanted, (domain,))
+        }
         rows = list(found.values())
     if not rows:  # the common case online; a frame and its deduplication cost half a millisecond
         return _NO_SCORES.copy()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from profiles.errors import NotFound
+from profiles.store.db import rows_in
 from profiles.store.schema import mentions, objects, profiles, rejected
 
 
@@ -165,25 +166,20 @@ def shared_contact_values(
     return out
 
 
-def _lookup(conn: Connection, domain: str, by: Any, to: Any, values: Iterable[Any]) -> dict[Any, Any]:
-    """{value of column `by`: value of column `to`} of the domain's mentions whose `by` is one of
-    `values`."""
-    wanted = sorted(set(values))
-    out: dict[Any, Any] = {}
-    for start in range(0, len(wanted), 500):
-        query = select(by, to, mentions.c.domain).where(by.in_(wanted[start : start + 500]))
-        if by is mentions.c.mention_key:
-            query = query.where(mentions.c.domain == domain)  # (domain, mention_key) is the index
-        # by id: the domain checked on the rows (see `features.frame.load_mentions_by_ids`)
-        out.update((x, y) for x, y, where in conn.execute(query) if where == domain)
-    return out
+_IDS_OF_KEYS_SQL = (
+    "SELECT mention_key, id, domain FROM mentions WHERE domain = {q} AND mention_key IN ({marks})"
+)
+# by id: the domain checked on the rows (see `features.frame.mention_rows_by_ids`)
+_KEYS_OF_IDS_SQL = "SELECT id, mention_key, domain FROM mentions WHERE id IN ({marks})"
 
 
 def mention_ids(conn: Connection, domain: str, keys: Iterable[str]) -> dict[str, int]:
     """mention key -> store id, for the keys that are stored."""
-    return _lookup(conn, domain, mentions.c.mention_key, mentions.c.id, keys)
+    rows = rows_in(conn, _IDS_OF_KEYS_SQL, sorted(set(keys)), (domain,))
+    return {key: pk for key, pk, where in rows if where == domain}
 
 
 def mention_keys_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, str]:
     """store id -> mention key."""
-    return _lookup(conn, domain, mentions.c.id, mentions.c.mention_key, (int(pk) for pk in pks))
+    rows = rows_in(conn, _KEYS_OF_IDS_SQL, sorted({int(pk) for pk in pks}))
+    return {pk: key for pk, key, where in rows if where == domain}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, and_, delete, select, update
 
-from profiles.store.db import bulk_insert, driver_time, indexes_deferred, plain_rows
+from profiles.store.db import bulk_insert, driver_time, indexes_deferred, plain_rows, rows_in
 from profiles.store.schema import candidate_pairs, embeddings
 
 CHUNK = 20_000
@@ -148,22 +148,19 @@ def _decode(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return pks, vectors.astype(np.float32)
 
 
+_VECTORS_SQL = (
+    "SELECT mention_pk, vector, domain FROM embeddings WHERE encoder = {q} AND mention_pk IN ({marks})"
+)
+
+
 def vectors_by_ids(
     conn: Connection, domain: str, encoder: str, pks: Iterable[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ids, float32 vectors) of the stored embeddings of these mentions."""
     ids = sorted({int(pk) for pk in pks})
-    rows: list[Any] = []
-    for start in range(0, len(ids), 500):
-        rows += [  # by primary key; the domain checked on the rows (the (domain, encoder) index is wide)
-            (pk, vector)
-            for pk, vector, where in conn.execute(
-                select(embeddings.c.mention_pk, embeddings.c.vector, embeddings.c.domain).where(
-                    embeddings.c.encoder == encoder, embeddings.c.mention_pk.in_(ids[start : start + 500])
-                )
-            )
-            if where == domain
-        ]
+    # by primary key; the domain checked on the rows (the (domain, encoder) index is wide)
+    found = rows_in(conn, _VECTORS_SQL, ids, (encoder,))
+    rows = [(pk, bytes(vector)) for pk, vector, where in found if where == domain]
     return _decode(rows)
 
 
@@ -191,20 +188,14 @@ def embedded_ids(conn: Connection, domain: str, encoder: str) -> np.ndarray:
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
+_PAIRS_FROM_SQL = "SELECT mention_a, mention_b FROM candidate_pairs WHERE mention_a IN ({marks})"
+
+
 def pairs_among(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
     """The stored candidate pairs (a < b) with both mentions among these."""
     ids = sorted({int(pk) for pk in pks})
     wanted = set(ids)
-    found: list[tuple[int, int]] = []
-    for start in range(0, len(ids), 500):
-        for a, b in plain_rows(
-            conn,
-            select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(
-                candidate_pairs.c.mention_a.in_(ids[start : start + 500])
-            ),
-        ):
-            if b in wanted:
-                found.append((a, b))
+    found = [(a, b) for a, b in rows_in(conn, _PAIRS_FROM_SQL, ids) if b in wanted]
     pairs = np.array(found, np.int64).reshape(-1, 2)
     return pairs[:, 0], pairs[:, 1]
 
