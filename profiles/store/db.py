@@ -140,8 +140,13 @@ def rows_in(
 
 @lru_cache(maxsize=4096)
 def _rendered(template: str, paramstyle: str, n: int) -> str:
-    q = "?" if paramstyle == "qmark" else "%s"
+    q = mark_of(paramstyle)
     return template.format(q=q, marks=", ".join([q] * n))
+
+
+def mark_of(paramstyle: str) -> str:
+    """The positional parameter mark of raw SQL for a driver: SQLite's `?`, psycopg's `%s`."""
+    return "?" if paramstyle == "qmark" else "%s"
 
 
 def stored_time(value: dt.datetime) -> str:
@@ -193,7 +198,7 @@ def bulk_insert(
         return 0
     style = conn.dialect.paramstyle
     positional = style in ("qmark", "format", "pyformat")
-    mark = "?" if style == "qmark" else "%s"
+    mark = mark_of(style)
     one = "(" + ", ".join(mark if positional else f":{c}" for c in columns) + ")"
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
     per = max(1, MAX_PARAMETERS // len(columns)) if positional else 1

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, delete, func, select
 
-from profiles.store.db import bulk_insert, plain_rows
+from profiles.store.db import bulk_insert, mark_of, plain_rows
 from profiles.store.schema import blocking_keys
 
 COLUMNS = ("mention_pk", "domain", "kind", "key", "name")
@@ -63,10 +63,6 @@ def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None
     return frame
 
 
-def _marks(conn: Connection, n: int) -> list[str]:
-    return ["?" if conn.dialect.paramstyle == "qmark" else "%s"] * n
-
-
 def probe_keys(
     conn: Connection, domain: str, probes: Sequence[tuple[int, str]], limit: int
 ) -> dict[tuple[int, str], list[int]]:
@@ -78,7 +74,7 @@ def probe_keys(
     for start in range(0, len(probes), 40):
         part = probes[start : start + 40]
         one = "SELECT kind, key, mention_pk FROM (SELECT kind, key, mention_pk FROM blocking_keys "
-        q = _marks(conn, 1)[0]
+        q = mark_of(conn.dialect.paramstyle)
         sql = " UNION ALL ".join(
             f"{one}WHERE domain = {q} AND kind = {q} AND key = {q} LIMIT {q}) AS p{i}"
             for i in range(len(part))
@@ -105,7 +101,7 @@ def windows_around(
     A statement per side, each an index range scan whose rows come in the order asked: on
     SQLite (in-process) a statement costs microseconds, and re-sorting and regrouping the two
     thousand rows of one UNION ALL cost milliseconds; on a server, one round trip for all."""
-    q = _marks(conn, 1)[0]
+    q = mark_of(conn.dialect.paramstyle)
     head = (
         f"SELECT mention_pk, name FROM blocking_keys WHERE domain = {q} AND kind = {q} AND key = {q} "
         f"AND (name, mention_pk) {{op}} ({q}, {q}) ORDER BY name {{order}}, mention_pk {{order}} LIMIT {q}"

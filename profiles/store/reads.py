@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from profiles.errors import NotFound
-from profiles.store.db import rows_in
+from profiles.store.db import mark_of, rows_in
 from profiles.store.schema import mentions, objects, profiles, rejected
 
 
@@ -147,7 +147,7 @@ def shared_contact_values(
     thousands of mentions costs a few rows, not thousands), all values in one statement."""
     if not values:
         return set()
-    q = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    q = mark_of(conn.dialect.paramstyle)
     name = "TRIM(COALESCE(m.first_name, '') || ' ' || COALESCE(m.last_name, ''))"
     probe = (
         f"SELECT COUNT(*) FROM (SELECT DISTINCT {name} AS name FROM identifiers AS i "
