@@ -310,19 +310,8 @@ KNN_MARGIN = 8  # extra neighbours fetched, so that the exact re-ranking sees ev
 def exact_similarities(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Inner products of each query with its candidates, (n, d) x (n, m, d) -> (n, m), in float64
     with one summation order whatever the batch: FAISS's single-query and batched (BLAS) paths
-    round differently, and a tie must fall the same way online and in a batch.
-
-    The candidates are widened a slice at a time (under a megabyte each): numpy asks the kernel
-    for huge pages on arrays of 4 MB and more, and faulting those in took 10 to 30 ms where a
-    crowd brought 3,584 candidates of one online query (each dot product is the same)."""
-    n, m = candidates.shape[:2]
-    q = queries.astype(np.float64)
-    out = np.empty((n, m), np.float64)
-    step = max(1, EXACT_SLICE_BYTES // max(1, n * candidates.shape[2] * 8))
-    for start in range(0, m, step):
-        part = candidates[:, start : start + step].astype(np.float64)
-        out[:, start : start + step] = np.einsum("nd,nmd->nm", q, part)
-    return out
+    round differently, and a tie must fall the same way online and in a batch."""
+    return np.einsum("nd,nmd->nm", queries.astype(np.float64), candidates.astype(np.float64))
 
 
 def ranked_neighbours(
@@ -401,9 +390,11 @@ def knn_ranked(
 def _similarities_of(
     queries: np.ndarray, found: np.ndarray, vectors_of: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:
-    """`exact_similarities` of each query with its `found` ids, read a slice of ids at a time (a
-    crowd's 3,584 vectors at once are megabytes of fresh memory, see `exact_similarities`)."""
-    step = max(1, EXACT_SLICE_BYTES // max(1, len(queries) * queries.shape[1] * 4))
+    """`exact_similarities` of each query with its `found` ids, read and widened a slice of ids at
+    a time (each under a megabyte): numpy asks the kernel for huge pages on arrays of 4 MB and
+    more, and faulting those in took 10 to 30 ms where a crowd brought 3,584 candidates to one
+    online query. Each dot product is the same as in one piece."""
+    step = max(1, EXACT_SLICE_BYTES // max(1, len(queries) * queries.shape[1] * 8))
     if found.shape[1] <= step:
         return exact_similarities(queries, vectors_of(found))
     out = np.empty(found.shape, np.float64)
