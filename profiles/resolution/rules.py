@@ -169,11 +169,10 @@ class _ExclusionContext:
             )
         return self._by_pk[column]
 
-    def personal(self, pk: int, column: str, generic: bool = False) -> set[str]:
-        values = set(self.values_of(column)[pk])
-        if generic:
-            values = {v for v in values if v.rpartition("@")[0] not in self.rules.generic_email_local_parts}
-        return values
+    def personal_emails(self, pk: int) -> set[str]:
+        """The mention's emails less the desk addresses (reservations@, info@, ...)."""
+        generic = self.rules.generic_email_local_parts
+        return {v for v in self.values_of("emails")[pk] if v.rpartition("@")[0] not in generic}
 
     def vetoes(
         self, name: str, a: np.ndarray, b: np.ndarray, features: Mapping[str, np.ndarray]
@@ -183,19 +182,17 @@ class _ExclusionContext:
             first = features["first_jw"]
             nickname = features["first_nickname_eq"] == 1
             return ((first < 0.85) & ~nickname) | (features["dob_conflict"] == 1)
+        pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+        if name == "generic_email":
+            return np.array(
+                [not (self.personal_emails(x) & self.personal_emails(y)) for x, y in pairs], dtype=bool
+            )
+        # shared_email, shared_phone: (x's values - shared) & (y's values - shared) = (x's & y's) - shared
         column = "phones" if name == "shared_phone" else "emails"
         values = self.values_of(column)
-        pairs = list(zip(a.tolist(), b.tolist(), strict=True))
-        if name.startswith("shared_"):
-            # (x's values - shared) & (y's values - shared) = (x's & y's) - shared
-            common = [set(values[x]) & set(values[y]) for x, y in pairs]
-            shared = self.shared_values(column, {v for c in common for v in c if v})
-            return np.array([not (c - shared) for c in common], dtype=bool)
-        generic = name == "generic_email"
-        return np.array(
-            [not (self.personal(x, column, generic) & self.personal(y, column, generic)) for x, y in pairs],
-            dtype=bool,
-        )
+        common = [set(values[x]) & set(values[y]) for x, y in pairs]
+        shared = self.shared_values(column, {v for c in common for v in c if v})
+        return np.array([not (c - shared) for c in common], dtype=bool)
 
 
 def _condition(feature: str, spec: Any, where: str) -> Condition:
