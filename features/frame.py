@@ -338,8 +338,9 @@ def mention_rows_by_ids(conn: Connection, domain: str, pks: Iterable[int]) -> li
 
 # `_frame_columns`, the domain and `matchable`, as raw SQL (see `profiles.store.db.rows_in`)
 _MENTIONS_BY_ID_SQL = (
-    "SELECT id, mention_key, source, object_pk, content_hash, CAST(normalized AS TEXT), domain, "
-    "matchable FROM mentions WHERE id IN ({marks})"
+    "SELECT "
+    + ", ".join(str(c.compile()) for c in (*_frame_columns(), mentions.c.domain, mentions.c.matchable))
+    + " FROM mentions WHERE id IN ({marks})"
 )
 
 
