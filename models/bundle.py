@@ -8,6 +8,7 @@ load one thing, by alias: `load_bundle("models:/upt-matcher@champion")`.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,12 @@ from profiles.errors import NotReady
 
 BUNDLE_FORMAT = 1
 REGISTERED_NAME = "upt-matcher"
+
+# MLflow runs a models-from-code file with a stand-in `dbutils` module put into sys.modules and
+# restored afterwards; two loads at once restore each other's stand-in and leave it there for good
+# (hypothesis, among others, then trips over a module whose every attribute is a mock). Warning
+# filters are process-wide too. So a process loads one model at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -81,7 +88,7 @@ def load_bundle(model_uri: str) -> Bundle:
 
     # suppress_warnings skips MLflow's comparison of the model's pip requirements with every
     # installed distribution (about 1 s per load); the bundle checks its own format version.
-    with warnings.catch_warnings():
+    with _LOAD_LOCK, warnings.catch_warnings():
         # MLflow asks for type hints on the models-from-code predict at every load (its filter in
         # pyfunc_entry comes too late: the check runs as MLflow reads the file)
         warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
