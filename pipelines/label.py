@@ -42,6 +42,7 @@ def label_pairs(
     budget: int,
     strategy: str,
     progress: Callable[[LoopReport], None] | None = None,
+    seed: int = 0,
 ) -> LoopReport:
     pairs, pool = build_pool(store)
     if len(pool.features) == 0:
@@ -57,12 +58,16 @@ def label_pairs(
     def unsave(row: int) -> None:
         undo(store, pairs, row, labeller)
 
+    chooser = make_strategy(strategy)
+    if hasattr(chooser, "seed"):
+        chooser.seed = seed  # dedupe's learner samples with its own generator
     return run_loop(
         pool,
         lambda row: ask(row, pairs),
         save,
         budget,
-        make_strategy(strategy),
+        chooser,
+        seed=seed,
         progress=progress,
         unsave=unsave,
     )

@@ -25,6 +25,9 @@ def label(
         str, typer.Option(help="uncertainty, committee or dedupe (dedupe's own learner; extra upt[dedupe]).")
     ] = "uncertainty",
     labeller: Annotated[str | None, typer.Option(help="Who answers (default: your login name).")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed of the question choice: the same seed asks the same pairs.")
+    ] = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Label candidate pairs chosen by active learning: y (same person), n (not), u (unsure), b (back), q (quit)."""
@@ -43,7 +46,7 @@ def label(
             ((a, b),) = pairs.keys([row])
             return sim.answer(a, b)
 
-        report = label_pairs(state.store, ask_oracle, sim.labeller, sim.origin, budget, strategy)
+        report = label_pairs(state.store, ask_oracle, sim.labeller, sim.origin, budget, strategy, seed=seed)
     else:
         who = labeller or current_user()
         asked = {"n": 0}
@@ -78,7 +81,7 @@ def label(
                 f"recall {estimate.get('estimated_recall', '?')}"
             )
 
-        report = label_pairs(state.store, ask_person, who, "cli", budget, strategy, progress)
+        report = label_pairs(state.store, ask_person, who, "cli", budget, strategy, progress, seed=seed)
     result = {k: v for k, v in vars(report).items() if k != "estimates"}
     result["estimate"] = report.estimates[-1] if report.estimates else {}
     if as_json:
