@@ -69,6 +69,10 @@ def extract_mentions(obj: ContractObject) -> list[ExtractedMention]:
             "status": data.status,
             "channel": data.channel,
             "nights": (data.check_out - data.check_in).days,
+            # who booked: the holder's contacts are the booking's, as an air booking's contact
+            # block is (`features.comparisons.travel` ties a guest to the profile holding them)
+            "contact_emails": [e.address for e in data.holder.emails],
+            "contact_phones": [p.number for p in data.holder.phones],
         }
         ref = f"{obj.source}/{obj.id}"
         people.append(

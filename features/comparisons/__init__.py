@@ -52,6 +52,8 @@ RAISES_MATCH = frozenset(
         "document_eq",
         "shared_strong_ids",
         "embedding_cosine",
+        "booker_contact_eq",
+        "same_booker",
     }
 )
 LOWERS_MATCH = frozenset(
@@ -82,6 +84,8 @@ BEYOND_NAME = (
     ("postal_eq", 1.0),
     ("street_token_set", 0.8),
     ("shared_booking", 1.0),
+    ("booker_contact_eq", 1.0),
+    ("same_booker", 1.0),
 )
 
 

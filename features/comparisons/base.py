@@ -84,6 +84,21 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.array(list(seen), dtype=object)
 
 
+def _booking_contacts(pks: np.ndarray, interactions: pd.DataFrame | None) -> list[tuple[str, ...]]:
+    """Per mention (in `pks` order), the distinct contacts of the bookings it is on."""
+    if interactions is None or not len(interactions) or "contacts" not in interactions:
+        return [()] * len(pks)
+    held: dict[int, tuple[str, ...]] = {}
+    for pk, contacts in zip(
+        interactions["mention_pk"].tolist(), interactions["contacts"].tolist(), strict=True
+    ):
+        if contacts:
+            held[pk] = tuple(dict.fromkeys((*held.get(pk, ()), *contacts)))
+    if not held:
+        return [()] * len(pks)
+    return [held.get(pk, ()) for pk in pks.tolist()]
+
+
 def _phone_suffixes(phones: list[Any], digits: list[Any]) -> list[tuple[str, ...]]:
     """Per mention, the distinct phone suffixes of its numbers (the blocking key's width)."""
     return [
@@ -151,6 +166,13 @@ class MentionArrays:
                 tuple(dict.fromkeys(x.split(":", 1)[0] for x in t)) for t in column["loyalty"]
             ],
         }
+        # A mention's own contacts, and the contacts of the bookings it travels on (a PNR's
+        # contact email and phone, which belong to whoever booked it): one vocabulary, so that
+        # "this passenger's booking was made from that guest's email" is a code comparison.
+        lists["own_contacts"] = [
+            tuple(dict.fromkeys((*e, *p))) for e, p in zip(emails, lists["phone_suffixes"], strict=True)
+        ]
+        lists["booking_contacts"] = _booking_contacts(pks, interactions)
         for name, values in lists.items():
             codes = _codes(values, vocabulary)
             used = int((codes >= 0).any(axis=0).sum())
@@ -226,18 +248,32 @@ class PairData:
     def shared(self, column: str) -> np.ndarray:
         """How many values the pair has in common in a list field (computed once per column)."""
         if column not in self._shared:
-            a, b = self.codes(column)
-            count = np.zeros(len(a), np.float32)
-            for i in range(a.shape[1]):
-                valid = a[:, i] >= 0
-                for j in range(b.shape[1]):
-                    count += valid & (a[:, i] == b[:, j])
-            self._shared[column] = count
+            self._shared[column] = _common(*self.codes(column))
         return self._shared[column]
 
-    def both_have(self, column: str) -> np.ndarray:
+    def crossed(self, left: str, right: str) -> np.ndarray:
+        """Whether either mention's list field `left` holds a value of the other's field `right`."""
+        lefts, rights = self.arrays.codes[left], self.arrays.codes[right]
+        return (_common(lefts[self.ia], rights[self.ib]) > 0) | (_common(lefts[self.ib], rights[self.ia]) > 0)
+
+    def has(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Whether the first and the second mention of each pair hold a value of a list field."""
         a, b = self.codes(column)
-        return (a[:, 0] >= 0) & (b[:, 0] >= 0)
+        return a[:, 0] >= 0, b[:, 0] >= 0
+
+    def both_have(self, column: str) -> np.ndarray:
+        a, b = self.has(column)
+        return a & b
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, how many codes of `a` (-1: none) occur in `b`."""
+    count = np.zeros(len(a), np.float32)
+    for i in range(a.shape[1]):
+        valid = a[:, i] >= 0
+        for j in range(b.shape[1]):
+            count += valid & (a[:, i] == b[:, j])
+    return count
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,17 @@
 
 Two mentions in one booking are either one person twice (the holder who is also a guest) or
 companions (co-passengers are usually different people); the roles let the model tell these
-apart. Every mention belongs to one object, so it has at most one booking reference.
+apart. Every mention belongs to one object, so it has at most one booking reference. A booking's
+contact (an air booking's contact email and phone) belongs to whoever booked it, usually one of
+its travellers: a passenger with nothing but a name is tied to the guest profile that holds the
+contact.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from features.comparisons.base import ROLES, Features, PairData
+from features.comparisons.base import ROLES, Features, PairData, where_both
 
 HOLDER, GUEST, PASSENGER = (ROLES.index(r) for r in ("holder", "guest", "passenger"))
 
@@ -25,7 +28,15 @@ class TravelComparison:
         ra, rb = role[pairs.ia], role[pairs.ib]
         holder_guest = shared & (((ra == HOLDER) & (rb == GUEST)) | ((ra == GUEST) & (rb == HOLDER)))
         companions = shared & (((ra == GUEST) & (rb == GUEST)) | ((ra == PASSENGER) & (rb == PASSENGER)))
+        # Who booked: a passenger whose booking's contact is the other mention's own email or
+        # phone, either way round (NaN where neither side has a booking contact to hold against
+        # the other's contacts); two bookings made from one contact (NaN unless both have one).
+        own_a, own_b = pairs.has("own_contacts")
+        booked_a, booked_b = pairs.has("booking_contacts")
+        booker = pairs.crossed("booking_contacts", "own_contacts")
         return {
+            "booker_contact_eq": where_both((booked_a & own_b) | (booked_b & own_a), booker),
+            "same_booker": where_both(booked_a & booked_b, pairs.shared("booking_contacts") > 0),
             "shared_booking": shared.astype(np.float32),
             "holder_and_guest": holder_guest.astype(np.float32),
             "travelled_together": companions.astype(np.float32),

@@ -30,11 +30,22 @@ def frame_of(*people: dict[str, Any], source: str = "crm", region: str | None = 
     return frame_from_normalized(items)
 
 
-def interactions_of(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
-    """(mention_pk, ref, role) rows as an interactions frame."""
+def interactions_of(
+    rows: list[tuple[int, str, str]], contacts: dict[str, tuple[str, ...]] | None = None
+) -> pd.DataFrame:
+    """(mention_pk, ref, role) rows as an interactions frame; `contacts`: a booking's contacts
+    (normalized emails and phone suffixes) by reference."""
+    contacts = contacts or {}
     return pd.DataFrame(
         [
-            {"mention_pk": pk, "object_pk": 0, "kind": "hotel_stay", "role": role, "ref": ref, "contacts": ()}
+            {
+                "mention_pk": pk,
+                "object_pk": 0,
+                "kind": "hotel_stay",
+                "role": role,
+                "ref": ref,
+                "contacts": contacts.get(ref, ()),
+            }
             for pk, ref, role in rows
         ]
     )

@@ -93,6 +93,29 @@ def test_travel_evidence() -> None:
     assert out["travelled_together"].tolist() == [0, 1, 0]
 
 
+def test_who_booked_ties_a_passenger_to_the_guest_whose_contact_the_booking_carries() -> None:
+    travel = interactions_of(
+        [(1, "pss/PNR1", "passenger"), (2, "pss/PNR1", "passenger"), (5, "pss/PNR2", "passenger")],
+        contacts={"pss/PNR1": ("ana@x.com", "12345678"), "pss/PNR2": ("ana@x.com",)},
+    )
+    out = features_of(
+        {"first_name": "Ana"},  # 1: a passenger, nothing but a name
+        {"first_name": "Luis"},  # 2: her companion on the same booking
+        {"first_name": "Ana", "emails": [{"address": "Ana@X.com"}]},  # 3: the guest who booked
+        {"first_name": "Ana", "phones": [{"number": "+34 612 345 678"}]},  # 4: her phone only
+        {"first_name": "Ana"},  # 5: a passenger of another booking made from her email
+        {"first_name": "Ana", "emails": [{"address": "other@x.com"}]},  # 6: someone else's contact
+        {"first_name": "Ana"},  # 7: no contact anywhere
+        pairs=[(1, 3), (3, 1), (1, 4), (1, 6), (1, 7), (1, 5), (3, 6), (2, 3)],
+        travel=travel,
+    )
+    assert out["booker_contact_eq"].tolist()[:4] == [1, 1, 1, 0]
+    assert np.isnan(out["booker_contact_eq"].tolist()[4])  # nothing to hold the booking against
+    assert np.isnan(out["booker_contact_eq"].tolist()[6])  # two guests: no booking contact
+    assert out.loc[5, "same_booker"] == 1 and np.isnan(out.loc[0, "same_booker"])
+    assert out.loc[7, "booker_contact_eq"] == 1  # the companion too: the names must tell them apart
+
+
 name = st.sampled_from(["", "ana", "anna", "bob", "robert", "garcia", "garzia", "lee"])
 person = st.fixed_dictionaries(
     {

@@ -81,6 +81,19 @@ def test_a_valid_booking_yields_a_mention_per_person_with_contract_keys() -> Non
     assert obj.object_type is ObjectType.HOTEL_BOOKING
 
 
+def test_a_hotel_bookings_contacts_are_its_holders_for_every_traveller_on_it() -> None:
+    from features.frame import _contacts
+
+    booking = good()
+    booking["data"]["holder"] |= {
+        "emails": [{"address": "Ana.G@Mail.com"}],
+        "phones": [{"number": "+34 612 345 678"}],
+    }
+    mentions = extract_mentions(parse_line(json.dumps(booking).encode(), LIMIT))
+    contacts = {_contacts(m.interaction.attributes) for m in mentions if m.interaction}
+    assert contacts == {("ana.g@mail.com", "12345678")}  # normalized as the mentions' own contacts
+
+
 def test_unknown_top_level_fields_are_ignored() -> None:
     assert parse_line(json.dumps(good(extra_field=1, _expect="x")).encode(), LIMIT).id == "HB-1"
 
