@@ -11,13 +11,15 @@ the domain's frame, an online call asks the store (`SharedValues`), and both giv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.comparisons import agrees_beyond_name
+from features.comparisons import CONTACT_EVIDENCE, agrees_beyond_name
+from features.normalize.phones import phone_suffix
 from models.bundle import Bundle
 from profiles.resolution.rules import RuleSet, SharedValues
 
@@ -86,6 +88,46 @@ def with_imported_scores(
     return PairsToDecide(a, b, cosine, ext_score, ext_scorer)
 
 
+def contact_evidence(
+    context: Any, a: np.ndarray, b: np.ndarray, booking: Mapping[int, tuple[str, ...]]
+) -> list[list[tuple[str, str] | None]]:
+    """Per pair, the contact values behind its contact features, as the stored values whose
+    sharing the domain can be asked about (`RuleSet.any_personal`): an email or phone both hold,
+    a booking contact one's booking carries and the other holds, one both bookings carry. None
+    stands for a value that cannot be asked about (a phone held only as national digits, a
+    booking's phone), and for a pair whose features fired on values not found here: as before
+    this check, such evidence counts."""
+    emails, phones = context.values_of("emails"), context.values_of("phones")
+    digits = context.values_of("phone_digits") if "phone_digits" in context.mentions else {}
+
+    def own(pk: int) -> dict[str, tuple[str, str] | None]:
+        out: dict[str, tuple[str, str] | None] = {e: ("emails", e) for e in emails[pk] if e}
+        for number in phones[pk]:
+            suffix = phone_suffix(number) if number else None
+            if suffix:
+                out.setdefault(suffix, ("phones", number))
+        for number in digits.get(pk) or ():
+            suffix = phone_suffix(number) if number else None
+            if suffix:
+                out.setdefault(suffix, None)
+        return out
+
+    evidence: list[list[tuple[str, str] | None]] = []
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        own_x, own_y = own(x), own(y)
+        booked_x, booked_y = set(booking.get(x, ())), set(booking.get(y, ()))
+        found: list[tuple[str, str] | None] = []
+        for value in own_x.keys() & own_y.keys():
+            found += [own_x[value], own_y[value]]
+        found += [own_y[v] for v in booked_x & own_y.keys()]
+        found += [own_x[v] for v in booked_y & own_x.keys()]
+        for value in booked_x & booked_y:
+            held = own_x.get(value) or own_y.get(value)
+            found.append(held or (("emails", value) if "@" in value else None))
+        evidence.append(found or [None])
+    return evidence
+
+
 @dataclass
 class Decided:
     """One row per pair: a, b, decision, source (rule | external | model), score, probability,
@@ -104,12 +146,14 @@ def decide(
     rules: RuleSet,
     mentions: pd.DataFrame,
     shared: SharedValues | None = None,
+    booking: Mapping[int, tuple[str, ...]] | None = None,
 ) -> Decided:
     """The decision of every pair (`features` row i is pair i: its comparison vector).
 
     `mentions` is a frame holding at least both sides of every pair; `shared` answers which of
     their emails and phones are written for too many names in the whole domain (without it,
-    `mentions` must be the whole domain's frame)."""
+    `mentions` must be the whole domain's frame); `booking`, the contacts of the bookings each
+    mention is on (`features.comparisons.booking_contacts_by_mention`)."""
     n = len(features)
     p = bundle.model.predict_proba(features) if n else np.zeros(0)
     has_ext = ~np.isnan(pairs.external)
@@ -122,8 +166,11 @@ def decide(
     )
     rule = np.full(n, None, dtype=object)
     threshold = np.where(decision == "merge", bundle.thresholds.merge, bundle.thresholds.review)
+    context = rules.exclusions(mentions, shared)
     level, action = (
-        rules.apply(features, mentions, shared) if n else (np.zeros(0, np.int32), np.zeros(0, object))
+        rules.apply(features, mentions, shared, context)
+        if n
+        else (np.zeros(0, np.int32), np.zeros(0, object))
     )
     fired = level >= 0
     hits = {rules.rule_name(i): int((level == i).sum()) for i in np.unique(level[fired]).tolist()}
@@ -136,7 +183,18 @@ def decide(
     # travel mentions the model merged hundreds of name-only "james smith" mentions into one.
     # Imported scores are left alone: their system may have seen evidence we do not hold.
     model_merge = (decision == "merge") & (source == "model")
-    weak = model_merge & ~agrees_beyond_name(features)
+    beyond = agrees_beyond_name(features)
+    weak = model_merge & ~beyond
+    # A contact written for many people (a family or a desk address) proves nothing about one of
+    # them: a merge whose only evidence besides the name is such a contact is a name-only merge.
+    # At 20,000 travel mentions one family address on dozens of bookings chained 87 mentions of
+    # 13 people into one profile through the guests and passengers it had booked for.
+    on_contacts = np.flatnonzero(model_merge & beyond & ~agrees_beyond_name(features, CONTACT_EVIDENCE))
+    if len(on_contacts):
+        a = features["mention_a"].to_numpy(np.int64)[on_contacts]
+        b = features["mention_b"].to_numpy(np.int64)[on_contacts]
+        evidence = contact_evidence(context, a, b, booking or {})
+        weak[on_contacts[~rules.any_personal(evidence, context)]] = True
     decision[weak] = "review"
     companions = features["travelled_together"].to_numpy() == 1
     conflict = (features["document_conflict"].to_numpy() == 1) | (features["dob_conflict"].to_numpy() == 1)

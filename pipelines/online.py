@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from features.comparisons import MentionArrays, compare
+from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import (
     frame_from_normalized,
@@ -217,7 +217,10 @@ class OnlineResolver:
         def shared(column: str, values: set[str], most: int) -> set[str]:
             return shared_contact_values(conn, domain, column, values, most)
 
-        outcome = decide(features, pairs, champion.bundle, champion.version, self.rules, frame, shared)
+        booking = booking_contacts_by_mention(interactions)
+        outcome = decide(
+            features, pairs, champion.bundle, champion.version, self.rules, frame, shared, booking
+        )
         seconds["decide"] = time.perf_counter() - clock
         return features, outcome.decisions, champion
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.blocking import CandidatePairs
-from features.comparisons import MentionArrays, compare
+from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
@@ -195,7 +195,9 @@ def run_resolve(
         features = (
             pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
         )
-        outcome = decide(features, work, bundle, version, rules, frame)
+        outcome = decide(
+            features, work, bundle, version, rules, frame, booking=booking_contacts_by_mention(interactions)
+        )
         decided = outcome.decisions
         report.rule_hits.update(outcome.rule_hits)
         report.name_only_to_review = outcome.name_only_to_review

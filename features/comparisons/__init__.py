@@ -13,7 +13,13 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from features.comparisons.base import Comparison, Features, MentionArrays, PairData
+from features.comparisons.base import (
+    Comparison,
+    Features,
+    MentionArrays,
+    PairData,
+    booking_contacts_by_mention,
+)
 from features.comparisons.contacts import EmailComparison, PhoneComparison
 from features.comparisons.dates import DateOfBirthComparison
 from features.comparisons.identifiers import IdentifierComparison
@@ -89,11 +95,20 @@ BEYOND_NAME = (
 )
 
 
-def agrees_beyond_name(features: pd.DataFrame) -> np.ndarray:
-    """Whether each pair agrees on something besides the name (see `BEYOND_NAME`)."""
+# The part of that evidence that rests on a contact value (an email, a phone, a booking's contact):
+# it proves nothing when the value is written for many people (a family or desk address), which
+# only the whole domain can tell (`profiles.resolution.rules.RuleSet.personal_contacts`).
+CONTACT_EVIDENCE = frozenset(
+    {"email_exact", "phone_exact", "phone_suffix_eq", "booker_contact_eq", "same_booker"}
+)
+
+
+def agrees_beyond_name(features: pd.DataFrame, without: frozenset[str] = frozenset()) -> np.ndarray:
+    """Whether each pair agrees on something besides the name (see `BEYOND_NAME`), not counting
+    the features in `without`."""
     out = np.zeros(len(features), bool)
     for column, at_least in BEYOND_NAME:
-        if column in features:
+        if column in features and column not in without:
             out |= features[column].to_numpy(np.float64) >= at_least
     return out
 
@@ -169,6 +184,7 @@ def compare(
 __all__ = [
     "BEYOND_NAME",
     "COMPARISONS",
+    "CONTACT_EVIDENCE",
     "LOWERS_MATCH",
     "RAISES_MATCH",
     "Comparison",
@@ -176,6 +192,7 @@ __all__ = [
     "MentionArrays",
     "PairData",
     "agrees_beyond_name",
+    "booking_contacts_by_mention",
     "compare",
     "feature_sign",
 ]

@@ -84,16 +84,23 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.array(list(seen), dtype=object)
 
 
-def _booking_contacts(pks: np.ndarray, interactions: pd.DataFrame | None) -> list[tuple[str, ...]]:
-    """Per mention (in `pks` order), the distinct contacts of the bookings it is on."""
-    if interactions is None or not len(interactions) or "contacts" not in interactions:
-        return [()] * len(pks)
+def booking_contacts_by_mention(interactions: pd.DataFrame | None) -> dict[int, tuple[str, ...]]:
+    """mention id -> the distinct contacts (normalized emails, phone suffixes) of the bookings it
+    is on; mentions on none are left out."""
     held: dict[int, tuple[str, ...]] = {}
+    if interactions is None or not len(interactions) or "contacts" not in interactions:
+        return held
     for pk, contacts in zip(
         interactions["mention_pk"].tolist(), interactions["contacts"].tolist(), strict=True
     ):
         if contacts:
             held[pk] = tuple(dict.fromkeys((*held.get(pk, ()), *contacts)))
+    return held
+
+
+def _booking_contacts(pks: np.ndarray, interactions: pd.DataFrame | None) -> list[tuple[str, ...]]:
+    """Per mention (in `pks` order), the distinct contacts of the bookings it is on."""
+    held = booking_contacts_by_mention(interactions)
     if not held:
         return [()] * len(pks)
     return [held.get(pk, ()) for pk in pks.tolist()]

@@ -82,8 +82,17 @@ class RuleSet:
     def features_needed(self) -> set[str]:
         return {c.feature for rule in self.levels for c in (*[c for g in rule.when for c in g], *rule.unless)}
 
+    def exclusions(self, mentions: pd.DataFrame, shared: SharedValues | None = None) -> _ExclusionContext:
+        """What the exclusions read about the domain, asked once and kept (for `apply` and
+        `any_personal` of one run or request)."""
+        return _ExclusionContext(self, mentions, shared)
+
     def apply(
-        self, features: pd.DataFrame, mentions: pd.DataFrame, shared: SharedValues | None = None
+        self,
+        features: pd.DataFrame,
+        mentions: pd.DataFrame,
+        shared: SharedValues | None = None,
+        context: _ExclusionContext | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(level index or -1, action) of every pair of `features` (columns mention_a, mention_b +
         the comparison vector); `mentions` is the frame indexed by mention id. `shared` tells which
@@ -99,7 +108,7 @@ class RuleSet:
         # reads a dozen, and an online call has a handful of pairs)
         wanted = needed | set(HOUSEHOLD_FEATURES)
         columns = {f: features[f].to_numpy(np.float64) for f in wanted if f in features.columns}
-        context = _ExclusionContext(self, mentions, shared)
+        context = context or _ExclusionContext(self, mentions, shared)
         for i, rule in enumerate(self.levels):
             hit = rule.candidates(columns, n) & (level < 0)
             rows = np.flatnonzero(hit)
@@ -116,6 +125,24 @@ class RuleSet:
 
     def rule_name(self, level: int) -> str:
         return f"{self.version}/{self.levels[level].name}"
+
+    def any_personal(
+        self, evidence: Sequence[Sequence[tuple[str, str] | None]], context: _ExclusionContext
+    ) -> np.ndarray:
+        """Per pair, whether any of its contact evidence is personal: each item a stored contact
+        value (column "emails" or "phones", value) that is not written for more than
+        `shared_value_max_names` names, or None for a value whose sharing cannot be asked (which
+        counts as personal). Every value is asked once (`context`: `exclusions`)."""
+        asked: dict[str, set[str]] = {}
+        for items in evidence:
+            for item in items:
+                if item is not None:
+                    asked.setdefault(item[0], set()).add(item[1])
+        common = {column: context.shared_values(column, values) for column, values in asked.items()}
+        return np.array(
+            [any(item is None or item[1] not in common[item[0]] for item in items) for items in evidence],
+            dtype=bool,
+        )
 
 
 HOUSEHOLD_FEATURES = ("first_jw", "first_nickname_eq", "dob_conflict")  # what the household veto reads

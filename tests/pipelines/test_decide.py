@@ -1,0 +1,74 @@
+"""The decision policy's guard on what a model merge rests on: a name alone goes to review, and so
+does a name plus a contact written for many people (a family or desk address), whichever feature
+the contact shows up in (the same email, or who booked a trip)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
+from models.bundle import Bundle, Thresholds
+from models.classifiers import Matcher
+from pipelines.decide import PairsToDecide, decide
+from profiles.resolution.rules import RuleSet, shared_in_frame
+from tests.features.people import frame_of, interactions_of
+
+
+class _Sure:
+    """A model sure of every pair: what the guard lets through is all that merges."""
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return np.full(len(features), 0.99)
+
+
+PEOPLE = (
+    {"first_name": "Ana", "last_name": "Garcia", "emails": [{"address": "family@x.com"}]},  # 1
+    {"first_name": "Ana", "last_name": "Garcia"},  # 2: a passenger booked from the family address
+    {"first_name": "Luis", "last_name": "Garcia", "emails": [{"address": "family@x.com"}]},  # 3
+    {"first_name": "Eva", "last_name": "Garcia", "emails": [{"address": "family@x.com"}]},  # 4
+    {"first_name": "Ana", "last_name": "Garcia", "emails": [{"address": "ana@x.com"}]},  # 5
+    {"first_name": "Ana", "last_name": "Garcia"},  # 6: a passenger booked from Ana's own address
+    {"first_name": "Ana", "last_name": "Garcia"},  # 7: booked from the family address too
+    {"first_name": "Ana", "last_name": "Garcia", "phones": [{"number": "+34 612 345 678"}]},  # 8
+    {"first_name": "Ana", "last_name": "Garcia", "phones": [{"number": "+34 612 345 678"}]},  # 9
+)
+PAIRS = [(1, 2), (5, 6), (2, 7), (1, 4), (1, 5), (8, 9)]
+#                 family  own    family  family  name   phone
+EXPECTED = ["review", "merge", "review", "review", "review", "merge"]
+
+
+@pytest.mark.parametrize("asked_of", ["frame", "store"])
+def test_a_merge_on_a_contact_written_for_many_people_goes_to_review(asked_of: str) -> None:
+    frame = frame_of(*PEOPLE)
+    travel = interactions_of(
+        [(2, "pss/PNR1", "passenger"), (6, "pss/PNR2", "passenger"), (7, "pss/PNR3", "passenger")],
+        contacts={"pss/PNR1": ("family@x.com",), "pss/PNR2": ("ana@x.com",), "pss/PNR3": ("family@x.com",)},
+    )
+    a, b = np.array([p[0] for p in PAIRS]), np.array([p[1] for p in PAIRS])
+    features = compare(MentionArrays.build(frame, travel), a, b, np.full(len(a), 0.5))
+    assert features["booker_contact_eq"].tolist()[:2] == [1, 1] and features.loc[2, "same_booker"] == 1
+    rules = RuleSet(version="test", levels=(), shared_value_max_names=2)
+    asked: list[tuple[str, set[str]]] = []
+
+    def store(column: str, values: set[str], most: int) -> set[str]:
+        asked.append((column, set(values)))  # the online path: only the values at stake are asked
+        return shared_in_frame(frame, column, most) & values
+
+    outcome = decide(
+        features,
+        PairsToDecide.of(a, b, np.full(len(a), 0.5)),
+        Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
+        "v1",
+        rules,
+        frame,
+        store if asked_of == "store" else None,
+        booking_contacts_by_mention(travel),
+    )
+    assert outcome.decisions["decision"].tolist() == EXPECTED
+    assert outcome.name_only_to_review == 4
+    if asked_of == "store":
+        assert {v for _, values in asked for v in values} <= {"family@x.com", "ana@x.com", "+34612345678"}
