@@ -76,7 +76,7 @@ def _trained_scores(base: Any, y_all: np.ndarray, rows: np.ndarray, model_name: 
         return {"labels": len(rows), "f1": None, "note": "one class only"}
     started = time.perf_counter()
     model = make_model(model_name).fit(base.features.iloc[rows], y)
-    merge, _ = choose_merge_threshold(y, model.oof_proba_, 0.995)
+    merge, _ = choose_merge_threshold(y, model.oof_proba_)
     train_s = time.perf_counter() - started
     scores = pair_scores(y_all, model.predict_proba(base.features), merge)
     return {

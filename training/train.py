@@ -34,6 +34,7 @@ from profiles.store import Store
 from profiles.store.reads import store_id
 from training import tracking
 from training.metrics import (
+    REPORTED_PRECISION_TARGET,
     choose_merge_threshold,
     merge_threshold,
     pair_scores,
@@ -129,7 +130,7 @@ def train(
     store: Store,
     settings: Settings,
     model_name: str = "auto",
-    target_precision: float = 0.995,
+    target_precision: float | None = None,
     actor: str = "cli",
 ) -> TrainResult:
     with store.reading() as conn:
@@ -149,6 +150,7 @@ def train(
     # A precision of 0.995 cannot be measured on a few dozen labels, and a model calibrated on
     # them may never score near 1: then the threshold is the F1-best one on out-of-fold scores.
     merge, rule = choose_merge_threshold(y, oof, target_precision)
+    reported = target_precision if target_precision is not None else REPORTED_PRECISION_TARGET
     review = review_threshold(merge, y, oof)
     at_merge = pair_scores(y, oof, merge)
     from sklearn.metrics import average_precision_score, brier_score_loss
@@ -156,8 +158,8 @@ def train(
     metrics = {
         **at_merge,
         "f1_at_0_5": pair_scores(y, oof, 0.5)["f1"],
-        "oof_precision_threshold": merge_threshold(y, oof, target_precision),
-        "pool_expected_precision_threshold": pool_merge_threshold(pool_p, target_precision),
+        "oof_precision_threshold": merge_threshold(y, oof, reported),
+        "pool_expected_precision_threshold": pool_merge_threshold(pool_p, reported),
         "pool_pairs": float(len(pool)),
         "pool_expected_merges": float((pool_p >= merge).sum()),
         "average_precision": float(average_precision_score(y, oof)),
@@ -197,7 +199,7 @@ def train(
         mlflow.log_params(
             {
                 "model": model_name,
-                "target_precision": target_precision,
+                "target_precision": "none" if target_precision is None else target_precision,
                 "encoder": settings.encoder,
                 "text_template": settings.text_template,
                 "domain": store.domain,

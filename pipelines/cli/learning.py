@@ -148,8 +148,12 @@ def train(
         ),
     ] = "auto",
     target_precision: Annotated[
-        float, typer.Option(help="Precision the auto-merge threshold must reach.")
-    ] = 0.995,
+        float | None,
+        typer.Option(
+            help="Precision the auto-merge threshold must reach on out-of-fold scores (from 50 labels "
+            "of each class); default: the F1-best out-of-fold threshold."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train, evaluate (cross-validated), log to MLflow and register a match model."""

@@ -80,3 +80,20 @@ def test_merge_threshold_reaches_the_target_precision() -> None:
     p = np.array([0.99, 0.95, 0.9, 0.85, 0.8, 0.3, 0.1])
     assert merge_threshold(y, p, 0.995) == 0.9
     assert merge_threshold(y, p, 0.75) == 0.8
+
+
+def test_the_default_merge_threshold_is_f1_best_and_one_look_alike_does_not_lift_it() -> None:
+    import numpy as np
+
+    from training.metrics import choose_merge_threshold
+
+    # 60 matches and 60 non-matches; one non-match (a namesake) scored above every match
+    rng = np.random.default_rng(0)
+    p = np.concatenate([[0.99], rng.uniform(0.6, 0.95, 60), rng.uniform(0.01, 0.5, 59)])
+    y = np.concatenate([[0], np.ones(60, int), np.zeros(59, int)])
+    merge, rule = choose_merge_threshold(y, p)
+    assert rule == "f1_best_out_of_fold" and merge == p[1:61].min()  # every match merges
+    strict, rule = choose_merge_threshold(y, p, 0.995)
+    assert rule == "precision_target" and strict == 0.99  # asked for: above the namesake
+    few = np.r_[0:10, 61:71]  # 10 of each class: a precision target cannot be measured
+    assert choose_merge_threshold(y[few], p[few], 0.995)[1] == "f1_best_out_of_fold"
