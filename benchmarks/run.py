@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks and rewrite BENCHMARKS.md from their result files.
 
-usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, learning, quality, online)
+usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, learning, quality,
+       travel_sets, online)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import blocking, ingest, learning, online, quality, scale
+from benchmarks import blocking, ingest, learning, online, quality, scale, travel_sets
 from benchmarks.common import rebuild_benchmarks_md
 
 BENCHES = {
@@ -19,6 +20,7 @@ BENCHES = {
     "scale": scale.run,
     "learning": learning.run,
     "quality": quality.run,
+    "travel_sets": travel_sets.run,
     "online": online.run,
 }
 

@@ -1,0 +1,232 @@
+"""Match quality on generated travel data that differs in its generator settings, over several
+labelling seeds: the documented command line (`ingest`, `block`, `label --oracle --budget 50
+--seed S`, `train`, `resolve`, `export`) on each set, each seed, scored on the exported assignment.
+
+usage: python -m benchmarks.travel_sets [--sets 8] [--seeds 5] [--mentions 20000] [--budget 50]
+                                        [--base REV] [--work DIR]
+
+With `--base`, that git revision (checked out into a temporary worktree, run with this checkout's
+virtual environment) runs the same sets and seeds beside the working tree, each on a store it
+ingested and blocked itself, so that a change to ingest or blocking is measured too. Prints one
+line per run and a Markdown table: pairwise and B-cubed F1, mean and worst seed, per set and over
+all sets. `make bench` runs it without `--base` (`run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, machine, write_section
+
+# (name, generator settings besides the number of people and the seed): one knob moved at a time
+# from the generator's defaults (household share 0.3, typo rate 0.08, nickname rate 0.15,
+# update rate 0.03), then two together.
+SETS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("defaults", {}),
+    ("households 0.6", {"household_rate": 0.6}),
+    ("few households 0.1", {"household_rate": 0.1}),
+    ("typos 0.16", {"typo_rate": 0.16}),
+    ("clean 0.02", {"typo_rate": 0.02}),
+    ("nicknames 0.35", {"nickname_rate": 0.35}),
+    ("updates 0.15", {"update_rate": 0.15}),
+    ("households 0.5 + typos 0.14", {"household_rate": 0.5, "typo_rate": 0.14}),
+)
+
+
+def _upt(tree: Path, home: Path, mlruns: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPT_")}
+    env.update({"UPT_HOME": str(home), "UPT_MLFLOW_TRACKING_URI": str(mlruns), "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import run; run()", *args],
+        cwd=tree,  # the tree's own packages come first on the path
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"upt {' '.join(args)} in {tree} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def _generate(
+    name: str, settings: dict[str, float], index: int, mentions: int, out: Path
+) -> tuple[Path, Path]:
+    from benchmarks.datasets import MENTIONS_PER_PERSON
+    from pipelines.synthetic import GeneratorConfig, write_dataset
+
+    persons = round(mentions / MENTIONS_PER_PERSON)
+    info = write_dataset(GeneratorConfig(persons=persons, seed=100 + index, **settings), out)  # type: ignore[arg-type]
+    return Path(info["objects_file"]), Path(info["truth_file"])
+
+
+def _scores(assignment: Path, truth: Path) -> dict[str, float]:
+    import csv
+
+    from training.metrics import cluster_scores
+
+    with assignment.open() as f:
+        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
+    with truth.open() as f:
+        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
+    return {k: round(v, 4) for k, v in cluster_scores(expected, assigned).items()}
+
+
+def run_set(
+    tree: Path, objects: Path, truth: Path, work: Path, seeds: int, budget: int
+) -> list[dict[str, Any]]:
+    """One tree on one data set: ingested and blocked once, then labelled, trained, resolved and
+    exported from that state once per labelling seed."""
+    blocked = work / "blocked"
+    _upt(tree, blocked, work / "mlruns-blocked", "ingest", str(objects), "-q")
+    _upt(tree, blocked, work / "mlruns-blocked", "block", "-q")
+    out = []
+    for seed in range(seeds):
+        home, mlruns = work / f"home-{seed}", work / f"mlruns-{seed}"
+        shutil.copytree(blocked, home)
+        _upt(
+            tree,
+            home,
+            mlruns,
+            "label",
+            "--oracle",
+            str(truth),
+            "--budget",
+            str(budget),
+            "--seed",
+            str(seed),
+            "--json",
+        )
+        trained = json.loads(_upt(tree, home, mlruns, "train", "--json"))
+        _upt(tree, home, mlruns, "resolve", "--json")
+        _upt(tree, home, mlruns, "export", "--mentions", str(work / f"assignment-{seed}.csv"))
+        scores = _scores(work / f"assignment-{seed}.csv", truth)
+        out.append(
+            {
+                "seed": seed,
+                **scores,
+                "model": trained["model"],
+                "merge_threshold": trained["thresholds"]["merge"],
+            }
+        )
+        shutil.rmtree(home)
+        shutil.rmtree(mlruns, ignore_errors=True)
+    return out
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    f1, b3 = [r["f1"] for r in runs], [r["b3_f1"] for r in runs]
+    return {
+        "f1_mean": round(statistics.mean(f1), 4),
+        "f1_worst": min(f1),
+        "b3_mean": round(statistics.mean(b3), 4),
+        "b3_worst": min(b3),
+        "precision_mean": round(statistics.mean(r["precision"] for r in runs), 4),
+        "recall_mean": round(statistics.mean(r["recall"] for r in runs), 4),
+    }
+
+
+def measure(
+    work: Path, sets: int, seeds: int, mentions: int, budget: int, trees: dict[str, Path]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {"sets": {}, "mentions": mentions, "seeds": seeds, "budget": budget}
+    for index, (name, settings) in enumerate(SETS[:sets]):
+        data = work / f"set-{index}"
+        objects, truth = _generate(name, settings, index, mentions, data / "data")
+        results["sets"][name] = {"settings": settings}
+        for side, tree in trees.items():
+            runs = run_set(tree, objects, truth, data / side, seeds, budget)
+            results["sets"][name][side] = {"runs": runs, **_summary(runs)}
+            print(f"[bench]   travel sets {name} {side}: {json.dumps(_summary(runs))}", flush=True)
+            shutil.rmtree(data / side, ignore_errors=True)
+    for side in trees:
+        every = [r for s in results["sets"].values() for r in s[side]["runs"]]
+        results[side] = _summary(every)
+        results[side]["set_means_worst_f1"] = min(s[side]["f1_mean"] for s in results["sets"].values())
+    return results
+
+
+def markdown(results: dict[str, Any], trees: dict[str, str]) -> str:
+    sides = list(trees)
+    head = " | ".join(f"{trees[s]} F1 mean / worst | {trees[s]} B3 mean / worst" for s in sides)
+    lines = [
+        "## Match quality on generated travel data, several generator settings and labelling seeds",
+        "",
+        f"Machine: {machine()}. `python -m benchmarks.travel_sets`: {len(results['sets'])} generated travel "
+        f"sets of about {results['mentions']:,} mentions (generator seeds 100, 101, ...; one setting moved "
+        f"per set), each ingested and blocked once, then `label --oracle --budget {results['budget']} --seed S`, "
+        f"`train`, `resolve`, `export` for S = 0..{results['seeds'] - 1}; pairwise and B-cubed F1 of the "
+        "exported assignment (mean over seeds, and the worst seed).",
+        "",
+        f"| set | {head} |",
+        "|---|" + "---|---|" * len(sides),
+    ]
+    for name, per_set in results["sets"].items():
+        cells = " | ".join(
+            f"{per_set[s]['f1_mean']:.3f} / {per_set[s]['f1_worst']:.3f} | "
+            f"{per_set[s]['b3_mean']:.3f} / {per_set[s]['b3_worst']:.3f}"
+            for s in sides
+        )
+        lines.append(f"| {name} | {cells} |")
+    cells = " | ".join(
+        f"**{results[s]['f1_mean']:.3f}** / {results[s]['f1_worst']:.3f} | "
+        f"**{results[s]['b3_mean']:.3f}** / {results[s]['b3_worst']:.3f}"
+        for s in sides
+    )
+    lines.append(f"| all sets | {cells} |")
+    lines.append("")
+    for s in sides:
+        lines.append(
+            f"{trees[s]}: pairwise precision {results[s]['precision_mean']:.3f}, recall "
+            f"{results[s]['recall_mean']:.3f} (means over every set and seed)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(workdir: Path, mentions: int = 20_000) -> None:
+    """`make bench`: the working tree on eight sets, five labelling seeds each."""
+    results = measure(workdir / "travel_sets", len(SETS), 5, mentions, 50, {"head": ROOT})
+    write_section("travel_sets", markdown(results, {"head": "UPT"}), results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", type=int, default=len(SETS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--mentions", type=int, default=20_000)
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--base")
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="upt-travel-sets-"))
+    work.mkdir(parents=True, exist_ok=True)
+    trees: dict[str, Path] = {}
+    base_tree = None
+    if args.base:
+        base_tree = Path(tempfile.mkdtemp(prefix="upt-base-"))
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base_tree), args.base], cwd=ROOT, check=True
+        )
+        trees["base"] = base_tree
+    trees["head"] = ROOT
+    try:
+        results = measure(work, args.sets, args.seeds, args.mentions, args.budget, trees)
+    finally:
+        if base_tree is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
+    names = {"base": args.base or "", "head": "working tree"}
+    print(json.dumps({s: results[s] for s in trees}))
+    print()
+    print(markdown(results, {s: names[s] for s in trees}))
+
+
+if __name__ == "__main__":
+    main()
