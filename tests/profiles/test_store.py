@@ -103,3 +103,47 @@ def test_a_writer_waits_a_bounded_time_for_sqlites_single_write_lock(settings: S
     assert 0.2 <= waited < 5
     with waiter.transaction() as conn:  # free again: the next writer goes through
         conn.exec_driver_sql("SELECT 1")
+
+
+def test_a_store_from_before_hotel_booking_contacts_gets_them_from_its_payloads(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import json
+
+    from sqlalchemy import text
+
+    from pipelines.keys import ensure_keys, keys_complete
+    from profiles.store.schema import interactions
+
+    booking = {
+        "object_type": "hotel_booking",
+        "source": "pms",
+        "id": "HB-1",
+        "modified_at": "2024-05-20T07:01:12Z",
+        "data": {
+            "hotel_code": "MAD",
+            "check_in": "2024-06-10",
+            "check_out": "2024-06-13",
+            "status": "confirmed",
+            "holder": {"first_name": "Ana", "emails": [{"address": "Ana.G@Mail.com"}]},
+            "guests": [{"first_name": "Ana"}, {"first_name": "Luis"}],
+        },
+    }
+    (tmp_path / "b.jsonl").write_text(json.dumps(booking) + "\n")
+    store = open_store(settings)
+    ingest_jsonl(store, settings, tmp_path / "b.jsonl")
+    ensure_keys(store, settings)
+    with store.transaction() as conn:  # as an earlier UPT stored it: no contacts, at revision 0006
+        for pk, attributes in conn.execute(select(interactions.c.id, interactions.c.attributes)).all():
+            old = {k: v for k, v in dict(attributes).items() if not k.startswith("contact_")}
+            conn.execute(interactions.update().where(interactions.c.id == pk).values(attributes=old))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+        assert keys_complete(conn, store.domain)
+    store.engine.dispose()
+    store = open_store(settings)  # migrates
+    with store.reading() as conn:
+        stored = [dict(a) for a in conn.execute(select(interactions.c.attributes)).scalars()]
+        assert not keys_complete(conn, store.domain)  # keys are computed again before use
+    assert len(stored) == 3
+    assert all(a["contact_emails"] == ["Ana.G@Mail.com"] and a["contact_phones"] == [] for a in stored)
+    assert ensure_keys(store, settings)
