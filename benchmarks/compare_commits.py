@@ -37,7 +37,9 @@ from training.metrics import cluster_scores
 LABELS = 50
 
 
-def _upt(tree: Path, home: Path, mlruns: Path, *args: str) -> str:
+def upt_in(tree: Path, home: Path, mlruns: Path, *args: str) -> str:
+    """`upt ARGS` as the command line of `tree` (a checkout), on the store `home` and the MLflow
+    store `mlruns`, with this checkout's virtual environment; its standard output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("UPT_")}
     env.update({"UPT_HOME": str(home), "UPT_MLFLOW_TRACKING_URI": str(mlruns), "PYTHONPATH": str(tree)})
     done = subprocess.run(
@@ -63,7 +65,7 @@ def _scores(assignment: Path, truth: Path) -> dict[str, float]:
 
 def _timed_upt(tree: Path, home: Path, mlruns: Path, *args: str) -> tuple[str, float]:
     started = time.perf_counter()
-    out = _upt(tree, home, mlruns, *args)
+    out = upt_in(tree, home, mlruns, *args)
     return out, time.perf_counter() - started
 
 
@@ -83,8 +85,8 @@ def compare(base: str, rounds: int, mentions: int, work: Path) -> dict[str, Any]
             _, ingest_s = _timed_upt(tree, home, mlruns, "ingest", str(files[0]), "-q")
             shutil.copytree(home, work / f"ingested-{n}")
             _, block_s = _timed_upt(tree, home, mlruns, "block", "-q")
-            _upt(tree, home, mlruns, "label", "--oracle", str(truth), "--budget", str(LABELS), "--json")
-            _upt(tree, home, mlruns, "train", "--json")
+            upt_in(tree, home, mlruns, "label", "--oracle", str(truth), "--budget", str(LABELS), "--json")
+            upt_in(tree, home, mlruns, "train", "--json")
             setup[name] = {"ingest_s": round(ingest_s, 1), "block_s": round(block_s, 1)}
             print(json.dumps({"tree": name, **setup[name]}), flush=True)
         runs: list[dict[str, Any]] = []

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, machine, write_section
+from benchmarks.compare_commits import upt_in
 
 # (name, generator settings besides the number of people and the seed): one knob moved at a time
 # from the generator's defaults (household share 0.3, typo rate 0.08, nickname rate 0.15,
@@ -40,21 +39,6 @@ SETS: tuple[tuple[str, dict[str, float]], ...] = (
     ("updates 0.15", {"update_rate": 0.15}),
     ("households 0.5 + typos 0.14", {"household_rate": 0.5, "typo_rate": 0.14}),
 )
-
-
-def _upt(tree: Path, home: Path, mlruns: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPT_")}
-    env.update({"UPT_HOME": str(home), "UPT_MLFLOW_TRACKING_URI": str(mlruns), "PYTHONWARNINGS": "ignore"})
-    done = subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import run; run()", *args],
-        cwd=tree,  # the tree's own packages come first on the path
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"upt {' '.join(args)} in {tree} failed:\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def _generate(
@@ -86,13 +70,13 @@ def run_set(
     """One tree on one data set: ingested and blocked once, then labelled, trained, resolved and
     exported from that state once per labelling seed."""
     blocked = work / "blocked"
-    _upt(tree, blocked, work / "mlruns-blocked", "ingest", str(objects), "-q")
-    _upt(tree, blocked, work / "mlruns-blocked", "block", "-q")
+    upt_in(tree, blocked, work / "mlruns-blocked", "ingest", str(objects), "-q")
+    upt_in(tree, blocked, work / "mlruns-blocked", "block", "-q")
     out = []
     for seed in range(seeds):
         home, mlruns = work / f"home-{seed}", work / f"mlruns-{seed}"
         shutil.copytree(blocked, home)
-        _upt(
+        upt_in(
             tree,
             home,
             mlruns,
@@ -105,9 +89,9 @@ def run_set(
             str(seed),
             "--json",
         )
-        trained = json.loads(_upt(tree, home, mlruns, "train", "--json"))
-        _upt(tree, home, mlruns, "resolve", "--json")
-        _upt(tree, home, mlruns, "export", "--mentions", str(work / f"assignment-{seed}.csv"))
+        trained = json.loads(upt_in(tree, home, mlruns, "train", "--json"))
+        upt_in(tree, home, mlruns, "resolve", "--json")
+        upt_in(tree, home, mlruns, "export", "--mentions", str(work / f"assignment-{seed}.csv"))
         scores = _scores(work / f"assignment-{seed}.csv", truth)
         out.append(
             {
