@@ -76,7 +76,8 @@ class ResolveReport:
     decisions_changed: int = 0
     merges: dict[str, int] = field(default_factory=dict)  # current merge edges by source
     rule_hits: dict[str, int] = field(default_factory=dict)  # this run, by rule
-    name_only_to_review: int = 0  # model merges with nothing but the name in common, sent to review
+    # model merges with nothing but the name in common (or only contacts many people write), sent to review
+    name_only_to_review: int = 0
     conflicted_mentions: int = 0  # left as online writers set them while this run computed
     reviews: int = 0  # new review items
     profiles: int = 0
