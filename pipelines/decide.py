@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ import pandas as pd
 from features.comparisons import CONTACT_EVIDENCE, agrees_beyond_name
 from features.normalize.phones import phone_suffix
 from models.bundle import Bundle
-from profiles.resolution.rules import RuleSet, SharedValues
+from profiles.resolution.rules import ExclusionContext, RuleSet, SharedValues
 
 APART = "apart"  # a cannot-link: co-travellers, conflicting documents or birth dates, a "no" from a person
 
@@ -89,7 +88,7 @@ def with_imported_scores(
 
 
 def contact_evidence(
-    context: Any, a: np.ndarray, b: np.ndarray, booking: Mapping[int, tuple[str, ...]]
+    context: ExclusionContext, a: np.ndarray, b: np.ndarray, booking: Mapping[int, tuple[str, ...]]
 ) -> list[list[tuple[str, str] | None]]:
     """Per pair, the contact values behind its contact features, as the stored values whose
     sharing the domain can be asked about (`RuleSet.any_personal`): an email or phone both hold,

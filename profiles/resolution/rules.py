@@ -82,17 +82,17 @@ class RuleSet:
     def features_needed(self) -> set[str]:
         return {c.feature for rule in self.levels for c in (*[c for g in rule.when for c in g], *rule.unless)}
 
-    def exclusions(self, mentions: pd.DataFrame, shared: SharedValues | None = None) -> _ExclusionContext:
+    def exclusions(self, mentions: pd.DataFrame, shared: SharedValues | None = None) -> ExclusionContext:
         """What the exclusions read about the domain, asked once and kept (for `apply` and
         `any_personal` of one run or request)."""
-        return _ExclusionContext(self, mentions, shared)
+        return ExclusionContext(self, mentions, shared)
 
     def apply(
         self,
         features: pd.DataFrame,
         mentions: pd.DataFrame,
         shared: SharedValues | None = None,
-        context: _ExclusionContext | None = None,
+        context: ExclusionContext | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(level index or -1, action) of every pair of `features` (columns mention_a, mention_b +
         the comparison vector); `mentions` is the frame indexed by mention id. `shared` tells which
@@ -108,7 +108,7 @@ class RuleSet:
         # reads a dozen, and an online call has a handful of pairs)
         wanted = needed | set(HOUSEHOLD_FEATURES)
         columns = {f: features[f].to_numpy(np.float64) for f in wanted if f in features.columns}
-        context = context or _ExclusionContext(self, mentions, shared)
+        context = context or ExclusionContext(self, mentions, shared)
         for i, rule in enumerate(self.levels):
             hit = rule.candidates(columns, n) & (level < 0)
             rows = np.flatnonzero(hit)
@@ -127,7 +127,7 @@ class RuleSet:
         return f"{self.version}/{self.levels[level].name}"
 
     def any_personal(
-        self, evidence: Sequence[Sequence[tuple[str, str] | None]], context: _ExclusionContext
+        self, evidence: Sequence[Sequence[tuple[str, str] | None]], context: ExclusionContext
     ) -> np.ndarray:
         """Per pair, whether any of its contact evidence is personal: each item a stored contact
         value (column "emails" or "phones", value) that is not written for more than
@@ -162,7 +162,11 @@ def shared_in_frame(frame: pd.DataFrame, column: str, max_names: int) -> set[str
 
 
 @dataclass
-class _ExclusionContext:
+class ExclusionContext:
+    """What a rule set's exclusions read about the domain for one run or request: the mentions'
+    values, and which contact values are written for too many names (counted over `mentions`,
+    or asked of `shared`, each value once)."""
+
     rules: RuleSet
     mentions: pd.DataFrame
     shared: SharedValues | None = None
