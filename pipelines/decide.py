@@ -98,8 +98,11 @@ def contact_evidence(
     this check, such evidence counts."""
     emails, phones = context.values_of("emails"), context.values_of("phones")
     digits = context.values_of("phone_digits") if "phone_digits" in context.mentions else {}
+    owned: dict[int, dict[str, tuple[str, str] | None]] = {}  # a mention is in many pairs
 
     def own(pk: int) -> dict[str, tuple[str, str] | None]:
+        if pk in owned:
+            return owned[pk]
         out: dict[str, tuple[str, str] | None] = {e: ("emails", e) for e in emails[pk] if e}
         for number in phones[pk]:
             suffix = phone_suffix(number) if number else None
@@ -109,6 +112,7 @@ def contact_evidence(
             suffix = phone_suffix(number) if number else None
             if suffix:
                 out.setdefault(suffix, None)
+        owned[pk] = out
         return out
 
     evidence: list[list[tuple[str, str] | None]] = []

@@ -97,7 +97,7 @@ BEYOND_NAME = (
 
 # The part of that evidence that rests on a contact value (an email, a phone, a booking's contact):
 # it proves nothing when the value is written for many people (a family or desk address), which
-# only the whole domain can tell (`profiles.resolution.rules.RuleSet.personal_contacts`).
+# only the whole domain can tell (`pipelines.decide.contact_evidence`, `RuleSet.any_personal`).
 CONTACT_EVIDENCE = frozenset(
     {"email_exact", "phone_exact", "phone_suffix_eq", "booker_contact_eq", "same_booker"}
 )

@@ -3,8 +3,8 @@
 Two mentions in one booking are either one person twice (the holder who is also a guest) or
 companions (co-passengers are usually different people); the roles let the model tell these
 apart. Every mention belongs to one object, so it has at most one booking reference. A booking's
-contact (an air booking's contact email and phone) belongs to whoever booked it, usually one of
-its travellers: a passenger with nothing but a name is tied to the guest profile that holds the
+contact (an air booking's contact block, a hotel booking's holder's email and phone) belongs to
+whoever booked it, usually one of its travellers: a passenger with nothing but a name is tied to the guest profile that holds the
 contact.
 """
 
