@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from profiles.errors import ConfigError
+from profiles.resolution.people import people_among
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 ACTIONS = ("merge", "link")
@@ -153,12 +154,29 @@ SharedValues = Callable[[str, set[str], int], set[str]]
 
 def shared_in_frame(frame: pd.DataFrame, column: str, max_names: int) -> set[str]:
     """Values of a multi-valued column (emails, phones) written on mentions of more than
-    `max_names` distinct names (first and last) in `frame`."""
-    long = frame[[column, "first_name", "last_name"]].explode(column).dropna(subset=[column])
+    `max_names` people in `frame`: distinct names that are one person's spellings count once and
+    a mention without a name counts for nobody (`profiles.resolution.people`)."""
+    wanted = [column, "first_name", "last_name"]
+    if "first_name_canonical" in frame:
+        wanted.append("first_name_canonical")
+    long = frame[wanted].explode(column).dropna(subset=[column])
     long = long[long[column] != ""]
-    names = (long["first_name"] + " " + long["last_name"]).str.strip()
-    counts = names.groupby(long[column]).nunique()
-    return set(counts.index[counts > max_names])
+    first, last = long["first_name"].fillna(""), long["last_name"].fillna("")
+    named = long[(first != "") | (last != "")].assign(first_name=first, last_name=last)
+    spellings = named.drop_duplicates([column, "first_name", "last_name"])
+    counts = spellings.groupby(column).size()
+    # Most values are written under one spelling; only those under more are counted as people.
+    many = spellings[spellings[column].isin(counts.index[counts > max_names])]
+    shared = set()
+    for value, rows in many.groupby(column, sort=True):
+        canonical = rows["first_name_canonical"] if "first_name_canonical" in rows else [()] * len(rows)
+        entries = (
+            (f, la, frozenset(c or ()))
+            for f, la, c in zip(rows["first_name"], rows["last_name"], canonical, strict=True)
+        )
+        if people_among(entries, max_names) > max_names:
+            shared.add(value)
+    return shared
 
 
 @dataclass

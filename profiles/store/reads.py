@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from profiles.errors import NotFound
+from profiles.resolution.people import MOST_SPELLINGS, people_among
 from profiles.store.db import mark_of, rows_in
 from profiles.store.schema import mentions, objects, profiles, rejected
 
@@ -140,29 +142,45 @@ _IDENTIFIER_KIND = {"emails": "email", "phones": "phone"}
 def shared_contact_values(
     conn: Connection, domain: str, column: str, values: set[str], max_names: int
 ) -> set[str]:
-    """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold under
-    more than `max_names` distinct names (first and last): the answer
-    `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame. An index
-    probe per value that stops at the first `max_names + 1` distinct names (a corporate email on
-    thousands of mentions costs a few rows, not thousands), all values in one statement."""
+    """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold for
+    more than `max_names` people: the answer `profiles.resolution.rules.shared_in_frame` gives
+    over the whole domain's frame. First an index probe per value that counts its distinct
+    spellings and stops past `MOST_SPELLINGS` (a corporate email on thousands of mentions costs
+    a few dozen rows, not thousands), all values in one statement; then, for the values under more
+    spellings than `max_names`, their spellings, counted as people (`people_among`)."""
     if not values:
         return set()
     q = mark_of(conn.dialect.paramstyle)
-    name = "TRIM(COALESCE(m.first_name, '') || ' ' || COALESCE(m.last_name, ''))"
-    probe = (
-        f"SELECT COUNT(*) FROM (SELECT DISTINCT {name} AS name FROM identifiers AS i "
-        f"JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} AND i.kind = {q} "
-        f"AND i.value = {q} AND m.matchable = {q} LIMIT {q}) AS names"
+    first, last = "COALESCE(m.first_name, '')", "COALESCE(m.last_name, '')"
+    holders = (
+        f"FROM identifiers AS i JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} "
+        f"AND i.kind = {q} AND i.value = {q} AND m.matchable = {q} AND ({first} <> '' OR {last} <> '')"
     )
+    probe = f"SELECT COUNT(*) FROM (SELECT DISTINCT {first}, {last} {holders} LIMIT {q}) AS names"
+    kind = _IDENTIFIER_KIND[column]
     wanted = sorted(values)
     out: set[str] = set()
+    several: list[str] = []
     for start in range(0, len(wanted), 100):
         part = wanted[start : start + 100]
         sql = " UNION ALL ".join(f"SELECT {j} AS at, ({probe}) AS names" for j in range(len(part)))
-        params = [p for v in part for p in (domain, _IDENTIFIER_KIND[column], v, True, max_names + 1)]
+        params = [p for v in part for p in (domain, kind, v, True, MOST_SPELLINGS + 1)]
         for at, names in conn.exec_driver_sql(sql, tuple(params)).cursor.fetchall():
-            if names > max_names:
+            if names > MOST_SPELLINGS:
                 out.add(part[at])
+            elif names > max_names:
+                several.append(part[at])
+    canonical = (
+        "json_extract(m.normalized, '$.first_name_canonical')"
+        if conn.dialect.name == "sqlite"
+        else "m.normalized ->> 'first_name_canonical'"
+    )
+    spellings = f"SELECT DISTINCT {first}, {last}, {canonical} {holders}"
+    for value in several:
+        rows = conn.exec_driver_sql(spellings, (domain, kind, value, True)).cursor.fetchall()
+        entries = ((f, la, frozenset(json.loads(c) if c else ())) for f, la, c in rows)
+        if people_among(entries, max_names) > max_names:
+            out.add(value)
     return out
 
 

@@ -27,11 +27,15 @@ def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
             values = {v for items in frame[column] for v in items if v}
             long = frame[[column, "first_name", "last_name"]].explode(column).dropna(subset=[column])
             mentions_per_value = long[column].value_counts()
+            named = long[(long["first_name"].fillna("") != "") | (long["last_name"].fillna("") != "")]
+            spellings = named.drop_duplicates([column, "first_name", "last_name"])[column].value_counts()
             for most in (1, 2):
                 expected = shared_in_frame(frame, column, most)
                 assert expected and expected != values  # some are shared, some are not
                 # values on more mentions than the count where the probe stops, under few names
                 assert set(mentions_per_value.index[mentions_per_value > most + 1]) - expected
+                # values under more spellings than `most` that are one person's (typos, nicknames)
+                assert set(spellings.index[spellings > most]) - expected
                 assert shared_contact_values(conn, store.domain, column, values, most) == expected
                 some = set(sorted(values)[::7])
                 assert shared_contact_values(conn, store.domain, column, some, most) == expected & some
