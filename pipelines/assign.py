@@ -21,7 +21,14 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from pipelines.decide import APART
-from profiles.resolution.clustering import MANUAL_SCORE, ClusterInputs, ClusterReport, PairScores, cluster
+from profiles.resolution.clustering import (
+    MANUAL_SCORE,
+    ClusterInputs,
+    ClusterReport,
+    PairScores,
+    cluster,
+    join_threshold,
+)
 from profiles.resolution.golden import Survivorship, golden_records
 from profiles.resolution.identity import assign_ids
 from profiles.store.decisions import DecisionColumns, record_decision_columns, record_event
@@ -164,7 +171,12 @@ def merge_decisions(
 
 
 def cluster_inputs(
-    effective: pd.DataFrame, pair_a: np.ndarray, pair_b: np.ndarray, n: int, pks: np.ndarray
+    effective: pd.DataFrame,
+    pair_a: np.ndarray,
+    pair_b: np.ndarray,
+    n: int,
+    pks: np.ndarray,
+    merge_threshold: float = 1.0,
 ) -> ClusterInputs:
     node = pd.Index(pks)
     a = node.get_indexer(effective["a"].to_numpy(np.int64))
@@ -191,6 +203,7 @@ def cluster_inputs(
         edges=list(zip(a[merge].tolist(), b[merge].tolist(), weight[merge].tolist(), strict=True)),
         cannot_link=list(zip(a[apart].tolist(), b[apart].tolist(), strict=True)),
         pair_scores=scores,
+        join_at=join_threshold(merge_threshold),
     )
 
 
@@ -285,16 +298,18 @@ def assign(
     version: str,
     survivorship: Survivorship,
     step: Step = _quiet,
+    merge_threshold: float = 1.0,
 ) -> Assignment:
     """Profiles for the mentions of `frame` (sorted by id, with `modified_at`): `state` is their
     membership before, `decided` this run's decisions (by id), `current` the stored decisions in
     effect among them (by key), `pair_a`/`pair_b` their candidate pairs, `dirty` the mentions whose
-    content is new or changed."""
+    content is new or changed; `merge_threshold`, the decisions' merge threshold (the clustering's
+    re-check asks for a match on average, `join_threshold`)."""
     pks = frame["mention_pk"].to_numpy(np.int64)
     keys = frame["mention_key"].to_numpy(object)
     pk_of = dict(zip(keys.tolist(), pks.tolist(), strict=True))
     changes, effective = merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version, dirty)
-    labels, clustering = cluster(cluster_inputs(effective, pair_a, pair_b, len(frame), pks))
+    labels, clustering = cluster(cluster_inputs(effective, pair_a, pair_b, len(frame), pks, merge_threshold))
     ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
     frame = frame.assign(profile_id=ids)
     live, dirty_set = set(pks.tolist()), set(dirty.tolist())

@@ -380,6 +380,7 @@ class OnlineResolver:
             np.array([pk]),
             champion.version,
             self.survivorship,
+            merge_threshold=champion.bundle.thresholds.merge,
         )
         # the candidates nothing merges it with stay where they are: their decisions are recorded
         # and their review items queued, as the batch would

@@ -206,7 +206,19 @@ def run_resolve(
         report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
 
         clock = time.perf_counter()
-        result = assign(frame, state, decided, current, table.a, table.b, dirty, version, survivorship, step)
+        result = assign(
+            frame,
+            state,
+            decided,
+            current,
+            table.a,
+            table.b,
+            dirty,
+            version,
+            survivorship,
+            step,
+            merge_threshold=bundle.thresholds.merge,
+        )
         report.decisions_changed = len(result.changes["mention_a"])
         report.clustering = vars(result.clustering)
         report.seconds["cluster_golden"] = round(time.perf_counter() - clock, 2)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiles.resolution.clustering import ClusterInputs, PairScores, cluster
+from profiles.resolution.clustering import ClusterInputs, PairScores, cluster, join_threshold
 from profiles.resolution.identity import assign_ids
 
 
@@ -29,6 +29,17 @@ def test_recheck_refuses_to_weld_clusters_whose_members_disagree() -> None:
     agreeing = {(0, 2): 0.9, (0, 3): 0.8, (1, 3): 0.9, (1, 2): 0.7}
     labels, _ = cluster(ClusterInputs(4, [(0, 1, 0.99), (2, 3, 0.99), (1, 2, 0.7)], pair_scores=agreeing))
     assert groups(labels) == [{0, 1, 2, 3}]
+
+
+def test_recheck_asks_for_a_match_as_the_models_threshold_sees_it() -> None:
+    # the same person's two groups, scored around a low-calibrated model's merge threshold (0.3)
+    scores = {(0, 2): 0.35, (0, 3): 0.3, (1, 3): 0.4, (1, 2): 0.45}
+    edges = [(0, 1, 0.99), (2, 3, 0.99), (1, 2, 0.45)]
+    labels, _ = cluster(ClusterInputs(4, edges, pair_scores=scores, join_at=join_threshold(0.3)))
+    assert groups(labels) == [{0, 1, 2, 3}]
+    labels, _ = cluster(ClusterInputs(4, edges, pair_scores=scores, join_at=join_threshold(0.9)))
+    assert groups(labels) == [{0, 1}, {2, 3}]  # never stricter than 0.5, never looser than the model
+    assert join_threshold(0.9) == 0.5 and join_threshold(0.3) == 0.3
 
 
 def test_pair_scores_look_up_either_order_and_keep_the_later_score() -> None:
