@@ -154,7 +154,7 @@ def decide(
     """The decision of every pair (`features` row i is pair i: its comparison vector).
 
     `mentions` is a frame holding at least both sides of every pair; `shared` answers which of
-    their emails and phones are written for too many names in the whole domain (without it,
+    their emails and phones are written for too many people in the whole domain (without it,
     `mentions` must be the whole domain's frame); `booking`, the contacts of the bookings each
     mention is on (`features.comparisons.booking_contacts_by_mention`)."""
     n = len(features)

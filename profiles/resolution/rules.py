@@ -97,7 +97,7 @@ class RuleSet:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(level index or -1, action) of every pair of `features` (columns mention_a, mention_b +
         the comparison vector); `mentions` is the frame indexed by mention id. `shared` tells which
-        emails or phones are written for too many names across the whole domain; without it they
+        emails or phones are written for too many people across the whole domain; without it they
         are counted over `mentions` (which then must be the whole domain)."""
         needed = self.features_needed()
         missing = needed - set(features.columns)
@@ -132,7 +132,7 @@ class RuleSet:
     ) -> np.ndarray:
         """Per pair, whether any of its contact evidence is personal: each item a stored contact
         value (column "emails" or "phones", value) that is not written for more than
-        `shared_value_max_names` names, or None for a value whose sharing cannot be asked (which
+        `shared_value_max_names` people, or None for a value whose sharing cannot be asked (which
         counts as personal). Every value is asked once (`context`: `exclusions`)."""
         asked: dict[str, set[str]] = {}
         for items in evidence:
@@ -148,7 +148,7 @@ class RuleSet:
 
 HOUSEHOLD_FEATURES = ("first_jw", "first_nickname_eq", "dob_conflict")  # what the household veto reads
 
-# (column, values, most names) -> those of `values` written on mentions of more distinct names
+# (column, values, most names) -> those of `values` written for more people
 SharedValues = Callable[[str, set[str], int], set[str]]
 
 
@@ -182,7 +182,7 @@ def shared_in_frame(frame: pd.DataFrame, column: str, max_names: int) -> set[str
 @dataclass
 class ExclusionContext:
     """What a rule set's exclusions read about the domain for one run or request: the mentions'
-    values, and which contact values are written for too many names (counted over `mentions`,
+    values, and which contact values are written for too many people (counted over `mentions`,
     or asked of `shared`, each value once)."""
 
     rules: RuleSet
@@ -193,9 +193,9 @@ class ExclusionContext:
     _by_pk: dict[str, dict[int, Any]] = field(default_factory=dict)
 
     def shared_values(self, column: str, among: set[str]) -> set[str]:
-        """Those of `among` (values of a multi-valued column) written on mentions of too many
-        distinct names. Without a `shared` source the whole frame is counted once; with one, only
-        values not asked before are asked (a veto reads only the values both sides hold, so an
+        """Those of `among` (values of a multi-valued column) written for too many people
+        (`profiles.resolution.people`). Without a `shared` source the whole frame is counted
+        once; with one, only values not asked before are asked (a veto reads only the values both sides hold, so an
         online call asks about a few values, not every contact of every candidate)."""
         limit = self.rules.shared_value_max_names
         if self.shared is None:
