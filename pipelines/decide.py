@@ -1,8 +1,9 @@
 """The decision policy: one decision per candidate pair, the same for one online record and for a
 batch of millions (`decide`).
 
-In order: a rule level if one fires (`profiles.resolution.rules`), else the imported score if
-the pair has one, else the champion model against its thresholds; a model merge with nothing but
+In order: a rule level if one fires (`profiles.resolution.rules`; a `link` level only where the
+scores would not merge the pair), else the imported score if the pair has one, else the champion
+model against its thresholds; a model merge with nothing but
 the name in common goes to review; co-travellers, and pairs with conflicting documents or birth
 dates that nothing merged, become cannot-links (`APART`). Which emails and phones the rules treat
 as shared (written for several people) is a fact about the whole domain: the batch counts it over
@@ -175,8 +176,12 @@ def decide(
         if n
         else (np.zeros(0, np.int32), np.zeros(0, object))
     )
-    fired = level >= 0
-    hits = {rules.rule_name(i): int((level == i).sum()) for i in np.unique(level[fired]).tolist()}
+    hits = {rules.rule_name(i): int((level == i).sum()) for i in np.unique(level[level >= 0]).tolist()}
+    # A link is a floor, not a ceiling: it sends to review a pair the scores would not merge, and
+    # leaves a merge of the scores standing (a guest and an airline profile with one phone, one
+    # birth date and one name, scored 0.99, went to review because the phone-and-birth-date rule
+    # fired first).
+    fired = (level >= 0) & ((action == "merge") | (decision != "merge"))
     decision[fired] = np.where(action[fired] == "merge", "merge", "review")
     source[fired], actor[fired] = "rule", "rules"
     rule[fired] = [rules.rule_name(i) for i in level[fired].tolist()]

@@ -4,6 +4,7 @@ the contact shows up in (the same email, or who booked a trip)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -14,7 +15,7 @@ from features.comparisons import MentionArrays, booking_contacts_by_mention, com
 from models.bundle import Bundle, Thresholds
 from models.classifiers import Matcher
 from pipelines.decide import PairsToDecide, decide
-from profiles.resolution.rules import RuleSet, shared_in_frame
+from profiles.resolution.rules import RuleSet, load_rules, shared_in_frame
 from tests.features.people import frame_of, interactions_of
 
 
@@ -72,3 +73,38 @@ def test_a_merge_on_a_contact_written_for_many_people_goes_to_review(asked_of: s
     assert outcome.name_only_to_review == 4
     if asked_of == "store":
         assert {v for _, values in asked for v in values} <= {"family@x.com", "ana@x.com", "+34612345678"}
+
+
+class _Unsure:
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return np.full(len(features), 0.1)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"), [(_Sure(), ("merge", "model")), (_Unsure(), ("review", "rule"))]
+)
+def test_a_link_rule_is_a_floor_not_a_ceiling(
+    tmp_path: Path, model: object, expected: tuple[str, str]
+) -> None:
+    """A `link` level sends to review a pair the model would not merge, and leaves the model's
+    merge of a pair standing (with a birth date and a phone in common, a guest and an airline
+    profile had gone to review though the model was sure)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        'version: "t"\nlevels:\n  - name: same_phone\n    action: link\n    when: {phone_exact: 1}\n',
+        encoding="utf-8",
+    )
+    frame = frame_of(*PEOPLE)
+    a, b = np.array([8]), np.array([9])
+    features = compare(MentionArrays.build(frame, None), a, b, np.full(1, 0.5))
+    outcome = decide(
+        features,
+        PairsToDecide.of(a, b, np.full(1, 0.5)),
+        Bundle(cast(Matcher, model), Thresholds(merge=0.9, review=0.05)),
+        "v1",
+        load_rules(path),
+        frame,
+    )
+    row = outcome.decisions.iloc[0]
+    assert (row["decision"], row["source"]) == expected
+    assert outcome.rule_hits == {"t/same_phone": 1}

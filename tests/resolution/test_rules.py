@@ -67,6 +67,21 @@ def test_first_level_that_holds_decides_and_unless_vetoes() -> None:
     assert list(action) == ["merge", "merge", "", "link", ""]
 
 
+def test_a_name_and_a_birth_date_together_merge_and_neither_alone() -> None:
+    rules = load_rules()
+    features = pairs(
+        {"dob_exact": 1, "first_jw": 1, "last_jw": 1},
+        {"dob_exact": 1, "first_jw": 0.5, "first_nickname_eq": 1, "last_jw": 0.95},  # a nickname
+        {"dob_exact": 1, "first_jw": 0.6, "last_jw": 1},  # twins: another first name
+        {"dob_exact": 0, "first_jw": 1, "last_jw": 1},  # the name alone
+        {"dob_exact": 1, "first_jw": 1, "last_jw": 1, "travelled_together": 1},  # co-travellers
+    )
+    level, action = rules.apply(features, mentions({pk: () for pk in range(1, 11)}))
+    names = [rules.levels[i].name if i >= 0 else None for i in level]
+    assert names == ["same_name_same_birth_date"] * 2 + [None] * 3
+    assert list(action[:2]) == ["merge", "merge"]
+
+
 def test_a_missing_value_never_satisfies_a_condition() -> None:
     rules = load_rules()
     features = pairs({"document_eq": np.nan, "first_jw": 1})
