@@ -36,13 +36,16 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from features.blocking import Blocker
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
+from features.comparisons.base import MOST_CONTACT_HOLDERS, ContactHomes, homes_of_contacts
 from features.embedding.similarity import pair_cosines
 from features.frame import (
     frame_from_normalized,
     interaction_rows,
     interactions_frame,
     load_interactions,
+    load_mentions_by_ids,
     mention_rows_by_ids,
 )
 from features.records import object_record
@@ -67,6 +70,7 @@ from profiles.store.decisions import (
     load_external_scores,
     record_decision_columns,
 )
+from profiles.store.keys import probe_keys
 from profiles.store.locks import domain_lock, lock_mentions, lock_profiles
 from profiles.store.profiles_io import (
     Membership,
@@ -127,6 +131,31 @@ class MatchResult:
     model_version: str
     thresholds: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def contact_homes_in_store(
+    conn: Connection, domain: str, frame: pd.DataFrame, interactions: pd.DataFrame
+) -> ContactHomes:
+    """Where the contacts these bookings were made from live, as the store and the request hold
+    them (`frame`: the request's mentions, one maybe not stored yet): what `homes_of_contacts`
+    gives over the whole domain's frame in a batch, for these contacts (their stored holders found
+    by the contact blocking keys, a contact on more mentions than the cap cut short there as the
+    batch leaves it out)."""
+    if not len(interactions) or "contacts" not in interactions:
+        return {}
+    contacts = sorted({c for found in interactions["contacts"] if found for c in found})
+    if not contacts:
+        return {}
+    probes = [(int(Blocker.EMAIL if "@" in c else Blocker.PHONE), c) for c in contacts]
+    held = probe_keys(conn, domain, probes, MOST_CONTACT_HOLDERS + 1)
+    holders = sorted({pk for ids in held.values() for pk in ids})
+    stored = load_mentions_by_ids(conn, domain, holders)
+    unstored = frame[~frame["mention_pk"].isin(stored["mention_pk"])]
+    homes = homes_of_contacts(pd.concat([stored, unstored], ignore_index=True), set(contacts))
+    for (_, contact), ids in held.items():
+        if len(ids) > MOST_CONTACT_HOLDERS:
+            homes[contact] = (len(ids), homes.get(contact, (0, frozenset()))[1])
+    return homes
 
 
 def _partners(a: np.ndarray, b: np.ndarray, pk: int) -> np.ndarray:
@@ -208,7 +237,8 @@ class OnlineResolver:
             loaded = Champion(rules_only_bundle(), "none", "none")
         champion = loaded
         clock = time.perf_counter()
-        arrays = MentionArrays.build(frame, interactions)
+        homes = contact_homes_in_store(conn, self.store.domain, frame, interactions)
+        arrays = MentionArrays.build(frame, interactions, homes)
         features = compare(arrays, pairs.a, pairs.b, pairs.cosine)
         seconds["compare"] = time.perf_counter() - clock
         clock = time.perf_counter()

@@ -78,6 +78,8 @@ class ResolveReport:
     rule_hits: dict[str, int] = field(default_factory=dict)  # this run, by rule
     # model merges with nothing but the name in common (or only contacts many people write), sent to review
     name_only_to_review: int = 0
+    # model merges of two first names on what a family shares (no birth date, loyalty id, document)
+    other_first_name_to_review: int = 0
     conflicted_mentions: int = 0  # left as online writers set them while this run computed
     reviews: int = 0  # new review items
     profiles: int = 0
@@ -202,6 +204,7 @@ def run_resolve(
         decided = outcome.decisions
         report.rule_hits.update(outcome.rule_hits)
         report.name_only_to_review = outcome.name_only_to_review
+        report.other_first_name_to_review = outcome.other_first_name_to_review
         report.pairs_decided = len(decided)
         report.seconds["compare_score_rules"] = round(time.perf_counter() - clock, 2)
 

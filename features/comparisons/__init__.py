@@ -60,6 +60,7 @@ RAISES_MATCH = frozenset(
         "embedding_cosine",
         "booker_contact_eq",
         "same_booker",
+        "booked_from_home",
     }
 )
 LOWERS_MATCH = frozenset(
@@ -101,6 +102,30 @@ BEYOND_NAME = (
 CONTACT_EVIDENCE = frozenset(
     {"email_exact", "phone_exact", "phone_suffix_eq", "booker_contact_eq", "same_booker"}
 )
+
+
+# What one person holds whatever their family shares (contacts, an address, bookings): a birth
+# date, a loyalty id, a document.
+IDENTITY_EVIDENCE = (("dob_exact", 1.0), ("loyalty_eq", 1.0), ("document_eq", 1.0))
+# First names this far apart, and not a nickname of each other, are two people (the rules'
+# household veto draws the line at the same place).
+FIRST_NAMES_DIFFER_BELOW = 0.85
+
+
+def first_names_differ(features: pd.DataFrame) -> np.ndarray:
+    """Whether each pair's first names are another person's (not a typo, not a nickname); False
+    where either has none."""
+    first = features["first_jw"].to_numpy(np.float64)
+    nickname = features["first_nickname_eq"].to_numpy(np.float64) == 1
+    return (first < FIRST_NAMES_DIFFER_BELOW) & ~nickname
+
+
+def agrees_on_identity(features: pd.DataFrame) -> np.ndarray:
+    """Whether each pair shares something only one person holds (see `IDENTITY_EVIDENCE`)."""
+    out = np.zeros(len(features), bool)
+    for column, at_least in IDENTITY_EVIDENCE:
+        out |= features[column].to_numpy(np.float64) >= at_least
+    return out
 
 
 def agrees_beyond_name(features: pd.DataFrame, without: frozenset[str] = frozenset()) -> np.ndarray:
@@ -185,6 +210,8 @@ __all__ = [
     "BEYOND_NAME",
     "COMPARISONS",
     "CONTACT_EVIDENCE",
+    "FIRST_NAMES_DIFFER_BELOW",
+    "IDENTITY_EVIDENCE",
     "LOWERS_MATCH",
     "RAISES_MATCH",
     "Comparison",
@@ -192,7 +219,9 @@ __all__ = [
     "MentionArrays",
     "PairData",
     "agrees_beyond_name",
+    "agrees_on_identity",
     "booking_contacts_by_mention",
     "compare",
     "feature_sign",
+    "first_names_differ",
 ]

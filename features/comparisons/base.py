@@ -114,6 +114,59 @@ def _phone_suffixes(phones: list[Any], digits: list[Any]) -> list[tuple[str, ...
     ]
 
 
+# Where a booking's contact lives: the addresses of the mentions that hold the contact as their own
+# (contact -> (how many mentions hold it, their address keys)). A contact on more mentions than
+# MOST_CONTACT_HOLDERS, or at more than MOST_CONTACT_HOMES addresses (a person's home and the one
+# they moved from), is a desk's or several households' and locates nobody. In a batch the whole
+# domain's frame answers (`homes_of_contacts`); online, the store (`profiles.store.reads`).
+ContactHomes = dict[str, tuple[int, frozenset[str]]]
+MOST_CONTACT_HOLDERS = 200
+MOST_CONTACT_HOMES = 2
+
+
+def address_key(street: Any, postal_code: Any) -> str | None:
+    """One home as a comparable key (normalized postal code and street), None without both."""
+    if isinstance(street, str) and street and isinstance(postal_code, str) and postal_code:
+        return f"{postal_code}|{street}"
+    return None
+
+
+def own_contacts(emails: Any, phones: Any, phone_digits: Any) -> tuple[str, ...]:
+    """A mention's own contacts: its emails and its phones' suffixes (the blocking keys' width)."""
+    suffixes = (phone_suffix(str(n)) for n in (*phones, *phone_digits) if n)
+    return tuple(dict.fromkeys((*(e for e in emails if e), *(s for s in suffixes if s))))
+
+
+def homes_of_contacts(frame: pd.DataFrame, contacts: set[str] | None = None) -> ContactHomes:
+    """Each contact (of `contacts`, or every one) held by mentions of `frame`: how many hold it
+    and their addresses."""
+    holders: dict[str, int] = {}
+    homes: dict[str, set[str]] = {}
+    columns = [frame[c].tolist() for c in ("emails", "phones", "phone_digits", "street", "postal_code")]
+    for emails, phones, digits, street, postal in zip(*columns, strict=True):
+        home = address_key(street, postal)
+        for contact in own_contacts(emails, phones, digits):
+            if contacts is not None and contact not in contacts:
+                continue
+            holders[contact] = holders.get(contact, 0) + 1
+            if home is not None:
+                homes.setdefault(contact, set()).add(home)
+    return {c: (n, frozenset(homes.get(c, ()))) for c, n in holders.items()}
+
+
+def _booker_homes(booked: list[tuple[str, ...]], homes: ContactHomes) -> list[tuple[str, ...]]:
+    """Per mention, the homes of whoever booked the trips it is on (see `ContactHomes`)."""
+    out = []
+    for contacts in booked:
+        found: dict[str, None] = {}
+        for contact in contacts:
+            held, where = homes.get(contact, (0, frozenset()))
+            if held <= MOST_CONTACT_HOLDERS and len(where) <= MOST_CONTACT_HOMES:
+                found.update(dict.fromkeys(sorted(where)))
+        out.append(tuple(found))
+    return out
+
+
 @dataclass
 class MentionArrays:
     """Per-mention arrays of a frame, row-aligned with `pk` (sorted mention ids)."""
@@ -128,7 +181,15 @@ class MentionArrays:
     dob: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.int16))
 
     @classmethod
-    def build(cls, frame: pd.DataFrame, interactions: pd.DataFrame | None = None) -> MentionArrays:
+    def build(
+        cls,
+        frame: pd.DataFrame,
+        interactions: pd.DataFrame | None = None,
+        contact_homes: ContactHomes | None = None,
+    ) -> MentionArrays:
+        """The arrays of `frame`; `contact_homes`, where the contacts its bookings were made from
+        live (`homes_of_contacts`), is worked out from `frame` itself when not given, which is
+        right only when `frame` is the whole domain (a batch)."""
         # Columns are read once each as lists and transformed by comprehensions: pandas' string
         # methods loop in Python on object columns anyway, and cost tens of microseconds per call,
         # most of the time of a one-record online request.
@@ -180,6 +241,20 @@ class MentionArrays:
             tuple(dict.fromkeys((*e, *p))) for e, p in zip(emails, lists["phone_suffixes"], strict=True)
         ]
         lists["booking_contacts"] = _booking_contacts(pks, interactions)
+        # Who booked, where they live: a guest on a trip booked from the contact of someone living
+        # at the other mention's address (a family member's booking) is compared by home.
+        lists["own_home"] = [
+            (home,) if home else ()
+            for home in (
+                address_key(st, pc) for st, pc in zip(column["street"], column["postal_code"], strict=True)
+            )
+        ]
+        if any(lists["booking_contacts"]):
+            if contact_homes is None:
+                contact_homes = homes_of_contacts(frame)
+            lists["booker_homes"] = _booker_homes(lists["booking_contacts"], contact_homes)
+        else:
+            lists["booker_homes"] = [()] * len(pks)
         for name, values in lists.items():
             codes = _codes(values, vocabulary)
             used = int((codes >= 0).any(axis=0).sum())

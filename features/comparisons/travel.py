@@ -4,8 +4,9 @@ Two mentions in one booking are either one person twice (the holder who is also 
 companions (co-passengers are usually different people); the roles let the model tell these
 apart. Every mention belongs to one object, so it has at most one booking reference. A booking's
 contact (an air booking's contact block, a hotel booking's holder's email and phone) belongs to
-whoever booked it, usually one of its travellers: a passenger with nothing but a name is tied to the guest profile that holds the
-contact.
+whoever booked it, usually one of its travellers: a passenger with nothing but a name is tied to
+the guest profile that holds the contact, and a family member travelling on a trip another member
+booked is tied to the profiles at the booker's home (`booked_from_home`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,15 @@ class TravelComparison:
         own_a, own_b = pairs.has("own_contacts")
         booked_a, booked_b = pairs.has("booking_contacts")
         booker = pairs.crossed("booking_contacts", "own_contacts")
+        # Booked from home: one mention travels on a booking made from the contact of someone
+        # living at the other's address (NaN unless one side has such a home and the other an
+        # address).
+        homes_a, homes_b = pairs.has("booker_homes")
+        home_a, home_b = pairs.has("own_home")
+        from_home = pairs.crossed("booker_homes", "own_home")
         return {
             "booker_contact_eq": where_both((booked_a & own_b) | (booked_b & own_a), booker),
+            "booked_from_home": where_both((homes_a & home_b) | (homes_b & home_a), from_home),
             "same_booker": where_both(booked_a & booked_b, pairs.shared("booking_contacts") > 0),
             "shared_booking": shared.astype(np.float32),
             "holder_and_guest": holder_guest.astype(np.float32),

@@ -108,3 +108,31 @@ def test_a_link_rule_is_a_floor_not_a_ceiling(
     row = outcome.decisions.iloc[0]
     assert (row["decision"], row["source"]) == expected
     assert outcome.rule_hits == {"t/same_phone": 1}
+
+
+def test_a_merge_of_two_first_names_needs_what_one_person_holds() -> None:
+    """Two members of one family share contacts, an address and bookings; with another first name
+    (not a typo, not a nickname) a model merge needs a birth date, loyalty id or document too."""
+    home = {"line1": "Calle Mayor 3", "city": "Madrid", "postal_code": "28013", "country": "ES"}
+    phone = [{"number": "+34 612 345 678"}]
+    frame = frame_of(
+        {"first_name": "Ana", "last_name": "Garcia", "phones": phone, "addresses": [home]},
+        {"first_name": "Luis", "last_name": "Garcia", "phones": phone, "addresses": [home]},
+        {"first_name": "Ana", "last_name": "Garcia", "phones": phone, "date_of_birth": "1980-02-03"},
+        {"first_name": "Luisa", "last_name": "Garcia", "phones": phone, "date_of_birth": "1980-02-03"},
+        {"first_name": "Pepe", "last_name": "Garcia", "phones": phone, "addresses": [home]},
+        {"first_name": "Jose", "last_name": "Garcia", "phones": phone, "addresses": [home]},
+    )
+    a, b = np.array([1, 3, 5]), np.array([2, 4, 6])
+    features = compare(MentionArrays.build(frame, None), a, b, np.full(3, 0.5))
+    outcome = decide(
+        features,
+        PairsToDecide.of(a, b, np.full(3, 0.5)),
+        Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
+        "v1",
+        RuleSet(version="test", levels=(), shared_value_max_names=5),
+        frame,
+    )
+    #                         Ana/Luis   same birth date   Pepe is a nickname of Jose
+    assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge"]
+    assert outcome.other_first_name_to_review == 1 and outcome.name_only_to_review == 0

@@ -24,6 +24,7 @@ FEATURES = [
     "dob_conflict",
     "travelled_together",
     "loyalty_conflict",
+    "booked_from_home",
 ]
 
 
@@ -80,6 +81,19 @@ def test_a_name_and_a_birth_date_together_merge_and_neither_alone() -> None:
     names = [rules.levels[i].name if i >= 0 else None for i in level]
     assert names == ["same_name_same_birth_date"] * 2 + [None] * 3
     assert list(action[:2]) == ["merge", "merge"]
+
+
+def test_a_name_on_a_trip_booked_from_the_others_home_merges() -> None:
+    rules = load_rules()
+    features = pairs(
+        {"booked_from_home": 1, "first_jw": 1, "last_jw": 1},
+        {"booked_from_home": 1, "first_jw": 0.6, "last_jw": 1},  # another member of the family
+        {"booked_from_home": 1, "first_jw": 1, "last_jw": 1, "dob_conflict": 1},  # father and son
+        {"booked_from_home": 0, "first_jw": 1, "last_jw": 1},
+    )
+    level, _ = rules.apply(features, mentions({pk: () for pk in range(1, 9)}))
+    names = [rules.levels[i].name if i >= 0 else None for i in level]
+    assert names == ["same_name_booked_from_home", None, None, None]
 
 
 def test_a_missing_value_never_satisfies_a_condition() -> None:

@@ -1,0 +1,106 @@
+"""Booked from home: a family member on a trip another member booked is compared with the profiles
+at the booker's home. Where the booker lives is a fact about the whole domain: the batch works it
+out over the domain's frame, an online call asks the store, and both give the same features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.comparisons import MentionArrays, compare
+from features.frame import load_interactions, load_mentions
+from pipelines.ingest import ingest_path
+from pipelines.online import contact_homes_in_store
+from profiles.settings import Settings
+from profiles.store import Store, open_store
+
+HOME = {"line1": "Rue de la Paix 48", "city": "Nice", "postal_code": "06030", "country": "FR"}
+ELSEWHERE = {"line1": "Rue Victor Hugo 3", "city": "Lyon", "postal_code": "69002", "country": "FR"}
+
+
+def _objects() -> list[dict[str, object]]:
+    def envelope(kind: str, oid: str, data: dict[str, object]) -> dict[str, object]:
+        return {
+            "object_type": kind,
+            "source": "pms",
+            "id": oid,
+            "modified_at": "2024-01-01T00:00:00Z",
+            "data": data,
+        }
+
+    jean = {
+        "first_name": "Jean",
+        "last_name": "Dubois",
+        "emails": [{"address": "jean@x.fr"}],
+        "addresses": [HOME],
+    }
+    marie = {
+        "first_name": "Marie",
+        "last_name": "Dubois",
+        "emails": [{"address": "marie@x.fr"}],
+        "addresses": [HOME],
+    }
+    other = {
+        "first_name": "Marie",
+        "last_name": "Dubois",
+        "emails": [{"address": "md@y.fr"}],
+        "addresses": [ELSEWHERE],
+    }
+    stay = {
+        "hotel_code": "NCE1",
+        "check_in": "2024-05-01",
+        "check_out": "2024-05-03",
+        "status": "confirmed",
+        "channel": "web",
+        "holder": {"first_name": "Jean", "last_name": "Dubois", "emails": [{"address": "jean@x.fr"}]},
+        "guests": [
+            {"first_name": "Jean", "last_name": "Dubois"},
+            {"first_name": "Marie", "last_name": "Dubois"},
+        ],
+    }
+    return [
+        envelope("guest_profile", "G1", {"traveller": jean}),
+        envelope("guest_profile", "G2", {"traveller": marie}),
+        envelope("guest_profile", "G3", {"traveller": other}),
+        envelope("hotel_booking", "HB1", stay),
+    ]
+
+
+def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "objects.jsonl"
+    path.write_text("".join(json.dumps(o) + "\n" for o in _objects()), encoding="utf-8")
+    ingest_path(store, settings, path)
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+        interactions = load_interactions(conn, store.domain)
+        pk = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
+        guest = pk["pms/hotel_booking/HB1#guests[1]"]  # Marie on the stay Jean booked
+        a = np.array([guest, guest], np.int64)
+        b = np.array([pk["pms/guest_profile/G2#traveller"], pk["pms/guest_profile/G3#traveller"]], np.int64)
+        batch = compare(MentionArrays.build(frame, interactions), a, b)
+        # online: the guest and her candidates, the homes asked of the store
+        few = frame[frame["mention_pk"].isin([guest, *b.tolist()])]
+        mine = interactions[interactions["mention_pk"].isin(few["mention_pk"])]
+        homes = contact_homes_in_store(conn, store.domain, few, mine)
+        online = compare(MentionArrays.build(few, mine, homes), a, b)
+    # Marie at the booker's home, not the namesake elsewhere
+    assert batch["booked_from_home"].tolist() == [1.0, 0.0]
+    assert online["booked_from_home"].tolist() == batch["booked_from_home"].tolist()
+    without = compare(MentionArrays.build(few, mine, {}), a, b)  # the homes are needed
+    assert without["booked_from_home"].tolist() != batch["booked_from_home"].tolist()
+
+
+def test_the_booker_home_asked_of_the_store_is_that_of_the_whole_frame(
+    tmp_path: Path, settings: Settings
+) -> None:
+    _check(open_store(settings), settings, tmp_path)
+
+
+@pytest.mark.postgres
+def test_the_booker_home_asked_of_postgres_is_that_of_the_whole_frame(
+    pg_store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    _check(pg_store, settings, tmp_path)
