@@ -56,6 +56,7 @@ RAISES_MATCH = frozenset(
         "country_eq",
         "loyalty_eq",
         "document_eq",
+        "document_one_off",
         "shared_strong_ids",
         "embedding_cosine",
         "booker_contact_eq",
@@ -88,6 +89,7 @@ BEYOND_NAME = (
     ("dob_one_digit_off", 1.0),
     ("loyalty_eq", 1.0),
     ("document_eq", 1.0),
+    ("document_one_off", 1.0),
     ("postal_eq", 1.0),
     ("street_token_set", 0.8),
     ("shared_booking", 1.0),
@@ -105,19 +107,20 @@ CONTACT_EVIDENCE = frozenset(
 
 
 # What one person holds whatever their family shares (contacts, an address, bookings): a birth
-# date, a loyalty id, a document.
-IDENTITY_EVIDENCE = (("dob_exact", 1.0), ("loyalty_eq", 1.0), ("document_eq", 1.0))
+# date, a loyalty id, a document (or its number one typo away).
+IDENTITY_EVIDENCE = (("dob_exact", 1.0), ("loyalty_eq", 1.0), ("document_eq", 1.0), ("document_one_off", 1.0))
 # First names this far apart, and not a nickname of each other, are two people (the rules'
 # household veto draws the line at the same place).
 FIRST_NAMES_DIFFER_BELOW = 0.85
 
 
 def first_names_differ(features: pd.DataFrame) -> np.ndarray:
-    """Whether each pair's first names are another person's (not a typo, not a nickname); False
-    where either has none."""
+    """Whether each pair's first names are another person's (not a typo, not a nickname, not the
+    first and last names written the other way round); False where either has none."""
     first = features["first_jw"].to_numpy(np.float64)
     nickname = features["first_nickname_eq"].to_numpy(np.float64) == 1
-    return (first < FIRST_NAMES_DIFFER_BELOW) & ~nickname
+    swapped = features["name_swap"].to_numpy(np.float64) == 1
+    return (first < FIRST_NAMES_DIFFER_BELOW) & ~nickname & ~swapped
 
 
 def agrees_on_identity(features: pd.DataFrame) -> np.ndarray:

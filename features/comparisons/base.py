@@ -219,6 +219,7 @@ class MentionArrays:
         arrays.text["email_domain"] = np.array(
             [t[0].rpartition("@")[2] if t else "" for t in emails], dtype=object
         )
+        arrays.text["document"] = np.array([t[0] if t else "" for t in column["documents"]], dtype=object)
         vocabulary: dict[str, int] = {}
         lists = {
             "emails": emails,

@@ -78,6 +78,21 @@ def test_contacts_identifiers_and_conflicts() -> None:
     assert row["shared_strong_ids"] == 2  # one email, one loyalty card
 
 
+def test_a_document_number_one_typo_away() -> None:
+    def passport(number: str) -> dict:
+        return {
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "documents": [{"type": "passport", "number": number}],
+        }
+
+    for other, expected in (("X4086300", 1.0), ("X4086031", 1.0), ("X4086030", 0.0), ("X9186300", 0.0)):
+        row = features_of(passport("X4086030"), passport(other), pairs=[(1, 2)]).iloc[0]
+        assert row["document_one_off"] == expected, other
+    alone = features_of(passport("X4086030"), {"first_name": "Ana"}, pairs=[(1, 2)]).iloc[0]
+    assert np.isnan(alone["document_one_off"])
+
+
 def test_travel_evidence() -> None:
     travel = interactions_of(
         [

@@ -122,17 +122,19 @@ def test_a_merge_of_two_first_names_needs_what_one_person_holds() -> None:
         {"first_name": "Luisa", "last_name": "Garcia", "phones": phone, "date_of_birth": "1980-02-03"},
         {"first_name": "Pepe", "last_name": "Garcia", "phones": phone, "addresses": [home]},
         {"first_name": "Jose", "last_name": "Garcia", "phones": phone, "addresses": [home]},
+        {"first_name": "Ana", "last_name": "Garcia", "phones": phone, "addresses": [home]},
+        {"first_name": "Garcia", "last_name": "Ana", "phones": phone, "addresses": [home]},
     )
-    a, b = np.array([1, 3, 5]), np.array([2, 4, 6])
-    features = compare(MentionArrays.build(frame, None), a, b, np.full(3, 0.5))
+    a, b = np.array([1, 3, 5, 7]), np.array([2, 4, 6, 8])
+    features = compare(MentionArrays.build(frame, None), a, b, np.full(4, 0.5))
     outcome = decide(
         features,
-        PairsToDecide.of(a, b, np.full(3, 0.5)),
+        PairsToDecide.of(a, b, np.full(4, 0.5)),
         Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
         "v1",
         RuleSet(version="test", levels=(), shared_value_max_names=5),
         frame,
     )
-    #                         Ana/Luis   same birth date   Pepe is a nickname of Jose
-    assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge"]
+    #              Ana/Luis   same birth date   Pepe is a nickname of Jose   written the other way
+    assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge", "merge"]
     assert outcome.other_first_name_to_review == 1 and outcome.name_only_to_review == 0
