@@ -116,12 +116,13 @@ def _phone_suffixes(phones: list[Any], digits: list[Any]) -> list[tuple[str, ...
 
 # Where a booking's contact lives: the addresses of the mentions that hold the contact as their own
 # (contact -> (how many mentions hold it, their address keys)). A contact on more mentions than
-# MOST_CONTACT_HOLDERS, or at more than MOST_CONTACT_HOMES addresses (a person's home and the one
-# they moved from), is a desk's or several households' and locates nobody. In a batch the whole
-# domain's frame answers (`homes_of_contacts`); online, the store (`profiles.store.reads`).
+# MOST_CONTACT_HOLDERS, or at more than MOST_CONTACT_HOMES address, is a desk's, several
+# households' or namesakes' (two James Smiths writing one address) and locates nobody. In a batch
+# the whole domain's frame answers (`homes_of_contacts`); online, the store
+# (`pipelines.online.contact_homes_in_store`).
 ContactHomes = dict[str, tuple[int, frozenset[str]]]
 MOST_CONTACT_HOLDERS = 200
-MOST_CONTACT_HOMES = 2
+MOST_CONTACT_HOMES = 1
 
 
 def address_key(street: Any, postal_code: Any) -> str | None:
