@@ -23,7 +23,6 @@ from sqlalchemy import Connection
 from pipelines.decide import APART
 from profiles.resolution.clustering import (
     MANUAL_SCORE,
-    RULE_SCORE,
     ClusterInputs,
     ClusterReport,
     PairScores,
@@ -187,10 +186,6 @@ def cluster_inputs(
     decision, source = effective["decision"].to_numpy(object), effective["source"].to_numpy(object)
     score = effective["score"].to_numpy(np.float64)
     manual = source == "manual"
-    # A rule's merge is a decision, not a probability: it counts as certain in the re-check and
-    # goes before the model's merges (the model's own score of a same-name, same-birth-date pair
-    # was often 0.2, and the re-check refused to join the two groups it linked).
-    score = np.where((source == "rule") & (decision == "merge"), RULE_SCORE, score)
     weight = np.where(manual, MANUAL_SCORE, score)
     merge = decision == "merge"
     apart = (decision == APART) | (manual & (decision == "no_match"))

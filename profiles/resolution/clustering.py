@@ -1,7 +1,7 @@
 """Clustering that does not chain strangers together.
 
-Merge edges are applied strongest first with union-find (a person's merge weighs `MANUAL_SCORE`, a
-rule's `RULE_SCORE`, a model's its score). Two clusters are not joined when:
+Merge edges are applied strongest first with union-find (a person's merge weighs `MANUAL_SCORE`,
+any other its decision's score). Two clusters are not joined when:
 - a cannot-link pair lies across them: co-travellers of one booking or stay, and pairs with
   conflicting documents or dates of birth that the model itself did not judge a match (a typo'd
   or noisy value on a pair the model merges is not a conflict: the direct evidence wins);
@@ -76,7 +76,6 @@ class ClusterReport:
 
 
 MANUAL_SCORE = 2.0  # a person's merge: above every score, applied first and never refused
-RULE_SCORE = 1.0  # a rule's merge: certain, applied before the model's merges
 LARGE = 2  # clusters of this size or more on both sides get the re-check
 SIDE = 64  # the re-check compares at most the first 64 members of each side (4,096 pairs)
 JOIN_AT_MOST = 0.5
