@@ -79,11 +79,10 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
     for part in scores["errors"].values():
         assert sum(part["kinds"].values()) == pytest.approx(part["pairs"], abs=len(part["kinds"]))
     assert scores["errors"]["missed_matches"]["pairs"] > 0
-    # regression guards below what this path measures on this data today (precision 0.97, B-cubed
-    # F1 0.62: model merges on a name alone go to review, which costs recall on so small a set)
-    # 250 people, 40 labels: precision 0.91, recall 0.88, F1 0.90 (0.95 / 0.69 / 0.80 at the start
-    # of issue 22's second pass: rules for the same name with a birth date or a trip booked from
-    # home, and the guards on model merges, trade a little precision for much recall)
+    # regression guards below what this path measures on this data today: 250 people, 40 labels,
+    # precision 0.91, recall 0.88, F1 0.90 (0.95 / 0.69 / 0.80 at the start of issue 22's second
+    # pass: rules for the same name with a birth date or a trip booked from home, and the guards on
+    # model merges, trade a little precision for much recall)
     assert scores["precision"] > 0.9 and scores["f1"] > 0.85 and scores["b3_f1"] > 0.88
     # resolving again (incremental: nothing changed), and again in full, keeps every profile id
     # and changes no decision
