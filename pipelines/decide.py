@@ -3,10 +3,11 @@ batch of millions (`decide`).
 
 In order: a rule level if one fires (`profiles.resolution.rules`; a `link` level only where the
 scores would not merge the pair), else the imported score if the pair has one, else the champion
-model against its thresholds; a model merge with nothing but
-the name in common goes to review; co-travellers, and pairs with conflicting documents or birth
-dates that nothing merged, become cannot-links (`APART`). Which emails and phones the rules treat
-as shared (written for several people) is a fact about the whole domain: the batch counts it over
+model against its thresholds; a model merge with nothing but the name in common goes to review,
+and so does one of two first names with no birth date, loyalty id or document in common;
+co-travellers, and pairs with conflicting documents or birth dates that nothing merged, become
+cannot-links (`APART`). Which emails and phones the rules treat as shared (written for several
+people) is a fact about the whole domain: the batch counts it over
 the domain's frame, an online call asks the store (`SharedValues`), and both give the same answer.
 """
 
