@@ -132,10 +132,9 @@ def address_key(street: Any, postal_code: Any) -> str | None:
     return None
 
 
-def own_contacts(emails: Any, phones: Any, phone_digits: Any) -> tuple[str, ...]:
-    """A mention's own contacts: its emails and its phones' suffixes (the blocking keys' width)."""
-    suffixes = (phone_suffix(str(n)) for n in (*phones, *phone_digits) if n)
-    return tuple(dict.fromkeys((*(e for e in emails if e), *(s for s in suffixes if s))))
+def _own_contacts(emails: list[Any], suffixes: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Per mention, its own contacts: its emails and its phones' suffixes (`_phone_suffixes`)."""
+    return [tuple(dict.fromkeys((*e, *p))) for e, p in zip(emails, suffixes, strict=True)]
 
 
 def homes_of_contacts(frame: pd.DataFrame, contacts: set[str] | None = None) -> ContactHomes:
@@ -143,10 +142,12 @@ def homes_of_contacts(frame: pd.DataFrame, contacts: set[str] | None = None) -> 
     and their addresses."""
     holders: dict[str, int] = {}
     homes: dict[str, set[str]] = {}
-    columns = [frame[c].tolist() for c in ("emails", "phones", "phone_digits", "street", "postal_code")]
-    for emails, phones, digits, street, postal in zip(*columns, strict=True):
+    emails = frame["emails"].tolist()
+    owned = _own_contacts(emails, _phone_suffixes(frame["phones"].tolist(), frame["phone_digits"].tolist()))
+    places = zip(frame["street"].tolist(), frame["postal_code"].tolist(), strict=True)
+    for held, (street, postal) in zip(owned, places, strict=True):
         home = address_key(street, postal)
-        for contact in own_contacts(emails, phones, digits):
+        for contact in held:
             if contacts is not None and contact not in contacts:
                 continue
             holders[contact] = holders.get(contact, 0) + 1
@@ -239,9 +240,7 @@ class MentionArrays:
         # A mention's own contacts, and the contacts of the bookings it travels on (a PNR's
         # contact email and phone, which belong to whoever booked it): one vocabulary, so that
         # "this passenger's booking was made from that guest's email" is a code comparison.
-        lists["own_contacts"] = [
-            tuple(dict.fromkeys((*e, *p))) for e, p in zip(emails, lists["phone_suffixes"], strict=True)
-        ]
+        lists["own_contacts"] = _own_contacts(emails, lists["phone_suffixes"])
         lists["booking_contacts"] = _booking_contacts(pks, interactions)
         # Who booked, where they live: a guest on a trip booked from the contact of someone living
         # at the other mention's address (a family member's booking) is compared by home.
