@@ -195,8 +195,9 @@ class ExclusionContext:
     def shared_values(self, column: str, among: set[str]) -> set[str]:
         """Those of `among` (values of a multi-valued column) written for too many people
         (`profiles.resolution.people`). Without a `shared` source the whole frame is counted
-        once; with one, only values not asked before are asked (a veto reads only the values both sides hold, so an
-        online call asks about a few values, not every contact of every candidate)."""
+        once; with one, only values not asked before are asked (a veto reads only the values both
+        sides hold, so an online call asks about a few values, not every contact of every
+        candidate)."""
         limit = self.rules.shared_value_max_names
         if self.shared is None:
             if column not in self._shared:

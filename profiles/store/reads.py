@@ -175,12 +175,20 @@ def shared_contact_values(
         if conn.dialect.name == "sqlite"
         else "m.normalized ->> 'first_name_canonical'"
     )
-    spellings = f"SELECT DISTINCT {first}, {last}, {canonical} {holders}"
-    for value in several:
-        rows = conn.exec_driver_sql(spellings, (domain, kind, value, True)).cursor.fetchall()
-        entries = ((f, la, frozenset(json.loads(c) if c else ())) for f, la, c in rows)
-        if people_among(entries, max_names) > max_names:
-            out.add(value)
+    # the spellings of every such value in one statement per hundred values, counted per value
+    spelled: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
+    for start in range(0, len(several), 100):
+        part = several[start : start + 100]
+        sql = (
+            f"SELECT DISTINCT i.value, {first}, {last}, {canonical} FROM identifiers AS i "
+            f"JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} AND i.kind = {q} "
+            f"AND i.value IN ({', '.join([q] * len(part))}) AND m.matchable = {q} "
+            f"AND ({first} <> '' OR {last} <> '')"
+        )
+        rows = conn.exec_driver_sql(sql, (domain, kind, *part, True)).cursor.fetchall()
+        for value, f, la, c in rows:
+            spelled.setdefault(value, []).append((f, la, frozenset(json.loads(c) if c else ())))
+    out |= {value for value, entries in spelled.items() if people_among(entries, max_names) > max_names}
     return out
 
 
