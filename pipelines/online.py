@@ -21,11 +21,14 @@ names it among its own nearest, say).
 
 Concurrency: on SQLite a resolve is one writing transaction, which holds the single write lock
 from its start; on PostgreSQL it takes the domain lock shared, locks the profiles it changes, and
-starts again when one of them changed after it was read (`Conflict`, up to `ATTEMPTS` times).
+starts again when one of them changed after it was read (`Conflict`): at least `ATTEMPTS` times
+and for as long as `write_wait_seconds`, after a short random pause that grows with each try, so
+that writers that collided do not collide again in step.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -85,6 +88,7 @@ from profiles.store.vectors import add_pairs, pairs_among, save_embeddings, vect
 
 ONLINE = ":online"
 ATTEMPTS = 5
+MAX_PAUSE_SECONDS = 0.25  # the longest pause between two tries of one resolve
 MAX_COMPONENT = 20_000  # a component this large is a data problem (a generic key let through)
 
 
@@ -338,7 +342,9 @@ class OnlineResolver:
     def resolve_mention(self, pk: int) -> MentionOutcome:
         """Resolve one stored mention (again, if its content changed since it was resolved)."""
         loaded = self._champion()  # before the transaction: a first load takes a while
-        for _ in range(ATTEMPTS):
+        deadline = time.monotonic() + self.settings.write_wait_seconds
+        tries = 0
+        while True:
             try:
                 with self.store.transaction() as conn:
                     domain_lock(
@@ -352,8 +358,13 @@ class OnlineResolver:
                     self.live.add(pk, vector)
                 return outcome
             except (Conflict, IntegrityError):  # another writer got there first: read again
-                continue
-        raise Conflict(f"mention {pk}: its profiles kept changing under other writers; try again")
+                tries += 1
+                if tries >= ATTEMPTS and time.monotonic() >= deadline:
+                    raise Conflict(
+                        f"mention {pk}: its profiles kept changing under other writers for "
+                        f"{self.settings.write_wait_seconds:g} s ({tries} tries); try again"
+                    ) from None
+                time.sleep(random.uniform(0, min(MAX_PAUSE_SECONDS, 0.01 * 2**tries)))
 
     def _resolve_in(
         self, conn: Connection, pk: int, loaded: Champion | NotReady

@@ -93,14 +93,15 @@ def _resolve_in_threads(
     errors: list[BaseException] = []
 
     def work(part: list[Any]) -> None:
+        store = make_store()
         try:
-            store = make_store()
             resolver = OnlineResolver(store, settings)
             for obj in part:
                 resolver.resolve_objects([obj])
-            store.engine.dispose()
         except BaseException as exc:  # reported to the test below
             errors.append(exc)
+        finally:  # a failed thread's connections must not outlive it into another test
+            store.engine.dispose()
 
     workers = [threading.Thread(target=work, args=(objects[i::threads],)) for i in range(threads)]
     for w in workers:
@@ -144,12 +145,13 @@ def test_online_writers_and_a_batch_run_on_postgres_lose_nothing(
     reports: list[Any] = []
 
     def batch() -> None:
+        store = open_store(settings)
         try:
-            store = open_store(settings)
             reports.append(run_resolve(store, settings, full=True))
-            store.engine.dispose()
         except BaseException as exc:
             batch_errors.append(exc)
+        finally:
+            store.engine.dispose()
 
     runner = threading.Thread(target=batch)
     runner.start()
