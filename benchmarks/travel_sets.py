@@ -3,13 +3,18 @@ labelling seeds: the documented command line (`ingest`, `block`, `label --oracle
 --seed S`, `train`, `resolve`, `export`) on each set, each seed, scored on the exported assignment.
 
 usage: python -m benchmarks.travel_sets [--sets 8] [--seeds 5] [--mentions 20000] [--budget 50]
-                                        [--base REV] [--work DIR]
+                                        [--base REV] [--work DIR] [--no-anchors]
 
 With `--base`, that git revision (checked out into a temporary worktree, run with this checkout's
 virtual environment) runs the same sets and seeds beside the working tree, each on a store it
 ingested and blocked itself, so that a change to ingest or blocking is measured too. Prints one
 line per run and a Markdown table: pairwise and B-cubed F1, mean and worst seed, per set and over
 all sets. `make bench` runs it without `--base` (`run`).
+
+Beside UPT, on every set, the anchor tools run on the same store's normalized mention table
+(`benchmarks.anchors`, each in its own process): Splink (unsupervised, once per set) and
+recordlinkage (logistic regression on the 50 labels UPT's seed-0 run chose; ECM unsupervised).
+dedupe is not run (its memory: `quality.DEDUPE_MAX_MENTIONS`).
 """
 
 from __future__ import annotations
@@ -23,8 +28,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, machine, write_section
+from benchmarks import anchors
+from benchmarks.common import ROOT, machine, run_measured, write_section
 from benchmarks.compare_commits import upt_in
+from benchmarks.quality import RECORDLINKAGE_MAX_MENTIONS
+
+# dedupe is left out: 10.6 GB on 5,000 records (see quality.DEDUPE_MAX_MENTIONS)
+TRAVEL_ANCHORS = ("splink", "recordlinkage-logistic", "recordlinkage-ecm")
 
 # (name, generator settings besides the number of people and the seed): one knob moved at a time
 # from the generator's defaults (household share 0.3, typo rate 0.08, nickname rate 0.15,
@@ -65,13 +75,16 @@ def _scores(assignment: Path, truth: Path) -> dict[str, float]:
 
 
 def run_set(
-    tree: Path, objects: Path, truth: Path, work: Path, seeds: int, budget: int
+    tree: Path, objects: Path, truth: Path, work: Path, seeds: int, budget: int, keep_labels: bool = False
 ) -> list[dict[str, Any]]:
     """One tree on one data set: ingested and blocked once, then labelled, trained, resolved and
-    exported from that state once per labelling seed."""
+    exported from that state once per labelling seed. With `keep_labels`, the normalized mention
+    table (`records.parquet`) and seed 0's labels (`labels.csv`) stay in `work` for the anchors."""
     blocked = work / "blocked"
     upt_in(tree, blocked, work / "mlruns-blocked", "ingest", str(objects), "-q")
     upt_in(tree, blocked, work / "mlruns-blocked", "block", "-q")
+    if keep_labels:
+        anchors.write_records(blocked, work / "records.parquet")
     out = []
     for seed in range(seeds):
         home, mlruns = work / f"home-{seed}", work / f"mlruns-{seed}"
@@ -92,6 +105,8 @@ def run_set(
         trained = json.loads(upt_in(tree, home, mlruns, "train", "--json"))
         upt_in(tree, home, mlruns, "resolve", "--json")
         upt_in(tree, home, mlruns, "export", "--mentions", str(work / f"assignment-{seed}.csv"))
+        if keep_labels and seed == 0:
+            upt_in(tree, home, mlruns, "labels", "export", str(work / "labels.csv"))
         scores = _scores(work / f"assignment-{seed}.csv", truth)
         out.append(
             {
@@ -103,6 +118,24 @@ def run_set(
         )
         shutil.rmtree(home)
         shutil.rmtree(mlruns, ignore_errors=True)
+    return out
+
+
+def run_anchors(work: Path, truth: Path, mentions: int) -> dict[str, Any]:
+    """The anchor tools on one set, on what `run_set(..., keep_labels=True)` left in `work`."""
+    out: dict[str, Any] = {}
+    for tool in TRAVEL_ANCHORS:
+        if tool.startswith("recordlinkage") and mentions > RECORDLINKAGE_MAX_MENTIONS:
+            out[tool] = {"skipped": f"not run above {RECORDLINKAGE_MAX_MENTIONS:,} mentions"}
+            continue
+        assignment = work / f"assignment-{tool}.csv"
+        try:
+            measured = run_measured(
+                anchors.child_code(tool, work / "records.parquet", work / "labels.csv", assignment)
+            )
+            out[tool] = {**anchors.scores(assignment, truth), **measured}
+        except RuntimeError as exc:
+            out[tool] = {"failed": str(exc).strip().splitlines()[-1][:300]}
     return out
 
 
@@ -119,7 +152,13 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def measure(
-    work: Path, sets: int, seeds: int, mentions: int, budget: int, trees: dict[str, Path]
+    work: Path,
+    sets: int,
+    seeds: int,
+    mentions: int,
+    budget: int,
+    trees: dict[str, Path],
+    with_anchors: bool = True,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"sets": {}, "mentions": mentions, "seeds": seeds, "budget": budget}
     for index, (name, settings) in enumerate(SETS[:sets]):
@@ -127,9 +166,17 @@ def measure(
         objects, truth = _generate(name, settings, index, mentions, data / "data")
         results["sets"][name] = {"settings": settings}
         for side, tree in trees.items():
-            runs = run_set(tree, objects, truth, data / side, seeds, budget)
+            # the anchors run on the store and labels of the tree measured (the last one)
+            keep = with_anchors and side == list(trees)[-1]
+            runs = run_set(tree, objects, truth, data / side, seeds, budget, keep_labels=keep)
             results["sets"][name][side] = {"runs": runs, **_summary(runs)}
             print(f"[bench]   travel sets {name} {side}: {json.dumps(_summary(runs))}", flush=True)
+            if keep:
+                results["sets"][name]["anchors"] = run_anchors(data / side, truth, mentions)
+                print(
+                    f"[bench]   travel sets {name} anchors: {json.dumps(results['sets'][name]['anchors'])}",
+                    flush=True,
+                )
             shutil.rmtree(data / side, ignore_errors=True)
     for side in trees:
         every = [r for s in results["sets"].values() for r in s[side]["runs"]]
@@ -172,12 +219,49 @@ def markdown(results: dict[str, Any], trees: dict[str, str]) -> str:
             f"{trees[s]}: pairwise precision {results[s]['precision_mean']:.3f}, recall "
             f"{results[s]['recall_mean']:.3f} (means over every set and seed)."
         )
+    lines += anchor_lines(results, sides[-1], trees[sides[-1]])
     return "\n".join(lines) + "\n"
+
+
+def anchor_lines(results: dict[str, Any], side: str, label: str) -> list[str]:
+    """The anchors beside UPT on each set, and UPT's lead: its worst seed against the best anchor,
+    on each measure."""
+    measured = {n: s for n, s in results["sets"].items() if "anchors" in s}
+    if not measured:
+        return []
+    tools = [t for t in TRAVEL_ANCHORS if any("f1" in s["anchors"].get(t, {}) for s in measured.values())]
+    lines = [
+        "",
+        f"The anchors on the same sets in the same run (on the normalized mention table of {label}'s store; "
+        "Splink unsupervised, recordlinkage logistic regression on the labels of UPT's seed-0 run, recordlinkage "
+        f"ECM unsupervised; dedupe is not run here: it took 10.6 GB on Febrl3's 5,000 records, see `quality`), pairwise F1 / B-cubed F1, "
+        f"and {label}'s lead: its worst seed minus the best anchor:",
+        "",
+        f"| set | {label} mean | " + " | ".join(tools) + " | lead F1 | lead B3 |",
+        "|---|---|" + "---|" * len(tools) + "---|---|",
+    ]
+    for name, per_set in measured.items():
+        upt = per_set[side]
+        cells = []
+        best_f1 = best_b3 = 0.0
+        for tool in tools:
+            r = per_set["anchors"].get(tool, {})
+            if "f1" in r:
+                cells.append(f"{r['f1']:.3f} / {r['b3_f1']:.3f}")
+                best_f1, best_b3 = max(best_f1, r["f1"]), max(best_b3, r["b3_f1"])
+            else:
+                cells.append(str(r.get("skipped") or r.get("failed") or "not run"))
+        lines.append(
+            f"| {name} | {upt['f1_mean']:.3f} / {upt['b3_mean']:.3f} | "
+            + " | ".join(cells)
+            + f" | {upt['f1_worst'] - best_f1:+.3f} | {upt['b3_worst'] - best_b3:+.3f} |"
+        )
+    return lines
 
 
 def run(workdir: Path, mentions: int = 20_000) -> None:
     """`make bench`: the working tree on eight sets, five labelling seeds each."""
-    results = measure(workdir / "travel_sets", len(SETS), 5, mentions, 50, {"head": ROOT})
+    results = measure(workdir / "travel_sets", len(SETS), 5, mentions, 50, {"head": ROOT}, with_anchors=True)
     write_section("travel_sets", markdown(results, {"head": "UPT"}), results)
 
 
@@ -189,6 +273,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--base")
     parser.add_argument("--work", type=Path)
+    parser.add_argument("--no-anchors", action="store_true", help="UPT only, no anchor tools")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="upt-travel-sets-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -202,7 +287,9 @@ def main() -> None:
         trees["base"] = base_tree
     trees["head"] = ROOT
     try:
-        results = measure(work, args.sets, args.seeds, args.mentions, args.budget, trees)
+        results = measure(
+            work, args.sets, args.seeds, args.mentions, args.budget, trees, with_anchors=not args.no_anchors
+        )
     finally:
         if base_tree is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
