@@ -6,6 +6,7 @@ training and resolution score; online serving builds the same frame for one reco
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,41 @@ class PairFeatures:
         a = self.features["mention_a"].to_numpy()[rows]
         b = self.features["mention_b"].to_numpy()[rows]
         return list(zip(keys.loc[a].tolist(), keys.loc[b].tolist(), strict=True))
+
+    def in_key_order(self) -> PairFeatures:
+        """The same pairs ordered by their mention keys (the smaller key of each pair, then the
+        other), not by the ids the store gave in order of arrival: what picks from these rows in
+        order picks the same pairs however the data arrived."""
+        keys = self.frame["mention_key"]
+        ka = keys.loc[self.features["mention_a"].to_numpy()].to_numpy(str)
+        kb = keys.loc[self.features["mention_b"].to_numpy()].to_numpy(str)
+        first = ka <= kb
+        low, high = np.where(first, ka, kb), np.where(first, kb, ka)
+        order = np.lexsort((high, low))
+        return PairFeatures(
+            self.frame, self.features.iloc[order].reset_index(drop=True), self.blockers[order]
+        )
+
+    def draws(self) -> np.ndarray:
+        """One pseudo-random 64-bit number per pair, from its two mention keys alone (either
+        order): the labelling loop's random picks, the same for a pair whatever rows surround it."""
+        keys = self.frame["mention_key"]
+        digest = {
+            pk: int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "little")
+            for pk, key in keys.items()
+        }
+        ha = self.features["mention_a"].map(digest).to_numpy(np.uint64)
+        hb = self.features["mention_b"].map(digest).to_numpy(np.uint64)
+        return mix64(np.minimum(ha, hb) ^ mix64(np.maximum(ha, hb)))
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, element-wise: nearby inputs give unrelated outputs."""
+    with np.errstate(over="ignore"):
+        x = np.asarray(x, np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 @dataclass

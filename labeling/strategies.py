@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.blocking import Blocker
+from features.pairs import mix64
 from models.base import feature_matrix
 from models.classifiers import LightGBMMatcher, Matcher, auto_model_name, make_model
 from profiles.errors import ConfigError, ValidationFailed
@@ -53,6 +54,16 @@ class Pool:
     blockers: np.ndarray
     labelled: dict[int, int]  # pool row -> 1 match / 0 non-match
     frame: pd.DataFrame | None = None  # the mentions, indexed by id (for learners that read records)
+    # one pseudo-random number per row from the pair's content (`PairFeatures.draws`): random
+    # picks take the smallest after salting, so they do not depend on row order or row count
+    draws: np.ndarray | None = None
+
+    def pick(self, rows: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
+        """`n` of `rows` at random: the smallest draws salted by `rng` (the labelling seed)."""
+        draws = self.draws if self.draws is not None else np.arange(len(self.features), dtype=np.uint64)
+        salt = np.uint64(int(rng.integers(0, 2**63)))
+        salted = mix64(draws[rows] ^ salt)
+        return [int(rows[i]) for i in np.argsort(salted, kind="stable")[:n]]
 
     def unlabelled(self, asked: set[int]) -> np.ndarray:
         rows = np.arange(len(self.features))
@@ -73,13 +84,13 @@ def seed_round(pool: Pool, n: int, asked: set[int], rng: np.random.Generator) ->
     picks: list[int] = []
     for chunk in np.array_split(order, min(n, len(order))):
         if len(chunk):
-            picks.append(int(rng.choice(chunk)))
+            picks.extend(pool.pick(chunk, 1, rng))
     for blocker in Blocker:
         if len(picks) >= n + len(Blocker):
             break
         has = free[(pool.blockers[free] & int(blocker)) != 0]
         if len(has) and not np.any((pool.blockers[picks] & int(blocker)) != 0):
-            picks.append(int(rng.choice(has)))
+            picks.extend(pool.pick(has, 1, rng))
     return list(dict.fromkeys(picks))[: max(n, 1)]
 
 
@@ -142,7 +153,7 @@ def _one_class_fallback(pool: Pool, n: int, asked: set[int], rng: np.random.Gene
         return None
     free = pool.unlabelled(asked)
     scores = seed_score(pool.features.iloc[free])
-    order = free[np.argsort(scores)]
+    order = free[np.argsort(scores, kind="stable")]
     end = order[::-1] if (len(y) == 0 or y[0] == 0) else order
     return [int(i) for i in end[:n]]
 
@@ -193,7 +204,7 @@ class QueryByCommittee:
             model = LightGBMMatcher(seed=member).fit(x.iloc[rows], y[rows])
             votes.append(model.predict_proba(pool.features.iloc[free]))
         if not votes:
-            return [int(i) for i in rng.choice(free, size=min(n, len(free)), replace=False)]
+            return pool.pick(free, n, rng)
         disagreement = np.var(np.vstack(votes), axis=0)
         chosen = _diverse(pool, free[np.argsort(-disagreement, kind="stable")], n)
         return _balanced(pool, free, chosen, n)

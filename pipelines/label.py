@@ -20,11 +20,13 @@ SHOWN = PERSON_FIELDS
 
 
 def build_pool(store: Store) -> tuple[PairFeatures, Pool]:
-    """The candidate pairs with their features, and which of them are already labelled."""
+    """The candidate pairs with their features, and which of them are already labelled; in the
+    order of their mention keys, with draws from them, so that the questions asked do not depend
+    on the order the data arrived in."""
     with store.reading() as conn:
-        pairs = load_candidate_features(conn, store.domain)
+        pairs = load_candidate_features(conn, store.domain).in_key_order()
         existing = load_labels(conn, store.domain)
-    pool = Pool(pairs.features, pairs.blockers, {}, pairs.frame)
+    pool = Pool(pairs.features, pairs.blockers, {}, pairs.frame, pairs.draws())
     if len(existing):
         index = {key: row for row, key in enumerate(pairs.keys(np.arange(len(pairs.features))))}
         for a, b, label in existing[["mention_a", "mention_b", "label"]].itertuples(index=False):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.pairs import PairFeatures
 from labeling.loop import run_loop
 from labeling.oracle import SimulatedOracle
 from labeling.store import (
@@ -160,3 +161,55 @@ def test_scarce_matches_are_topped_up_by_seed_score_not_by_a_one_match_model() -
     scores = seed_score(p.features)
     free = p.unlabelled(set(p.labelled))
     assert min(scores[topped_up]) >= np.sort(scores[free])[-6]
+
+
+def _pair_features(order: np.ndarray, n: int = 400, pairs: int = 900) -> tuple[PairFeatures, dict]:
+    """The same mentions and candidate pairs, the mentions stored with ids in `order` (as if the
+    data had arrived in that order) and the pairs listed by those ids."""
+    rng = np.random.default_rng(5)
+    keys = np.array([f"src/obj/{i:05d}#p" for i in range(n)])
+    same = rng.random(pairs) < 0.3
+    left, right = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+    right = np.where(left == right, (right + 1) % n, right)
+    unique = sorted({(int(min(a, b)), int(max(a, b))) for a, b in zip(left, right, strict=True)})
+    truth = {(keys[a], keys[b]): bool(same[i % pairs]) for i, (a, b) in enumerate(unique)}
+    pk = np.empty(n, np.int64)
+    pk[order] = np.arange(1, n + 1)  # mention i arrives order-th
+    frame = pd.DataFrame({"mention_key": keys}, index=pd.Index(pk, name="mention_pk"))
+    a = np.array([pk[x] for x, _ in unique])
+    b = np.array([pk[y] for _, y in unique])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    is_match = np.array([truth[(keys[x], keys[y])] for x, y in unique])
+    features = pd.DataFrame(
+        {
+            "mention_a": lo,
+            "mention_b": hi,
+            # few distinct values: many ties, which must not be broken by row order
+            "first_jw": np.round(np.clip(0.55 + 0.35 * is_match + rng.normal(0, 0.1, len(lo)), 0, 1), 1),
+            "dob_exact": np.where(rng.random(len(lo)) < 0.5, np.nan, is_match).astype(float),
+        }
+    )
+    shuffle = np.argsort(lo * (n + 1) + hi)  # listed by (a, b) of these ids, as the store reads them
+    features = features.iloc[shuffle].reset_index(drop=True)
+    blockers = np.where(features["dob_exact"].isna(), 1, 128)
+    return PairFeatures(frame, features, blockers), truth
+
+
+@pytest.mark.parametrize("strategy", [UncertaintySampling, QueryByCommittee])
+def test_the_questions_do_not_depend_on_the_order_the_data_arrived_in(strategy: type) -> None:
+    asked: list[list[tuple[str, str]]] = []
+    for order in (np.arange(400), np.random.default_rng(9).permutation(400)):
+        pairs, truth = _pair_features(order)
+        pairs = pairs.in_key_order()
+        p = Pool(pairs.features, pairs.blockers, {}, pairs.frame, pairs.draws())
+        keys = [tuple(sorted(k)) for k in pairs.keys(np.arange(len(pairs.features)))]
+        run_loop(
+            p,
+            lambda row, keys=keys, truth=truth: "match" if truth[keys[row]] else "non_match",
+            lambda r, a: None,
+            budget=30,
+            strategy=strategy(),
+            seed=3,
+        )
+        asked.append([keys[row] for row in p.labelled])
+    assert len(asked[0]) == 30 and asked[0] == asked[1]
