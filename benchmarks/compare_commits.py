@@ -37,11 +37,13 @@ from training.metrics import cluster_scores
 LABELS = 50
 
 
-def upt_in(tree: Path, home: Path, mlruns: Path, *args: str) -> str:
+def upt_in(tree: Path, home: Path, mlruns: Path, *args: str, settings: dict[str, str] | None = None) -> str:
     """`upt ARGS` as the command line of `tree` (a checkout), on the store `home` and the MLflow
-    store `mlruns`, with this checkout's virtual environment; its standard output."""
+    store `mlruns`, with this checkout's virtual environment (and `settings`, more UPT_ variables);
+    its standard output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("UPT_")}
     env.update({"UPT_HOME": str(home), "UPT_MLFLOW_TRACKING_URI": str(mlruns), "PYTHONPATH": str(tree)})
+    env.update(settings or {})
     done = subprocess.run(
         [sys.executable, "-c", "from pipelines.cli import run; run()", *args],
         cwd=tree,

@@ -50,7 +50,7 @@ def _asking_order(
     from labeling.loop import run_loop
     from labeling.strategies import Pool, make_strategy
 
-    pool = Pool(base.features, base.blockers, {}, pairs.frame)
+    pool = Pool(base.features, base.blockers, {}, pairs.frame, base.draws)
     order: list[int] = []
     chooser = make_strategy(strategy)
     if hasattr(chooser, "seed"):

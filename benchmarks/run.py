@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks and rewrite BENCHMARKS.md from their result files.
 
 usage: python -m benchmarks.run [NAME ...]   (default: all; names: ingest, blocking, scale, learning, quality,
-       travel_sets, online)
+       travel_sets, travel_curve, online)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import blocking, ingest, learning, online, quality, scale, travel_sets
+from benchmarks import blocking, ingest, learning, online, quality, scale, travel_curve, travel_sets
 from benchmarks.common import rebuild_benchmarks_md
 
 BENCHES = {
@@ -21,6 +21,7 @@ BENCHES = {
     "learning": learning.run,
     "quality": quality.run,
     "travel_sets": travel_sets.run,
+    "travel_curve": travel_curve.run,
     "online": online.run,
 }
 
