@@ -53,6 +53,28 @@ class TrainResult:
     thresholds: dict[str, float]
     aliases: list[str] = field(default_factory=list)
     model: str = ""  # the classifier fitted (what `auto` chose)
+    caution: str | None = None  # why its merges should not be trusted yet, if so
+
+
+# Below this many labels of the rarer class a model's merges can be worse than the rules alone:
+# on three 20,000-mention travel sets, 10 labels (about 5 of each class) gave pairwise F1 0.56
+# where the rules alone gave 0.74 on one set (0.84 and 0.77 against 0.72 and 0.70 on the other
+# two); from 25 labels (10 or more of each) every set was above the rules alone
+# (`benchmarks.travel_curve`).
+MIN_PER_CLASS_TO_TRUST = 10
+
+
+def caution_for(y: np.ndarray) -> str | None:
+    """A warning when the labels are too few to trust the model's merges (see
+    `MIN_PER_CLASS_TO_TRUST`), naming how many of each class there are."""
+    matches, non_matches = int(y.sum()), int(len(y) - y.sum())
+    if min(matches, non_matches) >= MIN_PER_CLASS_TO_TRUST:
+        return None
+    return (
+        f"only {matches} matches and {non_matches} non-matches: a model from so few labels can merge "
+        f"worse than the rules alone; label until each class has {MIN_PER_CLASS_TO_TRUST} or more "
+        "(`upt label`), then train again"
+    )
 
 
 def labelled_features(
@@ -249,6 +271,7 @@ def train(
         {"merge": merge, "review": review},
         assigned,
         model_name,
+        caution_for(y),
     )
 
 

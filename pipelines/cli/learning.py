@@ -171,6 +171,8 @@ def train(
         f"{result.labels} labels: precision {m['precision']:.4f}, recall {m['recall']:.4f}, F1 {m['f1']:.4f} at "
         f"merge threshold {result.thresholds['merge']:.3f} (review from {result.thresholds['review']:.3f})"
     )
+    if result.caution:
+        out.print(f"[yellow]caution: {result.caution}[/yellow]")
 
 
 @models_app.command("list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipelines.block import run_block
@@ -17,7 +18,7 @@ from tests.pipelines.helpers import label_with_oracle
 from tests.pipelines.test_block import HashEncoder
 from training import registry
 from training.metrics import cluster_scores, merge_threshold
-from training.train import train
+from training.train import MIN_PER_CLASS_TO_TRUST, caution_for, train
 
 
 @pytest.fixture
@@ -36,6 +37,8 @@ def test_train_logs_registers_and_promotion_is_guarded(labelled: tuple[Store, Se
     store, settings = labelled
     first = train(store, settings, "lightgbm")
     assert first.aliases == ["champion"] and first.labels >= 30
+    # 40 oracle labels hold 10 or more of each class here: no caution
+    assert first.caution is None
     assert 0.1 <= first.thresholds["review"] <= first.thresholds["merge"] <= 1.0
     second = train(store, settings, "logistic")
     assert second.aliases == ["challenger"]
@@ -97,3 +100,11 @@ def test_the_default_merge_threshold_is_f1_best_and_one_look_alike_does_not_lift
     assert rule == "precision_target" and strict == 0.99  # asked for: above the namesake
     few = np.r_[0:10, 61:71]  # 10 of each class: a precision target cannot be measured
     assert choose_merge_threshold(y[few], p[few], 0.995)[1] == "f1_best_out_of_fold"
+
+
+def test_a_model_from_too_few_labels_of_a_class_comes_with_a_caution() -> None:
+    few = MIN_PER_CLASS_TO_TRUST - 1
+    caution = caution_for(np.array([1] * few + [0] * 30))
+    assert caution is not None and f"only {few} matches and 30 non-matches" in caution
+    assert caution_for(np.array([1] * 30 + [0] * few)) is not None
+    assert caution_for(np.array([1] * MIN_PER_CLASS_TO_TRUST + [0] * MIN_PER_CLASS_TO_TRUST)) is None
