@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from features.blocking.order import order_keys
 from pipelines.decide import APART
 from profiles.resolution.clustering import (
     MANUAL_SCORE,
@@ -177,7 +178,10 @@ def cluster_inputs(
     n: int,
     pks: np.ndarray,
     merge_threshold: float = 1.0,
+    keys: np.ndarray | None = None,
 ) -> ClusterInputs:
+    """The clustering's inputs for the mentions `pks` (`keys`: their mention keys, whose order
+    keys break ties between equal scores; without them, the ids do)."""
     node = pd.Index(pks)
     a = node.get_indexer(effective["a"].to_numpy(np.int64))
     b = node.get_indexer(effective["b"].to_numpy(np.int64))
@@ -204,6 +208,7 @@ def cluster_inputs(
         cannot_link=list(zip(a[apart].tolist(), b[apart].tolist(), strict=True)),
         pair_scores=scores,
         join_at=join_threshold(merge_threshold),
+        rank=None if keys is None else np.argsort(np.lexsort((pks, order_keys(keys))), kind="stable"),
     )
 
 
@@ -309,7 +314,9 @@ def assign(
     keys = frame["mention_key"].to_numpy(object)
     pk_of = dict(zip(keys.tolist(), pks.tolist(), strict=True))
     changes, effective = merge_decisions(decided, current, pd.Series(keys, index=pks), pk_of, version, dirty)
-    labels, clustering = cluster(cluster_inputs(effective, pair_a, pair_b, len(frame), pks, merge_threshold))
+    labels, clustering = cluster(
+        cluster_inputs(effective, pair_a, pair_b, len(frame), pks, merge_threshold, keys)
+    )
     ids, retired = assign_ids(labels, [state.members.get(pk) for pk in pks.tolist()], state.created)
     frame = frame.assign(profile_id=ids)
     live, dirty_set = set(pks.tolist()), set(dirty.tolist())

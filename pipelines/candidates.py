@@ -5,18 +5,21 @@ The same blockers as `features.blocking.block`, asked for one mention against th
   unless the key is held by more than the block limit (a generic key), as in the batch;
 - shared travel: its bookings' references and contacts, and the holders of those contacts;
 - the string pass: its window of names in each of its blocks (`windows_around`), the k most
-  similar, ties to the smaller id (`features.blocking.strings.top_for_one`);
-- its embedding neighbours, ranked as the batch ranks them (`features.embedding.index.knn_ranked`).
+  similar, ties to the smaller order key (`features.blocking.strings.top_for_one`);
+- its embedding neighbours, ranked as the batch ranks them (`features.embedding.index.knn_ranked`),
+  ties to the smaller order key too (the stored mentions' keys read from the store).
 
 A stored mention finds exactly the pairs the batch proposes for it from its own side (a mention
 chosen as one of *another's* k nearest shows up in the batch's pairs too; online, that other
 mention's list is the batch's to update). A mention not stored yet goes by `UNSTORED`, an id
-larger than any stored one, which is what it will be once written.
+larger than any stored one, which is what it will be once written, and by its mention key's order
+key when it has a key (else after every other).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,9 +29,11 @@ from sqlalchemy import Connection
 
 from features.blocking import Blocker, BlockingConfig, CandidatePairs, union
 from features.blocking.keys import STRING_BLOCKS, block_limit, row_keys
+from features.blocking.order import LAST, order_key, order_keys
 from features.blocking.strings import WINDOW, top_for_one, window_takes
 from profiles.settings import Settings
 from profiles.store.keys import probe_keys, windows_around
+from profiles.store.reads import mention_keys_of
 
 UNSTORED = 0xFFFFFFFF  # above every stored id; pairs pack two ids in 64 bits (features.blocking.union)
 STRING_THRESHOLD = BlockingConfig().string_threshold
@@ -49,9 +54,16 @@ class Neighbours(Protocol):
     """The embedding side of a lookup: a process's candidate index, kept in step with the store."""
 
     def neighbours(
-        self, pk: int, text: str, stored: bool, encoded: np.ndarray | None = None
+        self,
+        pk: int,
+        text: str,
+        stored: bool,
+        encoded: np.ndarray | None = None,
+        ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
+        order: int = LAST,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(ids of the mention's embedding neighbours, its vector)."""
+        """(ids of the mention's embedding neighbours, its vector); `ties_of` maps ids to their
+        order keys, `order` is the mention's own."""
         ...
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray: ...
@@ -76,8 +88,8 @@ def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[in
 
 
 def _windows(
-    conn: Connection, domain: str, spots: list[tuple[int, str, str, int]], window: int = WINDOW
-) -> list[tuple[list[int], list[str]]]:
+    conn: Connection, domain: str, spots: list[tuple[int, str, str, int, int]], window: int = WINDOW
+) -> list[tuple[list[int], list[int], list[str]]]:
     """The other rows of each spot's string-pass window (`features.blocking.strings`), read with
     about `window` rows each: half on each side first, more on one side near the block's end."""
     half = window // 2
@@ -90,8 +102,21 @@ def _windows(
             before = windows_around(conn, domain, [spot], window - 1 - len(after), [0])[0][0]
         take_before, take_after = window_takes(len(before), len(after), window)
         rows = [*before[:take_before], *after[:take_after]]
-        out.append(([r[0] for r in rows], [r[1] for r in rows]))
+        out.append(([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]))
     return out
+
+
+def order_keys_in_store(conn: Connection, domain: str) -> Callable[[np.ndarray], np.ndarray]:
+    """ids (any shape) -> the order keys of those stored mentions (0 for -1 or an unknown id),
+    from their mention keys."""
+
+    def ties_of(ids: np.ndarray) -> np.ndarray:
+        flat = ids.ravel()
+        keys = mention_keys_of(conn, domain, flat[flat >= 0].tolist())
+        orders = dict(zip(keys, order_keys(keys.values()).tolist(), strict=True))
+        return np.array([orders.get(int(i), 0) for i in flat], np.int64).reshape(ids.shape)
+
+    return ties_of
 
 
 def lookup(
@@ -110,6 +135,8 @@ def lookup(
     `text` where the caller has it."""
     pk = int(mention["mention_pk"].iloc[0])
     stored = pk != UNSTORED
+    own_key = mention["mention_key"].iloc[0] if "mention_key" in mention else None
+    order = order_key(str(own_key)) if own_key else LAST
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     keys = _keys_of(mention, interactions)
@@ -156,15 +183,20 @@ def lookup(
     seconds["travel"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    spots = [(kind, key, name, pk) for kind, key, name in keys if kind in STRING_BLOCKS]
-    for (_, _, name, _), (pks, names) in zip(spots, _windows(conn, domain, spots), strict=True):
-        add(top_for_one(pk, name, pks, names, settings.string_k, STRING_THRESHOLD), int(Blocker.STRING))
+    spots = [(kind, key, name, order, pk) for kind, key, name in keys if kind in STRING_BLOCKS]
+    for (_, _, name, _, _), (pks, orders, names) in zip(spots, _windows(conn, domain, spots), strict=True):
+        add(
+            top_for_one(pk, order, name, pks, orders, names, settings.string_k, STRING_THRESHOLD),
+            int(Blocker.STRING),
+        )
     seconds["strings"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     vector = None
     if index is not None:
-        neighbours, vector = index.neighbours(pk, text, stored, encoded)
+        neighbours, vector = index.neighbours(
+            pk, text, stored, encoded, order_keys_in_store(conn, domain), order
+        )
         add(neighbours[neighbours >= 0], int(Blocker.EMBEDDING))
     seconds["ann"] = time.perf_counter() - clock
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from features.blocking.keys import mention_keys
+from features.blocking.order import order_keys
 from features.frame import load_interactions, load_mentions, load_mentions_by_ids
 from profiles.settings import Settings
 from profiles.store import Store
@@ -22,7 +25,8 @@ from profiles.store.keys import clear_keys, replace_keys
 from profiles.store.schema import mentions, objects
 
 # Bump when `mention_keys` derives other rows for the same mentions: stores are filled afresh.
-KEYS_VERSION = "1"
+# 2: every row carries its mention's order key (migration 0008).
+KEYS_VERSION = "2"
 
 
 def _marker(domain: str) -> str:
@@ -36,7 +40,13 @@ def refresh_keys(conn: Connection, domain: str, mention_pks: Iterable[int]) -> i
         return 0
     frame = load_mentions_by_ids(conn, domain, pks)
     rows = mention_keys(frame, load_interactions(conn, domain, mention_pks=pks))
-    return replace_keys(conn, domain, pks, rows)
+    return replace_keys(conn, domain, pks, with_order_keys(rows, frame))
+
+
+def with_order_keys(rows: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Key rows (`mention_keys`) with each mention's order key (`features.blocking.order`)."""
+    orders = dict(zip(frame["mention_pk"].tolist(), order_keys(frame["mention_key"]).tolist(), strict=True))
+    return rows.assign(order_key=rows["mention_pk"].map(orders).astype(np.int64))
 
 
 def mentions_of_objects(
@@ -101,6 +111,6 @@ def ensure_keys(store: Store, settings: Settings) -> bool:
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         rows = mention_keys(frame, load_interactions(conn, store.domain))
         clear_keys(conn, store.domain)
-        replace_keys(conn, store.domain, [], rows)
+        replace_keys(conn, store.domain, [], with_order_keys(rows, frame))
         set_info(conn, _marker(store.domain), KEYS_VERSION)
     return True

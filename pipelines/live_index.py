@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from features.blocking.order import LAST
 from features.embedding.encoders import Encoder, load_encoder
 from features.embedding.index import CandidateIndex, half_precision, knn_ranked
 from features.embedding.text import record_texts
@@ -94,11 +96,18 @@ class LiveIndex:
             return self.index.vectors(ids)
 
     def neighbours(
-        self, pk: int, text: str, stored: bool, encoded: np.ndarray | None = None
+        self,
+        pk: int,
+        text: str,
+        stored: bool,
+        encoded: np.ndarray | None = None,
+        ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
+        order: int = LAST,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The mention's k + 1 nearest by exact similarity (itself among them when it is held),
-        as batch blocking ranks them; and its vector (the stored one when it is held, else
-        `encoded`, the vector of `text` when the caller has it already)."""
+        as batch blocking ranks them, ties to the smaller order key (`ties_of`: ids -> the
+        mentions' order keys; `order`: this mention's); and its vector (the stored one when it
+        is held, else `encoded`, the vector of `text` when the caller has it already)."""
         self.sync()
         with self._lock:
             vector = self.index.vectors(np.array([pk]))[0] if stored else np.zeros(self.index.dim, np.float32)
@@ -112,5 +121,7 @@ class LiveIndex:
                 self.settings.knn_floor,
                 self.index.vectors,
                 unstored=not held,
+                ties_of=ties_of,
+                unstored_ties=np.array([order], np.int64),
             )[0]
         return found[found != pk], vector

@@ -2,12 +2,13 @@
 
 Typo'd names embed badly; exhaustive Jaro-Winkler finds them, and doing it only within blocks
 (birth year, phonetic surname, postal code) keeps it near-linear. Each mention is compared with
-the `window` names nearest to it in its block, in the block's order (name, then mention id):
-the whole block when it is no larger, else the `window` rows centred on the mention (shifted at
-the block's ends). Its `k` most similar names there, at least `threshold` alike, become pairs;
-ties go to the smaller mention id. Every part of that is a property of the mention and the
-stored block, so one mention's candidates are computed online exactly as the batch computes them
-(`top_for_one`).
+the `window` names nearest to it in its block, in the block's order (name, then the mention's
+order key, `features.blocking.order`): the whole block when it is no larger, else the `window`
+rows centred on the mention (shifted at the block's ends). Its `k` most similar names there, at
+least `threshold` alike, become pairs; ties go to the smaller order key. Every part of that is a
+property of the mention keys and the stored block, not of the order the mentions arrived in, so
+one mention's candidates are computed online exactly as the batch computes them (`top_for_one`),
+and a file read in another row order gives the same pairs.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
+from features.blocking.order import order_keys
 from features.normalize.names import phonetic
 
 WINDOW = 2000
-# Ties among equal scores go to the smaller mention id: the score less a tiny multiple of the
-# id's rank in the block. Distinct float32 scores above 0.5 differ by at least 2**-25; ranks of
+# Ties among equal scores go to the smaller order key: the score less a tiny multiple of the
+# key's rank in the block. Distinct float32 scores above 0.5 differ by at least 2**-25; ranks of
 # blocks up to 2**17 rows shift a score by at most 2**-28, and float64 keeps every step apart.
 _RANK_STEP = 2.0**-45
 
@@ -99,12 +101,17 @@ def _in_window(
     return (column >= starts[rows]) & (column < starts[rows] + window) & (column != first + rows)
 
 
+def _ranks(orders: np.ndarray, pks: np.ndarray) -> np.ndarray:
+    """Each row's rank by (order key, mention id), as float64 for the tie term."""
+    return np.argsort(np.lexsort((pks, orders)), kind="stable").astype(np.float64)
+
+
 def _block_pairs(
-    pks: np.ndarray, names: list[str], k: int, threshold: float, window: int
+    pks: np.ndarray, orders: np.ndarray, names: list[str], k: int, threshold: float, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (a < b) of one block, its rows sorted by (name, mention id)."""
+    """Pairs (a < b) of one block, its rows sorted by (name, order key, mention id)."""
     n = len(pks)
-    ranks = np.argsort(np.argsort(pks, kind="stable"), kind="stable").astype(np.float64)
+    ranks = _ranks(orders, pks)
     tile = n if n <= window else window // 2
     found_a, found_b = [], []
     for first in range(0, n, tile):
@@ -120,15 +127,18 @@ def _block_pairs(
 
 
 def sorted_blocks(frame: pd.DataFrame) -> list[pd.DataFrame]:
-    """Per block kind, the (pk, name, block) rows of mentions that have a name and a block value,
-    sorted as the string pass reads them: by block, name, then mention id."""
+    """Per block kind, the (pk, order, name, block) rows of mentions that have a name and a block
+    value, sorted as the string pass reads them: by block, name, order key, then mention id."""
     names = pass_names(frame)
     usable = names != ""
+    orders = order_keys(frame["mention_key"])
     out = []
     for block in block_columns(frame):
-        table = pd.DataFrame({"pk": frame["mention_pk"].to_numpy(np.int64), "name": names, "block": block})
+        table = pd.DataFrame(
+            {"pk": frame["mention_pk"].to_numpy(np.int64), "order": orders, "name": names, "block": block}
+        )
         table = table[usable & (block != "")]
-        out.append(table.sort_values(["block", "name", "pk"], kind="stable"))
+        out.append(table.sort_values(["block", "name", "order", "pk"], kind="stable"))
     return out
 
 
@@ -136,16 +146,22 @@ def string_pairs(
     frame: pd.DataFrame, k: int = 5, threshold: float = 0.88, window: int = WINDOW
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs whose names are among each other's `k` most Jaro-Winkler-similar in a block window."""
-    groups: list[tuple[np.ndarray, list[str]]] = []
+    groups: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
     for table in sorted_blocks(frame):
         for _, group in table.groupby("block", sort=False):
             if len(group) >= 2:
-                groups.append((group["pk"].to_numpy(np.int64), group["name"].tolist()))
+                groups.append(
+                    (
+                        group["pk"].to_numpy(np.int64),
+                        group["order"].to_numpy(np.int64),
+                        group["name"].tolist(),
+                    )
+                )
     if not groups:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # One block per thread: rapidfuzz and numpy's partition release the GIL.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        found = list(pool.map(lambda g: _block_pairs(g[0], g[1], k, threshold, window), groups))
+        found = list(pool.map(lambda g: _block_pairs(g[0], g[1], g[2], k, threshold, window), groups))
     return np.concatenate([a for a, _ in found]), np.concatenate([b for _, b in found])
 
 
@@ -162,15 +178,23 @@ def window_takes(before: int, after: int, window: int = WINDOW) -> tuple[int, in
 
 
 def top_for_one(
-    pk: int, name: str, window_pks: Sequence[int], window_names: Sequence[str], k: int, threshold: float
+    pk: int,
+    order: int,
+    name: str,
+    window_pks: Sequence[int],
+    window_orders: Sequence[int],
+    window_names: Sequence[str],
+    k: int,
+    threshold: float,
 ) -> np.ndarray:
-    """The string-pass candidates of one mention (`pk`, `name`) among the other rows of its
-    window (any order), as the batch pass finds them: the mention ids of its `k` most similar
-    names at least `threshold` alike, ties to the smaller id."""
+    """The string-pass candidates of one mention (`pk`, its `order` key, `name`) among the other
+    rows of its window (any order), as the batch pass finds them: the mention ids of its `k` most
+    similar names at least `threshold` alike, ties to the smaller order key."""
     pks = np.asarray(window_pks, np.int64)
     if not len(pks):
         return np.zeros(0, np.int64)
-    ranks = np.argsort(np.argsort(np.append(pks, pk), kind="stable"), kind="stable").astype(np.float64)[:-1]
+    orders = np.append(np.asarray(window_orders, np.int64), order)
+    ranks = _ranks(orders, np.append(pks, pk))[:-1]
     # one name against about two thousand: scoring each is cheaper than finding the distinct ones
     scores = process.cdist(
         [name], list(window_names), scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1

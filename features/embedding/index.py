@@ -315,19 +315,30 @@ def exact_similarities(queries: np.ndarray, candidates: np.ndarray) -> np.ndarra
 
 
 def ranked_neighbours(
-    found: np.ndarray, sims: np.ndarray, keep: int, floor: float, unstored_self: np.ndarray | None = None
+    found: np.ndarray,
+    sims: np.ndarray,
+    keep: int,
+    floor: float,
+    unstored_self: np.ndarray | None = None,
+    ties: np.ndarray | None = None,
+    unstored_ties: np.ndarray | None = None,
 ) -> np.ndarray:
     """Of each query's candidates (`found` ids, -1 where empty, with their exact `sims`), the first
-    `keep` by similarity, ties to the smaller id; those under `floor` set to -1. A stored query is
-    among its own candidates (the caller drops it); a query not stored yet takes part as the
-    largest id with its own similarity `unstored_self`, as it would once stored. (n, keep) ids."""
+    `keep` by similarity, ties to the smaller tie key (`ties`, one per found id: the mentions'
+    order keys, `features.blocking.order`), then to the smaller id; those under `floor` set to
+    -1. A stored query is among its own candidates (the caller drops it); a query not stored yet
+    takes part with its own similarity `unstored_self` and tie key `unstored_ties` (default: after
+    every other), as it would once stored. (n, keep) ids."""
     none = np.iinfo(np.int64).max
     ids = np.where(found >= 0, found.astype(np.int64), none)
     sims = np.where(found >= 0, sims, -np.inf)
+    keys = np.where(found >= 0, ties, none) if ties is not None else np.zeros(ids.shape, np.int64)
     if unstored_self is not None:
         ids = np.hstack([ids, np.full((len(ids), 1), none - 1)])
         sims = np.hstack([sims, np.asarray(unstored_self, np.float64)[:, None]])
-    order = np.lexsort((ids, -sims), axis=-1)[:, :keep]
+        own = np.full(len(ids), none - 1) if unstored_ties is None else np.asarray(unstored_ties, np.int64)
+        keys = np.hstack([keys, own[:, None]])
+    order = np.lexsort((ids, keys, -sims), axis=-1)[:, :keep]
     chosen = np.take_along_axis(ids, order, axis=1)
     chosen_sims = np.take_along_axis(sims, order, axis=1)
     return np.where((chosen >= none - 1) | (chosen_sims < floor), -1, chosen)
@@ -346,9 +357,13 @@ def knn_ranked(
     vectors_of: Callable[[np.ndarray], np.ndarray],
     unstored: bool = False,
     chunk: int = 2048,
+    ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
+    unstored_ties: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each query's `keep` nearest stored vectors by exact similarity, ties to the smaller id (see
-    `ranked_neighbours`); `vectors_of` maps an id matrix to its vectors (zeros for -1). One code
+    """Each query's `keep` nearest stored vectors by exact similarity, ties to the smaller order
+    key (`ties_of` maps an id matrix to the mentions' order keys; without it, ties go to the
+    smaller id), see `ranked_neighbours`; `vectors_of` maps an id matrix to its vectors (zeros
+    for -1); `unstored_ties`, the order keys of queries not stored yet. One code
     path for one online query and a batch of them, so both find the same neighbours: when the
     last vector FAISS returned is about as similar as the one ranked `keep`-th (a crowd of
     identical records, whose order FAISS's paths break differently), the query asks again for
@@ -373,7 +388,15 @@ def knn_ranked(
                 if unstored
                 else None
             )
-            chosen = ranked_neighbours(found, sims, keep, floor, own)
+            chosen = ranked_neighbours(
+                found,
+                sims,
+                keep,
+                floor,
+                own,
+                ties_of(found) if ties_of is not None else None,
+                unstored_ties[start + rows] if unstored and unstored_ties is not None else None,
+            )
             out[start + rows] = chosen
             ranked = np.sort(np.where(found >= 0, sims, -np.inf), axis=1)[:, ::-1]
             full = (found >= 0).all(axis=1)

@@ -66,6 +66,9 @@ class ClusterInputs:
     # The mean score between two groups at which the re-check lets them join: a match as the
     # scores' own merge threshold sees it, never stricter than 0.5 (`join_threshold`).
     join_at: float = 0.5
+    # Each node's rank in the order equal scores are taken in (the mentions' order keys,
+    # `features.blocking.order`, not their arrival); default: the node numbers.
+    rank: np.ndarray | None = None
 
 
 @dataclass
@@ -106,7 +109,10 @@ def cluster(inputs: ClusterInputs) -> tuple[np.ndarray, ClusterReport]:
             x = parent[x]
         return x
 
-    for a, b, score in sorted(inputs.edges, key=lambda e: (-e[2], min(e[0], e[1]), max(e[0], e[1]))):
+    rank = inputs.rank.tolist() if inputs.rank is not None else list(range(inputs.n))
+    # each edge from its lower-ranked end, taken by score, then by the ranks of its ends
+    edges = [(a, b, s) if rank[a] <= rank[b] else (b, a, s) for a, b, s in inputs.edges]
+    for a, b, score in sorted(edges, key=lambda e: (-e[2], rank[e[0]], rank[e[1]])):
         ra, rb = find(a), find(b)
         if ra == rb:
             continue

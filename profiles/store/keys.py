@@ -1,9 +1,10 @@
 """The blocking keys of every mention, kept at ingest (`blocking_keys`): one mention's candidates
 are index probes into them, never a self-join over the domain.
 
-Rows are computed by `features.blocking.keys.mention_keys` and written here; the index
-(domain, kind, key, name, mention_pk) serves both a key's block and the string pass's window of
-names around a mention, in the order the batch pass sorts them.
+Rows are computed by `features.blocking.keys.mention_keys` and written here, each with its
+mention's order key (`features.blocking.order`); the index (domain, kind, key, name, order_key,
+mention_pk) serves both a key's block and the string pass's window of names around a mention, in
+the order the batch pass sorts them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from sqlalchemy import Connection, delete, func, select
 from profiles.store.db import bulk_insert, mark_of, plain_rows
 from profiles.store.schema import blocking_keys
 
-COLUMNS = ("mention_pk", "domain", "kind", "key", "name")
+COLUMNS = ("mention_pk", "domain", "kind", "key", "name", "order_key")
 CHUNK = 500
 
 
 def replace_keys(conn: Connection, domain: str, mention_pks: Iterable[int], rows: pd.DataFrame) -> int:
-    """Make the stored keys of these mentions equal to `rows` (mention_pk, kind, key, name)."""
+    """Make the stored keys of these mentions equal to `rows` (mention_pk, kind, key, name,
+    order_key)."""
     pks = sorted({int(pk) for pk in mention_pks})
     for start in range(0, len(pks), CHUNK):
         conn.execute(delete(blocking_keys).where(blocking_keys.c.mention_pk.in_(pks[start : start + CHUNK])))
@@ -36,6 +38,7 @@ def replace_keys(conn: Connection, domain: str, mention_pks: Iterable[int], rows
             rows["kind"].astype(int).tolist(),
             rows["key"].tolist(),
             [n or None for n in rows["name"].tolist()],
+            rows["order_key"].astype(int).tolist(),
             strict=True,
         ),
     )
@@ -46,9 +49,13 @@ def clear_keys(conn: Connection, domain: str) -> None:
 
 
 def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None = None) -> pd.DataFrame:
-    """(mention_pk, kind, key, name) rows of these mentions (or the whole domain)."""
+    """(mention_pk, kind, key, name, order_key) rows of these mentions (or the whole domain)."""
     query = select(
-        blocking_keys.c.mention_pk, blocking_keys.c.kind, blocking_keys.c.key, blocking_keys.c.name
+        blocking_keys.c.mention_pk,
+        blocking_keys.c.kind,
+        blocking_keys.c.key,
+        blocking_keys.c.name,
+        blocking_keys.c.order_key,
     )
     query = query.where(blocking_keys.c.domain == domain)
     if mention_pks is None:
@@ -58,7 +65,7 @@ def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None
         rows = []
         for start in range(0, len(pks), CHUNK):
             rows += plain_rows(conn, query.where(blocking_keys.c.mention_pk.in_(pks[start : start + CHUNK])))
-    frame = pd.DataFrame(rows, columns=["mention_pk", "kind", "key", "name"])
+    frame = pd.DataFrame(rows, columns=["mention_pk", "kind", "key", "name", "order_key"])
     frame["name"] = frame["name"].fillna("")
     return frame
 
@@ -90,30 +97,31 @@ def probe_keys(
 def windows_around(
     conn: Connection,
     domain: str,
-    spots: Sequence[tuple[int, str, str, int]],
+    spots: Sequence[tuple[int, str, str, int, int]],
     before: int,
     after: Sequence[int],
-) -> list[tuple[list[tuple[int, str]], list[tuple[int, str]]]]:
-    """For each (kind, block key, name, mention id) spot of a string-pass block: up to `before`
-    rows just before it (nearest first) and up to `after[i]` rows just after it, in the block's
-    order (name, then mention id).
+) -> list[tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]]:
+    """For each (kind, block key, name, order key, mention id) spot of a string-pass block: up to
+    `before` rows (mention id, order key, name) just before it (nearest first) and up to
+    `after[i]` rows just after it, in the block's order (name, order key, then mention id).
 
     A statement per side, each an index range scan whose rows come in the order asked: on
     SQLite (in-process) a statement costs microseconds, and re-sorting and regrouping the two
     thousand rows of one UNION ALL cost milliseconds; on a server, one round trip for all."""
     q = mark_of(conn.dialect.paramstyle)
     head = (
-        f"SELECT mention_pk, name FROM blocking_keys WHERE domain = {q} AND kind = {q} AND key = {q} "
-        f"AND (name, mention_pk) {{op}} ({q}, {q}) ORDER BY name {{order}}, mention_pk {{order}} LIMIT {q}"
+        f"SELECT mention_pk, order_key, name FROM blocking_keys WHERE domain = {q} AND kind = {q} "
+        f"AND key = {q} AND (name, order_key, mention_pk) {{op}} ({q}, {q}, {q}) "
+        f"ORDER BY name {{order}}, order_key {{order}}, mention_pk {{order}} LIMIT {q}"
     )
     sides = (head.format(op="<", order="DESC"), head.format(op=">", order="ASC"))
     wanted: list[tuple[int, int, list[Any]]] = [
-        (i, side, [domain, int(kind), key, name, int(pk), limit])
-        for i, (kind, key, name, pk) in enumerate(spots)
+        (i, side, [domain, int(kind), key, name, int(order), int(pk), limit])
+        for i, (kind, key, name, order, pk) in enumerate(spots)
         for side, limit in ((0, int(before)), (1, int(after[i])))
         if limit > 0
     ]
-    out: list[tuple[list[tuple[int, str]], list[tuple[int, str]]]] = [([], []) for _ in spots]
+    out: list[tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]] = [([], []) for _ in spots]
     if conn.dialect.name == "sqlite":
         for i, side, params in wanted:
             out[i][side].extend(conn.exec_driver_sql(sides[side], tuple(params)).cursor.fetchall())
@@ -121,15 +129,18 @@ def windows_around(
     if not wanted:
         return out
     sql = " UNION ALL ".join(
-        f"SELECT {side} AS side, {i} AS spot, mention_pk, name FROM ({sides[side]}) AS w{side}{i}"
+        f"SELECT {side} AS side, {i} AS spot, mention_pk, order_key, name FROM ({sides[side]}) AS w{side}{i}"
         for i, side, _ in wanted
     )
     params = [p for _, _, ps in wanted for p in ps]
-    for side, spot, pk, name in conn.exec_driver_sql(sql, tuple(params)).cursor.fetchall():
-        out[spot][side].append((pk, name))
+    for side, spot, pk, order, name in conn.exec_driver_sql(sql, tuple(params)).cursor.fetchall():
+        out[spot][side].append((pk, order, name))
     # UNION ALL keeps no order across its parts: each side in the block's order again
     return [
-        (sorted(b, key=lambda r: (r[1], r[0]), reverse=True), sorted(a, key=lambda r: (r[1], r[0])))
+        (
+            sorted(b, key=lambda r: (r[2], r[1], r[0]), reverse=True),
+            sorted(a, key=lambda r: (r[2], r[1], r[0])),
+        )
         for b, a in out
     ]
 

@@ -315,7 +315,8 @@ exports = Table(
 # Deterministic blocking keys of every mention, kept at ingest, so that the candidates of one
 # mention are index probes. `kind` is the blocker's bit (`features.blocking.Blocker`) or a string
 # pass block (`features.blocking.keys.STRING_BLOCKS`); those rows also hold the name the string
-# pass compares, ordered by the index as the batch sorts it (byte order: collation C).
+# pass compares, ordered by the index as the batch sorts it (byte order: collation C), then by
+# the mention's order key (`features.blocking.order`: ties follow the mention key, not arrival).
 NameText = String(401).with_variant(String(401, collation="C"), "postgresql")
 blocking_keys = Table(
     "blocking_keys",
@@ -325,6 +326,7 @@ blocking_keys = Table(
     Column("kind", Integer, nullable=False),
     Column("key", String(400).with_variant(String(400, collation="C"), "postgresql"), nullable=False),
     Column("name", NameText),
-    Index(None, "domain", "kind", "key", "name", "mention_pk"),
+    Column("order_key", BigInteger),
+    Index(None, "domain", "kind", "key", "name", "order_key", "mention_pk"),
     Index(None, "mention_pk"),
 )

@@ -155,3 +155,35 @@ def test_knn_ranked_takes_the_smallest_ids_of_a_crowd_alone_and_in_a_batch(kind:
     assert (batch[1] == -1).all()
     unstored = knn_ranked(index, crowd[:1], 6, 0.5, index.vectors, unstored=True)
     assert unstored[0].tolist() == crowd_ids[:6].tolist()  # itself ties, as the largest id
+
+
+def test_knn_ranked_breaks_ties_by_order_key_whatever_the_ids() -> None:
+    """With the mentions' order keys, a crowd's neighbours are those of the smallest keys, the
+    same under any numbering of the ids (the store numbers mentions in order of arrival); a query
+    not stored yet takes its place among them by its own key."""
+    from features.embedding.index import knn_ranked
+
+    crowd = np.repeat(unit(1, seed=7), 40, axis=0)
+    vectors = np.vstack([unit(200, seed=6), crowd])
+    keys = np.random.default_rng(3).integers(0, 2**62, len(vectors))  # one per mention
+    smallest = np.sort(keys[200:])
+    chosen = []
+    for numbering in (np.arange(len(vectors)), np.random.default_rng(4).permutation(len(vectors))):
+        ids = numbering.astype(np.int64) + 1
+        key_of = dict(zip(ids.tolist(), keys.tolist(), strict=True))
+        index = CandidateIndex(16, IndexConfig(exact_max=10**9))
+        index.add(ids, vectors)
+        index.enable_lookup()
+
+        def ties_of(found: np.ndarray, key_of: dict[int, int] = key_of) -> np.ndarray:
+            return np.array([key_of.get(int(i), 0) for i in found.ravel()], np.int64).reshape(found.shape)
+
+        got = knn_ranked(index, crowd[:1], 6, 0.5, index.vectors, ties_of=ties_of)[0]
+        chosen.append([key_of[int(i)] for i in got])
+        own = np.array([smallest[1] + 1])  # between the crowd's second and third keys
+        unstored = knn_ranked(
+            index, crowd[:1], 6, 0.5, index.vectors, unstored=True, ties_of=ties_of, unstored_ties=own
+        )[0]
+        assert unstored[2] == -1  # itself, third
+        assert [key_of[int(i)] for i in unstored if i >= 0] == smallest[:5].tolist()
+    assert chosen[0] == chosen[1] == smallest[:6].tolist()

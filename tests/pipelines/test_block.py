@@ -129,3 +129,48 @@ def test_block_command_evaluates_against_truth(tmp_path: Path) -> None:
     assert result["recall_beyond_name"] > max(result["recall"], 0.95)
     assert 0 < result["candidates_per_mention"] < 20 and result["reduction_ratio"] > 0.99
     assert set(result["blockers"]) >= {"email", "phone", "embedding", "string", "travel"}
+
+
+def _candidates_by_key(store: Store, settings: Settings) -> dict[tuple[str, str], int]:
+    from features.frame import load_mentions
+
+    _, pairs, _ = run_block(store, settings, encoder=HashEncoder())
+    with store.reading() as conn:
+        key_of = load_mentions(conn, store.domain)["mention_key"]
+    a, b = key_of.loc[pairs.a].tolist(), key_of.loc[pairs.b].tolist()
+    return {(min(x, y), max(x, y)): int(f) for x, y, f in zip(a, b, pairs.blockers.tolist(), strict=True)}
+
+
+def test_the_same_data_in_another_row_order_gets_the_same_candidates(tmp_path: Path) -> None:
+    """Ties between equally near candidates (a crowd of identical records, more than the
+    neighbours and the string pass keep) follow the mention keys, not the ids the store gave in
+    order of arrival."""
+    info = write_dataset(GeneratorConfig(persons=60, seed=3), tmp_path / "d")
+    generated = [x for x in Path(info["objects_file"]).read_bytes().splitlines() if x.strip()]
+    crowd = [
+        lines(guest(f"C-{i}", first_name="John", last_name="Smith", date_of_birth="1980-01-01")).strip()
+        for i in range(40)
+    ]
+    crowd += [
+        lines(guest(f"T-{i}", first_name="Jon", last_name="Smith", date_of_birth="1980-01-01")).strip()
+        for i in range(5)
+    ]
+    rows = generated + crowd
+    found = []
+    for name, order in (("forward", rows), ("backward", rows[::-1])):
+        # the crowd's name and birth-date blocks are over the limit: only the string pass and the
+        # embedding neighbours pair it, each keeping a few of many equally near
+        settings = Settings(home=tmp_path / name, max_block=30, max_name_block=30)
+        store = open_store(settings)
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"\n".join(order) + b"\n")
+        ingest_jsonl(store, settings, path)
+        found.append(_candidates_by_key(store, settings))
+    assert found[0] == found[1]
+    # the crowd was larger than what blocking keeps for each of its members
+    crowd_pairs = [
+        p
+        for p in found[0]
+        if p[0].startswith("pms/guest_profile/C-") and p[1].startswith("pms/guest_profile/C-")
+    ]
+    assert 0 < len(crowd_pairs) < 40 * 39 // 2

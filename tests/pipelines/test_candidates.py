@@ -151,19 +151,25 @@ def _check_windows(store: Store, settings: Settings, tmp_path: Path) -> None:
         keys = keys[keys["kind"].isin([int(k) for k in STRING_BLOCKS])]
         blocks = {
             (int(kind), key): sorted(
-                zip(group["name"].tolist(), group["mention_pk"].astype(int).tolist(), strict=True)
+                zip(
+                    group["name"].tolist(),
+                    group["order_key"].astype(int).tolist(),
+                    group["mention_pk"].astype(int).tolist(),
+                    strict=True,
+                )
             )
             for (kind, key), group in keys.groupby(["kind", "key"])
         }
         assert max(len(rows) for rows in blocks.values()) > 30  # longer than the windows below
         for window in (6, 7):
             for (kind, key), rows in blocks.items():
-                spots = [(kind, key, name, pk) for name, pk in rows]
+                spots = [(kind, key, name, order, pk) for name, order, pk in rows]
                 found = _windows(conn, store.domain, spots, window)
-                for position, ((_, pk), (pks, names)) in enumerate(zip(rows, found, strict=True)):
+                for position, ((_, _, pk), (pks, orders, names)) in enumerate(zip(rows, found, strict=True)):
                     start, end = window_bounds(position, len(rows), window)
-                    expected = [r for r in rows[start:end] if r[1] != pk]
-                    assert sorted(zip(names, pks, strict=True)) == expected, (kind, key, position, window)
+                    expected = [r for r in rows[start:end] if r[2] != pk]
+                    got = sorted(zip(names, orders, pks, strict=True))
+                    assert got == expected, (kind, key, position, window)
 
 
 def test_string_pass_windows_read_from_the_store_are_the_batch_windows(

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from features.blocking.keys import mention_keys
+from features.blocking.order import order_key
 from features.frame import load_interactions, load_mentions
 from pipelines.ingest import ingest_path
 from pipelines.keys import ensure_keys, keys_complete
@@ -19,6 +20,7 @@ from pipelines.synthetic import GeneratorConfig, write_dataset
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.keys import stored_keys
+from profiles.store.reads import mention_keys_of
 from profiles.store.schema import objects
 from tests.pipelines.helpers import lines
 
@@ -45,7 +47,11 @@ def test_kept_keys_follow_every_write(store: Store, settings: Settings, tmp_path
     ingest_path(store, settings, Path(info["objects_file"]))
     with store.reading() as conn:
         assert keys_complete(conn, store.domain)
+        kept = stored_keys(conn, store.domain)
+        key_of = mention_keys_of(conn, store.domain, kept["mention_pk"].tolist())
     pd.testing.assert_frame_equal(_kept(store), _derived(store))
+    # every row carries its mention's order key, from the mention key alone
+    assert kept["order_key"].tolist() == [order_key(key_of[int(pk)]) for pk in kept["mention_pk"]]
     # a newer version of a booking with a passenger less and another contact
     with store.reading() as conn:
         source, object_id, payload = conn.execute(

@@ -70,3 +70,20 @@ def test_ids_survive_merges_and_splits() -> None:
     # unchanged clusters keep their ids; new mentions join without changing them
     ids, _ = assign_ids(np.array([0, 0, 1]), ["OLD", None, None], created)
     assert ids[0] == ids[1] == "OLD" and ids[2] not in {"OLD", "NEW"}
+
+
+def test_equal_scores_are_taken_in_rank_order_whatever_the_node_numbers() -> None:
+    """Two guests of one booking (a cannot-link) who could each join the same people at the same
+    score: which one does follows the ranks (the mentions' order keys), so the same mentions
+    numbered another way (another order of arrival) group the same."""
+    edges = [(0, 2, 0.9), (0, 3, 0.9), (1, 2, 0.9), (1, 3, 0.9)]  # 0, 1 the guests
+    rank = np.array([0, 1, 2, 3])
+    swap = [1, 0, 3, 2]  # mention m is node swap[m] in the other numbering (its own inverse)
+    renamed = [(swap[a], swap[b], score) for a, b, score in edges]
+    first, _ = cluster(ClusterInputs(4, edges, cannot_link=[(0, 1)], rank=rank))
+    second, _ = cluster(ClusterInputs(4, renamed, cannot_link=[(1, 0)], rank=rank[swap]))
+    back = [{swap[node] for node in group} for group in groups(second)]
+    assert sorted(back, key=min) == groups(first) == [{0, 2, 3}, {1}]
+    # by node numbers alone the other guest would have joined in the other numbering
+    plain, _ = cluster(ClusterInputs(4, renamed, cannot_link=[(1, 0)]))
+    assert sorted(({swap[n] for n in g} for g in groups(plain)), key=min) != groups(first)
