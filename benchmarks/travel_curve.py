@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.common import ROOT, machine, write_section
 from benchmarks.compare_commits import upt_in
-from benchmarks.travel_sets import SETS, _generate, _scores
+from benchmarks.travel_sets import SETS, _generate, _scores, oracle_label
 
 BUDGETS = (0, 10, 25, 50, 100, 200)
 RULES_ONLY = {"UPT_MERGE_THRESHOLD": "1.0", "UPT_REVIEW_THRESHOLD": "1.0"}
@@ -45,19 +45,7 @@ def curve(
             upt_in(tree, home, mlruns, "resolve", "--full", "--json", settings=RULES_ONLY)
             trained: dict[str, Any] = {"model": "none (rules only)", "thresholds": {"merge": 1.0}}
         else:
-            more = budget - labelled
-            upt_in(
-                tree,
-                home,
-                mlruns,
-                "label",
-                "--oracle",
-                str(truth),
-                "--budget",
-                str(more),
-                "--seed",
-                str(seed),
-            )
+            oracle_label(tree, home, mlruns, truth, budget - labelled, seed)
             labelled = budget
             trained = json.loads(upt_in(tree, home, mlruns, "train", "--json"))
             trained["promoted"] = "champion" in trained["aliases"] or _promote(tree, home, mlruns)

@@ -74,6 +74,12 @@ def _scores(assignment: Path, truth: Path) -> dict[str, float]:
     return {k: round(v, 4) for k, v in cluster_scores(expected, assigned).items()}
 
 
+def oracle_label(tree: Path, home: Path, mlruns: Path, truth: Path, budget: int, seed: int) -> str:
+    """`upt label --oracle TRUTH --budget N --seed S` in that store."""
+    args = ("label", "--oracle", str(truth), "--budget", str(budget), "--seed", str(seed), "--json")
+    return upt_in(tree, home, mlruns, *args)
+
+
 def run_set(
     tree: Path, objects: Path, truth: Path, work: Path, seeds: int, budget: int, keep_labels: bool = False
 ) -> list[dict[str, Any]]:
@@ -89,19 +95,7 @@ def run_set(
     for seed in range(seeds):
         home, mlruns = work / f"home-{seed}", work / f"mlruns-{seed}"
         shutil.copytree(blocked, home)
-        upt_in(
-            tree,
-            home,
-            mlruns,
-            "label",
-            "--oracle",
-            str(truth),
-            "--budget",
-            str(budget),
-            "--seed",
-            str(seed),
-            "--json",
-        )
+        oracle_label(tree, home, mlruns, truth, budget, seed)
         trained = json.loads(upt_in(tree, home, mlruns, "train", "--json"))
         upt_in(tree, home, mlruns, "resolve", "--json")
         upt_in(tree, home, mlruns, "export", "--mentions", str(work / f"assignment-{seed}.csv"))
