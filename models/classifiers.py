@@ -188,7 +188,9 @@ class LightGBMMatcher(Matcher):
 
 class _Linear:
     """A fitted standardized logistic regression as plain arrays. `fill` stands in for a missing
-    value: one per column, or one for all (models saved before per-column fills)."""
+    value: one per column, or one for all (models saved before per-column fills). `low` and
+    `high` are the range each column took in training: a value beyond it is taken at its edge
+    (models saved before the ranges take values as they come)."""
 
     def __init__(
         self,
@@ -197,11 +199,20 @@ class _Linear:
         scale: np.ndarray,
         coef: np.ndarray,
         intercept: float,
+        low: np.ndarray | None = None,
+        high: np.ndarray | None = None,
     ) -> None:
         self.fill, self.mean, self.scale, self.coef, self.intercept = fill, mean, scale, coef, intercept
+        self.low, self.high = low, high
+
+    def _filled(self, x: np.ndarray) -> np.ndarray:
+        filled = np.where(np.isnan(x), self.fill, x).astype(np.float64, copy=False)
+        if self.low is not None and self.high is not None:
+            filled = np.clip(filled, self.low, self.high)
+        return filled
 
     def standardized(self, x: np.ndarray) -> np.ndarray:
-        return (np.where(np.isnan(x), self.fill, x) - self.mean) / self.scale
+        return (self._filled(x) - self.mean) / self.scale
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The same as expit(standardized(x) @ coef + intercept), with the standardization folded
@@ -213,9 +224,7 @@ class _Linear:
         out = np.empty(len(x), dtype=np.float64)
         # in blocks that stay in cache: a filled float64 copy of 1.1M pairs at once is half a GB
         for start in range(0, len(x), PREDICT_BLOCK):
-            part = x[start : start + PREDICT_BLOCK]
-            filled = np.where(np.isnan(part), self.fill, part).astype(np.float64, copy=False)
-            out[start : start + PREDICT_BLOCK] = filled @ weights
+            out[start : start + PREDICT_BLOCK] = self._filled(x[start : start + PREDICT_BLOCK]) @ weights
         return np.asarray(expit(out + offset))
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +234,7 @@ class _Linear:
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
             "intercept": self.intercept,
+            **({"low": self.low.tolist(), "high": self.high.tolist()} if self.low is not None else {}),
         }
 
     @classmethod
@@ -235,6 +245,8 @@ class _Linear:
             np.array(data["scale"]),
             np.array(data["coef"]),
             data["intercept"],
+            np.array(data["low"]) if "low" in data else None,
+            np.array(data["high"]) if "high" in data else None,
         )
 
 
@@ -305,7 +317,11 @@ class LogisticMatcher(Matcher):
         scale[scale == 0] = 1.0
         signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]
         coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs)
-        return _Linear(fill, mean, scale, coef, intercept)
+        # No extrapolation past what the labels showed: a column nearly constant in training (one
+        # labelled pair with a city, say) has a tiny scale, and a value far from it would count
+        # hundreds of standard deviations (one 50-label model gave a shared city +14 log-odds and
+        # merged namesakes with different birth dates at 0.99).
+        return _Linear(fill, mean, scale, coef, intercept, filled.min(axis=0), filled.max(axis=0))
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
         return np.asarray(fitted.predict(x), dtype=np.float64)

@@ -193,3 +193,36 @@ def test_a_missing_comparison_counts_neither_for_nor_against_a_match() -> None:
     assert z[2, column] == pytest.approx(0.0, abs=1e-9)  # standardized: exactly the training mean
     again = load_model(json.loads(json.dumps(model.to_dict())))
     assert np.allclose(again.predict_proba(probe), model.predict_proba(probe))
+
+
+def test_a_column_the_labels_barely_saw_cannot_outweigh_the_rest() -> None:
+    """One labelled pair has a city, a little unlike the neutral fill of the others: the column's
+    scale is tiny, and a pair whose cities agree fully would count hundreds of standard
+    deviations. Taken at the edge of the range the labels showed, it moves the log-odds no more
+    than it did in training; and the range survives saving and loading."""
+    rng = np.random.default_rng(8)
+    n = 50
+    y = np.array([1] * 20 + [0] * 30)
+    city = np.full(n, np.nan)
+    city[[0, 1]] = [0.46, 0.44]  # two labelled pairs with both cities, nearly alike
+    frame = pd.DataFrame(
+        {
+            "mention_a": np.arange(n),
+            "mention_b": np.arange(n) + n,
+            "first_jw": np.clip(0.6 + 0.3 * y + rng.normal(0, 0.1, n), 0, 1),
+            "dob_conflict": np.where(y == 1, 0.0, rng.random(n) < 0.6).astype(float),
+            "city_jw": city,
+        }
+    )
+    model = LogisticMatcher().fit(frame, y)
+    probe = frame.iloc[[25]].assign(city_jw=1.0, dob_conflict=1.0)  # a non-match's look, one city
+    contribution = model.explain(probe)["city_jw"].iloc[0]
+    seen = model.explain(frame)["city_jw"].abs().max()
+    assert abs(contribution) <= seen + 1e-9
+    again = load_model(json.loads(json.dumps(model.to_dict())))
+    assert np.allclose(again.predict_proba(probe), model.predict_proba(probe))
+    # without the range, the same weight on the same value would have counted far more
+    j = model.columns_.index("city_jw")
+    fitted = model.fitted_
+    assert fitted.coef[j] > 0
+    assert fitted.coef[j] * (1.0 - fitted.mean[j]) / fitted.scale[j] > 10 * seen
