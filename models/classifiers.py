@@ -234,7 +234,11 @@ class _Linear:
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
             "intercept": self.intercept,
-            **({"low": self.low.tolist(), "high": self.high.tolist()} if self.low is not None else {}),
+            **(
+                {"low": self.low.tolist(), "high": self.high.tolist()}
+                if self.low is not None and self.high is not None
+                else {}
+            ),
         }
 
     @classmethod
