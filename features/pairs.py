@@ -6,13 +6,13 @@ training and resolution score; online serving builds the same frame for one reco
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from features.blocking.order import key_hash
 from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
 from features.frame import load_interactions, load_mentions
@@ -51,10 +51,7 @@ class PairFeatures:
         """One pseudo-random 64-bit number per pair, from its two mention keys alone (either
         order): the labelling loop's random picks, the same for a pair whatever rows surround it."""
         keys = self.frame["mention_key"]
-        digest = {
-            pk: int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "little")
-            for pk, key in keys.items()
-        }
+        digest = {pk: key_hash(str(key)) for pk, key in keys.items()}
         ha = self.features["mention_a"].map(digest).to_numpy(np.uint64)
         hb = self.features["mention_b"].map(digest).to_numpy(np.uint64)
         return mix64(np.minimum(ha, hb) ^ mix64(np.maximum(ha, hb)))

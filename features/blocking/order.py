@@ -16,11 +16,15 @@ import numpy as np
 LAST = np.iinfo(np.int64).max  # the order of a mention that has no key yet (sorts after all)
 
 
+def key_hash(mention_key: str) -> int:
+    """A 64-bit number from the mention key (BLAKE2b, stable across machines and versions: stored
+    values and fresh ones must agree); the labelling draws use it whole."""
+    return int.from_bytes(hashlib.blake2b(mention_key.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 def order_key(mention_key: str) -> int:
-    """A non-negative 63-bit number from the mention key (BLAKE2b, stable across machines and
-    versions: stored keys and fresh ones must agree)."""
-    digest = hashlib.blake2b(mention_key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+    """`key_hash` as a non-negative 63-bit number (it is stored as a signed BIGINT)."""
+    return key_hash(mention_key) >> 1
 
 
 def order_keys(mention_keys: Iterable[str]) -> np.ndarray:
