@@ -22,6 +22,7 @@ from features.comparisons.base import (
 )
 from features.comparisons.contacts import EmailComparison, PhoneComparison
 from features.comparisons.dates import DateOfBirthComparison
+from features.comparisons.email_names import EmailNameComparison
 from features.comparisons.identifiers import IdentifierComparison
 from features.comparisons.names import NameComparison
 from features.comparisons.places import AddressComparison
@@ -48,6 +49,7 @@ RAISES_MATCH = frozenset(
         "email_exact",
         "email_local_jw",
         "email_domain_eq",
+        "email_names_first",
         "phone_exact",
         "phone_suffix_eq",
         "street_token_set",
@@ -116,11 +118,18 @@ FIRST_NAMES_DIFFER_BELOW = 0.85
 
 def first_names_differ(features: pd.DataFrame) -> np.ndarray:
     """Whether each pair's first names are another person's (not a typo, not a nickname, not the
-    first and last names written the other way round); False where either has none."""
+    first and last names written the other way round), or one side has no name and its email
+    names another first name beside the other's last name (`email_names_first`); False where
+    neither can tell."""
     first = features["first_jw"].to_numpy(np.float64)
     nickname = features["first_nickname_eq"].to_numpy(np.float64) == 1
     swapped = features["name_swap"].to_numpy(np.float64) == 1
-    return (first < FIRST_NAMES_DIFFER_BELOW) & ~nickname & ~swapped
+    by_email = (
+        features["email_names_first"].to_numpy(np.float64) == 0
+        if "email_names_first" in features
+        else np.zeros(len(features), bool)
+    )
+    return ((first < FIRST_NAMES_DIFFER_BELOW) & ~nickname & ~swapped) | by_email
 
 
 def agrees_on_identity(features: pd.DataFrame) -> np.ndarray:
@@ -150,6 +159,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     NameComparison(),
     DateOfBirthComparison(),
     EmailComparison(),
+    EmailNameComparison(),
     PhoneComparison(),
     AddressComparison(),
     IdentifierComparison(),

@@ -225,6 +225,19 @@ def canonical_first_names(first: str | None) -> frozenset[str]:
     return _nickname_table().get(token, frozenset({token}))
 
 
+@lru_cache(maxsize=1)
+def _given_names() -> frozenset[str]:
+    text = resources.files("features").joinpath("data/given_names.txt").read_text(encoding="utf-8")
+    words = (w for line in text.splitlines() for w in line.split("#", 1)[0].split())
+    return frozenset(fold(w) for w in words) | frozenset(_nickname_table())
+
+
+def is_known_first_name(token: str) -> bool:
+    """Whether a folded token is a common given name (`data/given_names.txt`) or a spelling of
+    the nickname table."""
+    return token in _given_names()
+
+
 def phonetic_of(name: str) -> str:
     """Metaphone of the last token of a name ('garcia lopez' -> metaphone('lopez')); "" for ""."""
     return jellyfish.metaphone(name.split()[-1]) if name.strip() else ""

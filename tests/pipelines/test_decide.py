@@ -138,3 +138,31 @@ def test_a_merge_of_two_first_names_needs_what_one_person_holds() -> None:
     #              Ana/Luis   same birth date   Pepe is a nickname of Jose   written the other way
     assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge", "merge"]
     assert outcome.other_first_name_to_review == 1 and outcome.name_only_to_review == 0
+
+
+def test_a_session_whose_email_names_another_family_member_goes_to_review() -> None:
+    """A web session carries an email and no name; booked trips tie it to their travellers. Where
+    the email names someone else of the family ('marie.gall' for Jeannot Le Gall), a model merge
+    needs what one person holds, as for two first names."""
+    email = [{"address": "marie.gall@orange.fr"}]
+    phone = [{"number": "+33 6 12 90 74 29"}]  # something besides the name: the name-only guard passes
+    frame = frame_of(
+        {"first_name": "Jeannot", "last_name": "Le Gall", "phones": phone},
+        {"emails": email, "phones": phone},
+        {"first_name": "Marie", "last_name": "Le Gall", "phones": phone},
+        {"emails": email, "phones": phone},
+        {"first_name": "Jeannot", "last_name": "Le Gall", "phones": phone, "date_of_birth": "1950-01-02"},
+        {"emails": email, "phones": phone, "date_of_birth": "1950-01-02"},
+    )
+    a, b = np.array([1, 3, 5]), np.array([2, 4, 6])
+    features = compare(MentionArrays.build(frame, None), a, b, np.full(3, 0.5))
+    outcome = decide(
+        features,
+        PairsToDecide.of(a, b, np.full(3, 0.5)),
+        Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
+        "v1",
+        RuleSet(version="test", levels=(), shared_value_max_names=5),
+        frame,
+    )
+    assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge"]
+    assert outcome.other_first_name_to_review == 1 and outcome.name_only_to_review == 0
