@@ -22,8 +22,7 @@ import pandas as pd
 from features.comparisons import (
     CONTACT_EVIDENCE,
     agrees_beyond_name,
-    agrees_on_identity,
-    first_names_differ,
+    another_person,
 )
 from features.normalize.phones import phone_suffix
 from models.bundle import Bundle
@@ -215,7 +214,7 @@ def decide(
     # and bookings. A model that learned from 50 labels to trust who booked merged a household's
     # members through them (20,000 travel mentions: pairwise F1 0.73 on one labelling seed, 0.84
     # and 0.87 on the next two); with this check 0.84, 0.87, 0.84.
-    other_person = model_merge & ~weak & first_names_differ(features) & ~agrees_on_identity(features)
+    other_person = model_merge & ~weak & another_person(features)
     weak |= other_person
     decision[weak] = "review"
     companions = features["travelled_together"].to_numpy() == 1

@@ -1,10 +1,12 @@
 """`upt train`: fit the match model on the labels, evaluate it, log and register it in MLflow.
 
-Metrics are cross-validated (out-of-fold probabilities). With at least 50 labels of each class
-the auto-merge threshold is the lowest out-of-fold score reaching the target precision (default
-0.995); with fewer, that precision cannot be measured and the model's calibration is coarse, so
-the threshold is the F1-best one on out-of-fold scores. The review band lies below it. Everything goes to MLflow: parameters, metrics, plots, the label set's size and hash,
-the code version, and the model as one pyfunc bundling feature configuration, classifier and
+Metrics are cross-validated (out-of-fold probabilities). The auto-merge threshold is the one
+whose merges have the best expected F1 over the candidate pool, the calibrated probabilities of
+every candidate pair standing in for labels, counting only the merges the resolver's guards let
+stand (`training.metrics.pool_f1_threshold`); with `--target-precision P` and at least 50 labels
+of each class, the lowest out-of-fold score reaching P. The review band lies below it.
+Everything goes to MLflow: parameters, metrics, plots, the label set's size and hash, the code
+version, and the model as one pyfunc bundling feature configuration, classifier and
 thresholds. Every model is registered; the first of a store and domain becomes `champion`, later
 ones `challenger` until promoted.
 """
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.comparisons import COMPARISONS
+from features.comparisons import COMPARISONS, model_may_merge
 from features.frame import load_mentions
 from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
@@ -36,6 +38,7 @@ from training import tracking
 from training.metrics import (
     REPORTED_PRECISION_TARGET,
     choose_merge_threshold,
+    f1_threshold,
     merge_threshold,
     pair_scores,
     pool_merge_threshold,
@@ -170,8 +173,10 @@ def train(
         pool = load_candidate_features(conn, store.domain, frame).features
     pool_p = model.predict_proba(pool) if len(pool) else np.zeros(0)
     # A precision of 0.995 cannot be measured on a few dozen labels, and a model calibrated on
-    # them may never score near 1: then the threshold is the F1-best one on out-of-fold scores.
-    merge, rule = choose_merge_threshold(y, oof, target_precision)
+    # them may never score near 1: the threshold is the one with the best expected F1 over the
+    # candidate pool, counting only the merges the resolver's guards would let stand.
+    allowed = model_may_merge(pool) if len(pool) else np.zeros(0, bool)
+    merge, rule = choose_merge_threshold(y, oof, target_precision, pool_p, allowed)
     reported = target_precision if target_precision is not None else REPORTED_PRECISION_TARGET
     review = review_threshold(merge, y, oof)
     at_merge = pair_scores(y, oof, merge)
@@ -181,6 +186,7 @@ def train(
         **at_merge,
         "f1_at_0_5": pair_scores(y, oof, 0.5)["f1"],
         "oof_precision_threshold": merge_threshold(y, oof, reported),
+        "oof_f1_threshold": f1_threshold(y, oof),
         "pool_expected_precision_threshold": pool_merge_threshold(pool_p, reported),
         "pool_pairs": float(len(pool)),
         "pool_expected_merges": float((pool_p >= merge).sum()),

@@ -132,6 +132,20 @@ def first_names_differ(features: pd.DataFrame) -> np.ndarray:
     return ((first < FIRST_NAMES_DIFFER_BELOW) & ~nickname & ~swapped) | by_email
 
 
+def another_person(features: pd.DataFrame) -> np.ndarray:
+    """Whether each pair's first names say two people (`first_names_differ`) and nothing only one
+    person holds says otherwise (`agrees_on_identity`)."""
+    return first_names_differ(features) & ~agrees_on_identity(features)
+
+
+def model_may_merge(features: pd.DataFrame) -> np.ndarray:
+    """Whether the resolver would let a model merge of each pair stand, as far as its comparison
+    vector tells: something besides the name in common, and not another person. (Whether a
+    contact behind that something is written for many people is asked of the domain, by
+    `pipelines.decide`.)"""
+    return agrees_beyond_name(features) & ~another_person(features)
+
+
 def agrees_on_identity(features: pd.DataFrame) -> np.ndarray:
     """Whether each pair shares something only one person holds (see `IDENTITY_EVIDENCE`)."""
     out = np.zeros(len(features), bool)
@@ -233,8 +247,10 @@ __all__ = [
     "PairData",
     "agrees_beyond_name",
     "agrees_on_identity",
+    "another_person",
     "booking_contacts_by_mention",
     "compare",
     "feature_sign",
     "first_names_differ",
+    "model_may_merge",
 ]

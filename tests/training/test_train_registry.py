@@ -108,3 +108,24 @@ def test_a_model_from_too_few_labels_of_a_class_comes_with_a_caution() -> None:
     assert caution is not None and f"only {few} matches and 30 non-matches" in caution
     assert caution_for(np.array([1] * 30 + [0] * few)) is not None
     assert caution_for(np.array([1] * MIN_PER_CLASS_TO_TRUST + [0] * MIN_PER_CLASS_TO_TRUST)) is None
+
+
+def test_the_pool_threshold_counts_only_merges_the_guards_let_stand() -> None:
+    from training.metrics import choose_merge_threshold, pool_f1_threshold
+
+    # a pool of 1,000 candidate pairs: 300 likely matches, 400 doubtful, 300 unlikely
+    p = np.concatenate([np.full(300, 0.9), np.full(400, 0.3), np.full(300, 0.02)])
+    allowed = np.ones(1000, bool)
+    assert pool_f1_threshold(p, allowed) == 0.9  # merging the 0.3s adds more false than true
+    # half of the likely ones (name-only namesakes) go to review whatever they score: their
+    # matches are still to be found, so the doubtful pairs are now worth merging
+    allowed[:150] = False
+    assert pool_f1_threshold(p, allowed) == 0.3
+    assert pool_f1_threshold(p, np.zeros(1000, bool)) is None
+    # with the pool, the out-of-fold labels do not set the threshold; without it, they do
+    y, oof = np.array([1, 1, 0, 0]), np.array([0.95, 0.8, 0.85, 0.1])
+    assert choose_merge_threshold(y, oof, None, p, allowed) == (0.3, "f1_expected_over_pool")
+    assert choose_merge_threshold(y, oof)[1] == "f1_best_out_of_fold"
+    # a pool whose likely matches score 0.45-0.5: merging from 0.45 has the best expected F1
+    q = np.concatenate([np.linspace(0.45, 0.5, 200), np.full(800, 0.01)])
+    assert pool_f1_threshold(q, np.ones(1000, bool)) == 0.45
