@@ -151,7 +151,7 @@ def train(
         float | None,
         typer.Option(
             help="Precision the auto-merge threshold must reach on out-of-fold scores (from 50 labels "
-            "of each class); default: the F1-best out-of-fold threshold."
+            "of each class); default: the best expected F1 over the candidate pool."
         ),
     ] = None,
     as_json: JsonFlag = False,

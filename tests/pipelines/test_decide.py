@@ -14,7 +14,7 @@ import pytest
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
 from models.bundle import Bundle, Thresholds
 from models.classifiers import Matcher
-from pipelines.decide import PairsToDecide, decide
+from pipelines.decide import Decided, PairsToDecide, decide
 from profiles.resolution.rules import RuleSet, load_rules, shared_in_frame
 from tests.features.people import frame_of, interactions_of
 
@@ -110,6 +110,20 @@ def test_a_link_rule_is_a_floor_not_a_ceiling(
     assert outcome.rule_hits == {"t/same_phone": 1}
 
 
+def _decided_by_a_sure_model(frame: pd.DataFrame, pairs: list[tuple[int, int]]) -> Decided:
+    """The decisions on `pairs` of a model sure of every pair, with no rules: the guards decide."""
+    a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    features = compare(MentionArrays.build(frame, None), a, b, np.full(len(a), 0.5))
+    return decide(
+        features,
+        PairsToDecide.of(a, b, np.full(len(a), 0.5)),
+        Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
+        "v1",
+        RuleSet(version="test", levels=(), shared_value_max_names=5),
+        frame,
+    )
+
+
 def test_a_merge_of_two_first_names_needs_what_one_person_holds() -> None:
     """Two members of one family share contacts, an address and bookings; with another first name
     (not a typo, not a nickname) a model merge needs a birth date, loyalty id or document too."""
@@ -125,16 +139,7 @@ def test_a_merge_of_two_first_names_needs_what_one_person_holds() -> None:
         {"first_name": "Ana", "last_name": "Garcia", "phones": phone, "addresses": [home]},
         {"first_name": "Garcia", "last_name": "Ana", "phones": phone, "addresses": [home]},
     )
-    a, b = np.array([1, 3, 5, 7]), np.array([2, 4, 6, 8])
-    features = compare(MentionArrays.build(frame, None), a, b, np.full(4, 0.5))
-    outcome = decide(
-        features,
-        PairsToDecide.of(a, b, np.full(4, 0.5)),
-        Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
-        "v1",
-        RuleSet(version="test", levels=(), shared_value_max_names=5),
-        frame,
-    )
+    outcome = _decided_by_a_sure_model(frame, [(1, 2), (3, 4), (5, 6), (7, 8)])
     #              Ana/Luis   same birth date   Pepe is a nickname of Jose   written the other way
     assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge", "merge"]
     assert outcome.other_first_name_to_review == 1 and outcome.name_only_to_review == 0
@@ -154,15 +159,6 @@ def test_a_session_whose_email_names_another_family_member_goes_to_review() -> N
         {"first_name": "Jeannot", "last_name": "Le Gall", "phones": phone, "date_of_birth": "1950-01-02"},
         {"emails": email, "phones": phone, "date_of_birth": "1950-01-02"},
     )
-    a, b = np.array([1, 3, 5]), np.array([2, 4, 6])
-    features = compare(MentionArrays.build(frame, None), a, b, np.full(3, 0.5))
-    outcome = decide(
-        features,
-        PairsToDecide.of(a, b, np.full(3, 0.5)),
-        Bundle(cast(Matcher, _Sure()), Thresholds(merge=0.9, review=0.5)),
-        "v1",
-        RuleSet(version="test", levels=(), shared_value_max_names=5),
-        frame,
-    )
+    outcome = _decided_by_a_sure_model(frame, [(1, 2), (3, 4), (5, 6)])
     assert outcome.decisions["decision"].tolist() == ["review", "merge", "merge"]
     assert outcome.other_first_name_to_review == 1 and outcome.name_only_to_review == 0
