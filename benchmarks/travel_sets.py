@@ -3,7 +3,7 @@ labelling seeds: the documented command line (`ingest`, `block`, `label --oracle
 --seed S`, `train`, `resolve`, `export`) on each set, each seed, scored on the exported assignment.
 
 usage: python -m benchmarks.travel_sets [--sets 8] [--seeds 5] [--mentions 20000] [--budget 50]
-                                        [--base REV] [--work DIR] [--no-anchors]
+                                        [--base REV] [--work DIR] [--no-anchors] [--json PATH]
 
 With `--base`, that git revision (checked out into a temporary worktree, run with this checkout's
 virtual environment) runs the same sets and seeds beside the working tree, each on a store it
@@ -268,6 +268,7 @@ def main() -> None:
     parser.add_argument("--base")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--no-anchors", action="store_true", help="UPT only, no anchor tools")
+    parser.add_argument("--json", type=Path, help="write every run's figures here")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="upt-travel-sets-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -288,6 +289,8 @@ def main() -> None:
         if base_tree is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
     names = {"base": args.base or "", "head": "working tree"}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({s: results[s] for s in trees}))
     print()
     print(markdown(results, {s: names[s] for s in trees}))
