@@ -67,7 +67,7 @@ def email_names_first(first: str, last: str, local: str) -> float:
     tokens = sorted((t for t in _NOT_LETTERS.split(last) if len(t) >= LAST_TOKEN_MIN), key=len, reverse=True)
     if not letters or not first or not tokens:
         return np.nan
-    found = next((span for span in map(lambda t: _find(t, letters), tokens) if span), None)
+    found = next((span for token in tokens if (span := _find(token, letters))), None)
     if found is None:
         return np.nan
     pieces = [letters[: found[0]], letters[found[1] :]]
@@ -84,7 +84,7 @@ def email_names_first(first: str, last: str, local: str) -> float:
     if short:
         return 1.0 if any(p[0] in initials for p in short) else 0.0
     # a letter left over from a last name found one typo away ("friedrichs" of "friedrichschneider")
-    known = any(is_known_first_name(p) or is_known_first_name(p[:-1]) for p in pieces)
+    known = any(is_known_first_name(p) or (len(p) > 3 and is_known_first_name(p[:-1])) for p in pieces)
     return 0.0 if known else np.nan
 
 
