@@ -74,14 +74,38 @@ class Pool:
         return self.features.iloc[rows], np.fromiter(self.labelled.values(), dtype=np.int64)
 
 
+# A kind of pair that lacks a field on one side (a web session has no name) and is this common in
+# the pool, but not the norm, gets a question among its likeliest matches in the seed round.
+KIND_SHARE = (0.01, 0.5)
+KIND_TOP = 0.1  # "likeliest": the top tenth of the kind by seed score
+
+
+def _kinds_likeliest(pool: Pool, free: np.ndarray, scores: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """One pair of each kind (`KIND_SHARE`) from the likeliest of its kind. Without it a labelling
+    seed could ask about two sessions that were strangers and none that was not, and its model
+    learned that a missing name means no match: on a 20,000-mention travel set it scored every
+    session's true pairs below 0.1 (pairwise F1 0.789 where the other four seeds gave 0.87-0.89)."""
+    picks: list[int] = []
+    for column in sorted(c for c in pool.features.columns if c.endswith("_missing")):
+        flagged = pool.features[column].to_numpy()[free] == 1
+        if not KIND_SHARE[0] <= flagged.mean() <= KIND_SHARE[1]:
+            continue
+        top = scores[flagged] >= np.quantile(scores[flagged], 1 - KIND_TOP)
+        candidates = free[flagged][top]
+        if not any(int(r) in set(candidates.tolist()) for r in picks):
+            picks.extend(pool.pick(candidates, 1, rng))
+    return picks
+
+
 def seed_round(pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]:
-    """`n` pairs spread over seed-score quantiles, with every blocker represented."""
+    """`n` pairs: one among the likeliest of each kind of pair that lacks a field on one side
+    (`_kinds_likeliest`), the rest spread over seed-score quantiles."""
     free = pool.unlabelled(asked)
     if len(free) == 0:
         return []
     scores = seed_score(pool.features.iloc[free])
     order = free[np.argsort(scores, kind="stable")]
-    picks: list[int] = []
+    picks: list[int] = _kinds_likeliest(pool, free, scores, rng)[: max(n - 1, 0)]
     for chunk in np.array_split(order, min(n, len(order))):
         if len(chunk):
             picks.extend(pool.pick(chunk, 1, rng))

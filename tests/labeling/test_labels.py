@@ -213,3 +213,21 @@ def test_the_questions_do_not_depend_on_the_order_the_data_arrived_in(strategy: 
         )
         asked.append([keys[row] for row in p.labelled])
     assert len(asked[0]) == 30 and asked[0] == asked[1]
+
+
+def test_seed_round_asks_about_the_likeliest_of_a_kind_of_pair_missing_a_name() -> None:
+    """A web session has no name: its pairs are a kind of their own, and the seed round asks
+    about one of its likeliest matches, not only whatever the score quantiles happen to hold."""
+    p, _ = pool(n=1000)
+    nameless = np.zeros(1000, bool)
+    nameless[::20] = True  # 5% of the pool
+    features = p.features.assign(
+        first_missing=nameless.astype(float),
+        email_exact=np.where(nameless, (np.arange(1000) % 40 == 0).astype(float), np.nan),
+        first_jw=np.where(nameless, np.nan, p.features["first_jw"]),
+    )
+    for seed in range(5):
+        picks = seed_round(Pool(features, p.blockers, {}), 10, set(), np.random.default_rng(seed))
+        assert len(picks) == 10
+        asked = features.iloc[picks]
+        assert ((asked["first_missing"] == 1) & (asked["email_exact"] == 1)).any()
