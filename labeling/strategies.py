@@ -92,7 +92,7 @@ def _kinds_likeliest(pool: Pool, free: np.ndarray, scores: np.ndarray, rng: np.r
             continue
         top = scores[flagged] >= np.quantile(scores[flagged], 1 - KIND_TOP)
         candidates = free[flagged][top]
-        if not any(int(r) in set(candidates.tolist()) for r in picks):
+        if not set(candidates.tolist()).intersection(picks):  # one question may serve two kinds
             picks.extend(pool.pick(candidates, 1, rng))
     return picks
 
