@@ -19,7 +19,7 @@ key when it has a key (else after every other).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,6 +74,10 @@ class Found:
     pairs: CandidatePairs
     seconds: dict[str, float] = field(default_factory=dict)
     giant_keys: int = 0
+    # the blocks the arriving mentions made too large (a key held by at most the mentions allowed
+    # before them, by more with them), as (blocker, the other members): the batch proposes no
+    # pair by them
+    made_generic: list[tuple[int, list[int]]] = field(default_factory=list)
 
 
 def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -128,13 +132,16 @@ def lookup(
     index: Neighbours | None,
     text: str = "",
     encoded: np.ndarray | None = None,
+    arriving: Collection[int] = (),
 ) -> Found:
     """The candidate pairs of the one mention in `mention` (a frame row; its interactions in
-    `interactions`), with the blockers that proposed each and their embedding cosine. Its id is
+    `interactions`), with the blockers that proposed each and their embedding cosine; and the
+    blocks it and the others `arriving` with it (stored ids) made too large. Its id is
     its store id, or `UNSTORED` for a mention not written yet; `encoded` is the vector of its
     `text` where the caller has it."""
     pk = int(mention["mention_pk"].iloc[0])
     stored = pk != UNSTORED
+    arriving = {pk, *(int(x) for x in arriving)}
     own_key = mention["mention_key"].iloc[0] if "mention_key" in mention else None
     order = order_key(str(own_key)) if own_key else LAST
     seconds: dict[str, float] = {}
@@ -159,10 +166,14 @@ def lookup(
     ]
     most = max(settings.max_block, settings.max_name_block) + 2
     members = probe_keys(conn, domain, own + travel_probes, most)
+    made_generic: list[tuple[int, list[int]]] = []
     for kind, key in own:
         others = set(members[(kind, key)]) - {pk}
-        if len(others) + 1 > block_limit(kind, settings.max_block, settings.max_name_block):
+        limit = block_limit(kind, settings.max_block, settings.max_name_block)
+        if len(others) + 1 > limit:
             giant += 1
+            if len(others - arriving) <= limit and stored:
+                made_generic.append((int(kind), sorted(others)))
         else:
             add(sorted(others), kind)
     seconds["keys"] = time.perf_counter() - clock
@@ -178,6 +189,8 @@ def lookup(
         block |= {pk}
         if len(block) > settings.max_block:
             giant += 1
+            if len(block - arriving) <= settings.max_block and stored:
+                made_generic.append((int(Blocker.TRAVEL), sorted(block - {pk})))
         else:
             add(sorted(block), int(Blocker.TRAVEL))
     seconds["travel"] = time.perf_counter() - clock
@@ -207,4 +220,4 @@ def lookup(
         pairs.cosine = (index.vectors_of(partners[None, :])[0] @ vector).astype(np.float32)
     else:
         pairs.cosine = np.full(len(a), np.nan, np.float32)
-    return Found(pairs, seconds, giant)
+    return Found(pairs, seconds, giant, made_generic)

@@ -41,7 +41,14 @@ from sqlalchemy.exc import IntegrityError
 
 from features.blocking import Blocker
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
-from features.comparisons.base import MOST_CONTACT_HOLDERS, ContactHomes, homes_of_contacts
+from features.comparisons.base import (
+    MOST_CONTACT_HOLDERS,
+    ContactHomes,
+    address_key,
+    contacts_rehomed,
+    homes_of_contacts,
+    own_contacts_of,
+)
 from features.embedding.similarity import pair_cosines
 from features.frame import (
     frame_from_normalized,
@@ -82,9 +89,15 @@ from profiles.store.profiles_io import (
     mention_times,
     queue_reviews,
 )
-from profiles.store.reads import mention_ids, mention_keys_of, shared_contact_values
+from profiles.store.reads import holders_of, mention_ids, mention_keys_of, shared_contact_values
 from profiles.store.records import content_hash
-from profiles.store.vectors import add_pairs, pairs_among, save_embeddings, vectors_by_ids
+from profiles.store.vectors import (
+    add_pairs,
+    drop_pairs_of_block,
+    pairs_among,
+    save_embeddings,
+    vectors_by_ids,
+)
 
 ONLINE = ":online"
 ATTEMPTS = 5
@@ -105,6 +118,9 @@ class MentionOutcome:
     merged: list[str] = field(default_factory=list)  # profile ids it joined into one
     candidates: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    # the mentions decided again because this one made a contact of theirs shared or a
+    # blocking key of theirs too large (`OnlineResolver.resolve_mention`)
+    revisited: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -330,17 +346,45 @@ class OnlineResolver:
                 status = "inserted" if written.inserted else "replaced" if written.replaced else "unchanged"
                 ids = mention_ids(conn, self.store.domain, [m.key for m in record.mentions])
             outcome = ObjectOutcome(obj.key, status)
+            arriving = set(ids.values())
+            revisits = []
             for mention in record.mentions:
                 pk = ids.get(mention.key)
                 if pk is None or not mention.matchable:
                     outcome.mentions.append(MentionOutcome(mention.key, None, "not_matchable"))
                     continue
-                outcome.mentions.append(self.resolve_mention(pk))
+                resolved, revisit = self._resolve_with_retries(pk, False, arriving)
+                outcome.mentions.append(resolved)
+                revisits.append((resolved, revisit))
+            self._revisit(revisits, arriving)  # once the whole object is in
             outcomes.append(outcome)
         return outcomes
 
-    def resolve_mention(self, pk: int) -> MentionOutcome:
-        """Resolve one stored mention (again, if its content changed since it was resolved)."""
+    def resolve_mention(self, pk: int, again: bool = False) -> MentionOutcome:
+        """Resolve one stored mention (again, if its content changed since it was resolved, or
+        when `again`). When its arrival changes what the batch would decide for others, those
+        others are resolved again, each in its own transaction, as the batch over the whole
+        domain would decide them: the holders of an email or phone it made shared (written for
+        more people than the rules allow: the merges that rested on the value as a personal one),
+        the members of a blocking key it made too large (a name held by more mentions than
+        `max_name_block`: the batch proposes none of their pairs, so their merges by it go), and
+        the travellers on bookings made from a contact of it whose booker's home it changed."""
+        outcome, revisit = self._resolve_with_retries(pk, again, {pk})
+        self._revisit([(outcome, revisit)], {pk})
+        return outcome
+
+    def _revisit(self, revisits: list[tuple[MentionOutcome, list[int]]], arriving: set[int]) -> None:
+        """Resolve again, once each, the mentions the arriving ones changed the decisions of."""
+        done = set(arriving)
+        for outcome, revisit in revisits:
+            for other in revisit:
+                if other not in done:
+                    done.add(other)
+                    outcome.revisited.append(self._resolve_with_retries(other, True, {other})[0].mention_key)
+
+    def _resolve_with_retries(
+        self, pk: int, again: bool, arriving: set[int]
+    ) -> tuple[MentionOutcome, list[int]]:
         loaded = self._champion()  # before the transaction: a first load takes a while
         deadline = time.monotonic() + self.settings.write_wait_seconds
         tries = 0
@@ -353,10 +397,10 @@ class OnlineResolver:
                         exclusive=False,
                         wait_seconds=self.settings.write_wait_seconds,
                     )
-                    outcome, vector = self._resolve_in(conn, pk, loaded)
+                    outcome, vector, revisit = self._resolve_in(conn, pk, loaded, again, arriving)
                 if vector is not None:
                     self.live.add(pk, vector)
-                return outcome
+                return outcome, revisit
             except (Conflict, IntegrityError):  # another writer got there first: read again
                 tries += 1
                 if tries >= ATTEMPTS and time.monotonic() >= deadline:
@@ -367,8 +411,17 @@ class OnlineResolver:
                 time.sleep(random.uniform(0, min(MAX_PAUSE_SECONDS, 0.01 * 2**tries)))
 
     def _resolve_in(
-        self, conn: Connection, pk: int, loaded: Champion | NotReady
-    ) -> tuple[MentionOutcome, np.ndarray | None]:
+        self,
+        conn: Connection,
+        pk: int,
+        loaded: Champion | NotReady,
+        again: bool = False,
+        arriving: set[int] | None = None,
+    ) -> tuple[MentionOutcome, np.ndarray | None, list[int]]:
+        """What resolving the mention did, its vector (None when nothing was resolved) and the
+        mentions to resolve again after it (`_newly_shared`, `_made_generic`); `arriving`, the
+        mentions that arrived with it (one object's), which were not there before."""
+        arriving = arriving if arriving is not None else {pk}
         domain = self.store.domain
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
@@ -376,15 +429,19 @@ class OnlineResolver:
         mine = reads.mentions([pk])
         if mine.empty:
             key = mention_keys_of(conn, domain, [pk]).get(pk, "")
-            return MentionOutcome(key, None, "not_matchable"), None
+            return MentionOutcome(key, None, "not_matchable"), None, []
         key, own_hash = str(mine["mention_key"].iloc[0]), str(mine["content_hash"].iloc[0])
         before, _ = membership_of(conn, domain, [pk], profiles_too=False)
-        if before.members.get(pk) and str(before.resolved.get(pk) or "").split(":")[0] == own_hash:
-            return MentionOutcome(key, before.members[pk], "unchanged"), None
+        if (
+            not again
+            and before.members.get(pk)
+            and str(before.resolved.get(pk) or "").split(":")[0] == own_hash
+        ):
+            return MentionOutcome(key, before.members[pk], "unchanged"), None, []
         travel = reads.interactions([pk])
         text, vector = self.live.encode(mine)
         seconds["load"] = time.perf_counter() - clock
-        found = lookup(conn, domain, self.settings, mine, travel, self.live, text, vector)
+        found = lookup(conn, domain, self.settings, mine, travel, self.live, text, vector, arriving)
         seconds.update({f"lookup_{k}": v for k, v in found.seconds.items()})
 
         clock = time.perf_counter()
@@ -469,7 +526,91 @@ class OnlineResolver:
         )
         add_pairs(conn, domain, found.pairs.a, found.pairs.b, found.pairs.blockers, found.pairs.cosine)
         seconds["write"] = time.perf_counter() - clock
-        return _outcome(key, pk, before, state, result, decided, len(found.pairs), seconds), vector
+        revisit: list[int] = []
+        if not again:
+            clock = time.perf_counter()
+            made = self._newly_shared(conn, pk, mine, arriving) | self._made_generic(conn, pk, found)
+            made |= self._rehomed(conn, reads, mine, arriving)
+            revisit = sorted(made - arriving)
+            seconds["shared"] = time.perf_counter() - clock
+        outcome = _outcome(key, pk, before, state, result, decided, len(found.pairs), seconds)
+        return outcome, vector, revisit
+
+    def _rehomed(self, conn: Connection, reads: _Reads, mine: pd.DataFrame, arriving: set[int]) -> set[int]:
+        """The travellers on bookings made from a contact of this mention whose booker's home it
+        changed (`contacts_rehomed`: a first address written for the contact, or a second one):
+        whether they were booked from the home of the people they are compared with
+        (`booked_from_home`) is another answer now. A mention without an address moves no one."""
+        if address_key(mine["street"].iloc[0], mine["postal_code"].iloc[0]) is None:
+            return set()
+        contacts = set(own_contacts_of(mine)[0])
+        if not contacts:
+            return set()
+        domain, most = self.store.domain, MOST_CONTACT_HOLDERS + 1
+        travel = probe_keys(conn, domain, [(int(Blocker.TRAVEL), c) for c in sorted(contacts)], most)
+        # a contact on more bookings than a block may hold is a desk's: its travellers are left
+        # to the next `upt resolve` (one request does not decide hundreds of mentions again)
+        booked = {
+            c: set(ids) - arriving
+            for (_, c), ids in travel.items()
+            if set(ids) - arriving and len(ids) <= self.settings.max_block
+        }
+        if not booked:
+            return set()
+        probes = [(int(Blocker.EMAIL if "@" in c else Blocker.PHONE), c) for c in sorted(booked)]
+        holders = {pk for ids in probe_keys(conn, domain, probes, most).values() for pk in ids}
+        moved = contacts_rehomed(reads.mentions(holders | arriving), set(booked), arriving)
+        return {pk for c in moved for pk in booked[c]}
+
+    def _made_generic(self, conn: Connection, pk: int, found: Found) -> set[int]:
+        """The members of the blocks this mention made too large that a merge in effect joined
+        by a pair only such a block proposed: those pairs go (the batch proposes none of them,
+        and a pair left behind would count as a "no match" between two groups when clustering
+        checks a join), and the members they merged are decided again (their lookups propose
+        what something else still does). A block of a common name holds dozens of mentions and
+        its pairs are mostly sent to review (a name is no identity): only the merged are read."""
+        dropped: set[tuple[int, int]] = set()
+        for blocker, others in found.made_generic:
+            dropped |= drop_pairs_of_block(conn, self.store.domain, blocker, [pk, *others])
+        return self._merged(conn, {m for pair in dropped for m in pair}, dropped)
+
+    def _merged(self, conn: Connection, pks: set[int], pairs: set[tuple[int, int]] | None = None) -> set[int]:
+        """Those of `pks` that a merge in effect by a rule, a model or an imported score (a
+        person's word stands) joins to another mention (by one of `pairs`, by id, where given):
+        what a changed fact about them can take back."""
+        if not pks:
+            return set()
+        keys = mention_keys_of(conn, self.store.domain, pks)
+        pk_of = {k: m for m, k in keys.items()}
+        out: set[int] = set()
+        for a, b, decision, source, *_ in latest_rows(
+            decision_rows_touching(conn, self.store.domain, keys.values())
+        ):
+            if decision != "merge" or source == "manual":
+                continue
+            ends = (pk_of.get(a, -1), pk_of.get(b, -1))
+            if pairs is None or (min(ends), max(ends)) in pairs:
+                out.update(m for m in ends if m in pks)
+        return out
+
+    def _newly_shared(self, conn: Connection, pk: int, mine: pd.DataFrame, arriving: set[int]) -> set[int]:
+        """The other holders of the emails and phones this mention made shared: written for at
+        most `shared_value_max_names` people before it (and the others `arriving` with it), for
+        more with it, that a merge joins to another mention: it may have rested on the value as
+        a personal one (a rule on a common email, a contact as the evidence beyond a name). A
+        nameless mention adds nobody."""
+        if not (mine["first_name"].iloc[0] or mine["last_name"].iloc[0]):
+            return set()
+        domain, most = self.store.domain, self.rules.shared_value_max_names
+        out: set[int] = set()
+        for column in ("emails", "phones"):
+            values = {v for v in mine[column].iloc[0] or () if v}
+            now = shared_contact_values(conn, domain, column, values, most) if values else set()
+            if now:
+                before = shared_contact_values(conn, domain, column, now, most, without=arriving)
+                for value in sorted(now - before):
+                    out.update(holders_of(conn, domain, column, value, MOST_CONTACT_HOLDERS))
+        return self._merged(conn, out - arriving)
 
     def _with_imported_scores(
         self, conn: Connection, pk: int, key: str, vector: np.ndarray, found: Found

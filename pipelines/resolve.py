@@ -28,6 +28,7 @@ import pandas as pd
 
 from features.blocking import CandidatePairs
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
+from features.comparisons.base import address_key, contacts_rehomed, own_contacts_of
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
@@ -38,7 +39,7 @@ from pipelines.champion import NO_MODEL, champion, model_identity, rules_only
 from pipelines.decide import PairsToDecide, decide, with_imported_scores
 from profiles.errors import NotReady
 from profiles.resolution.golden import Survivorship
-from profiles.resolution.rules import load_rules
+from profiles.resolution.rules import RuleSet, load_rules, made_shared_holders
 from profiles.settings import Settings
 from profiles.store import Store
 from profiles.store.decisions import (
@@ -108,6 +109,66 @@ def _work_pairs(
     return with_imported_scores(
         table.a[touch], table.b[touch], table.cosine[touch], external, pk_of, dirty, cosine_of
     )
+
+
+def _changed_by(
+    frame: pd.DataFrame,
+    interactions: pd.DataFrame,
+    table: CandidateTable,
+    current: pd.DataFrame,
+    external: pd.DataFrame,
+    pk_of: dict[str, int],
+    dirty: np.ndarray,
+    rules: RuleSet,
+) -> np.ndarray:
+    """The mentions whose decisions the new or changed ones (`dirty`) changed without touching
+    them, decided again so that an incremental run decides as a full one: the holders of an email
+    or phone the new mentions made shared (`made_shared_holders`), the travellers on bookings made
+    from a contact whose booker's home they changed (`_rehomed_travellers`), and both sides of a decision
+    in effect whose pair is no candidate any more (a name block grown past `max_name_block`, say:
+    deciding them again withdraws it). Manual decisions stand, and imported scores are decided
+    again where they are."""
+    out = np.union1d(
+        made_shared_holders(frame, dirty, rules.shared_value_max_names),
+        _rehomed_travellers(frame, interactions, dirty),
+    )
+    live = (current["source"].to_numpy(object) != "manual") & (
+        current["decision"].to_numpy(object) != "no_match"
+    )
+    a = np.array([pk_of.get(k, -1) for k in current["mention_a"].to_numpy(object)[live]], np.int64)
+    b = np.array([pk_of.get(k, -1) for k in current["mention_b"].to_numpy(object)[live]], np.int64)
+    known = (a >= 0) & (b >= 0)
+    a, b = np.minimum(a, b)[known], np.maximum(a, b)[known]
+    proposed = (table.a.astype(np.int64) << 32) | table.b.astype(np.int64)
+    if len(external):
+        ea = np.array([pk_of.get(k, -1) for k in external["mention_a"]], np.int64)
+        eb = np.array([pk_of.get(k, -1) for k in external["mention_b"]], np.int64)
+        proposed = np.concatenate([proposed, (np.minimum(ea, eb) << 32) | np.maximum(eb, ea)])
+    gone = ~np.isin((a << 32) | b, proposed)
+    return np.union1d(out, np.concatenate([a[gone], b[gone]]))
+
+
+def _rehomed_travellers(frame: pd.DataFrame, interactions: pd.DataFrame, dirty: np.ndarray) -> np.ndarray:
+    """The travellers on bookings made from a contact whose booker's home the `dirty` mentions
+    changed (`contacts_rehomed`): their `booked_from_home` is another answer now."""
+    booking = booking_contacts_by_mention(interactions)
+    if not booking:
+        return np.zeros(0, np.int64)
+    booked: dict[str, set[int]] = {}
+    for pk, contacts in booking.items():
+        for c in contacts:
+            booked.setdefault(c, set()).add(pk)
+    new = frame[frame["mention_pk"].isin(dirty)]
+    housed = [address_key(s, p) is not None for s, p in zip(new["street"], new["postal_code"], strict=True)]
+    brought = (
+        {c for held in own_contacts_of(new[housed]) for c in held if c in booked} if any(housed) else set()
+    )
+    if not brought:
+        return np.zeros(0, np.int64)
+    owned = own_contacts_of(frame)
+    holders = frame[[not brought.isdisjoint(held) for held in owned]]
+    moved = contacts_rehomed(holders, brought, set(dirty.tolist()))
+    return np.array(sorted({pk for c in moved for pk in booked[c]}), np.int64)
 
 
 def run_resolve(
@@ -182,6 +243,10 @@ def run_resolve(
             dirty = pks
         else:
             dirty = pks[[state.resolved.get(pk) != h for pk, h in zip(pks.tolist(), hashes, strict=True)]]
+            if len(dirty):
+                dirty = np.union1d(
+                    dirty, _changed_by(frame, interactions, table, current, external, pk_of, dirty, rules)
+                )
         report.mentions, report.dirty_mentions, report.candidate_pairs = len(frame), len(dirty), len(table)
 
         clock = time.perf_counter()

@@ -156,17 +156,37 @@ def homes_of_contacts(frame: pd.DataFrame, contacts: set[str] | None = None) -> 
     return {c: (n, frozenset(homes.get(c, ()))) for c, n in holders.items()}
 
 
+def _located(entry: tuple[int, frozenset[str]] | None) -> frozenset[str]:
+    """The homes a contact locates its bookings at (none where it locates nobody)."""
+    held, where = entry or (0, frozenset())
+    return where if held <= MOST_CONTACT_HOLDERS and len(where) <= MOST_CONTACT_HOMES else frozenset()
+
+
 def _booker_homes(booked: list[tuple[str, ...]], homes: ContactHomes) -> list[tuple[str, ...]]:
     """Per mention, the homes of whoever booked the trips it is on (see `ContactHomes`)."""
     out = []
     for contacts in booked:
         found: dict[str, None] = {}
         for contact in contacts:
-            held, where = homes.get(contact, (0, frozenset()))
-            if held <= MOST_CONTACT_HOLDERS and len(where) <= MOST_CONTACT_HOMES:
-                found.update(dict.fromkeys(sorted(where)))
+            found.update(dict.fromkeys(sorted(_located(homes.get(contact)))))
         out.append(tuple(found))
     return out
+
+
+def own_contacts_of(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Per mention of `frame`, the contacts it holds as its own, as bookings carry them (emails,
+    phone suffixes)."""
+    suffixes = _phone_suffixes(frame["phones"].tolist(), frame["phone_digits"].tolist())
+    return _own_contacts(frame["emails"].tolist(), suffixes)
+
+
+def contacts_rehomed(holders: pd.DataFrame, contacts: set[str], arriving: set[int]) -> set[str]:
+    """Of `contacts`, those whose bookings the `arriving` mentions located elsewhere: the home the
+    contact's holders (`holders`: a frame holding at least all of them) locate its bookings at
+    is another with them than without them (a first address written for it, a second one)."""
+    now = homes_of_contacts(holders, contacts)
+    before = homes_of_contacts(holders[~holders["mention_pk"].isin(arriving)], contacts)
+    return {c for c in contacts if _located(now.get(c)) != _located(before.get(c))}
 
 
 @dataclass

@@ -179,6 +179,28 @@ def shared_in_frame(frame: pd.DataFrame, column: str, max_names: int) -> set[str
     return shared
 
 
+def made_shared_holders(frame: pd.DataFrame, new: np.ndarray, max_names: int) -> np.ndarray:
+    """The mentions of `frame` (the whole domain) holding an email or phone that the `new`
+    mentions (ids) made shared: written for at most `max_names` people without them, for more
+    with them. The decisions of those holders rested on the value as a personal one."""
+    is_new = frame["mention_pk"].isin(new).to_numpy(bool)
+    out: set[int] = set()
+    for column in ("emails", "phones"):
+        brought = {v for items in frame[column].to_numpy(object)[is_new] for v in items if v}
+        if not brought:
+            continue
+        holds = frame[column].map(lambda items, wanted=brought: not wanted.isdisjoint(items)).to_numpy(bool)
+        holders = frame[holds]
+        now = shared_in_frame(holders, column, max_names) & brought
+        if not now:
+            continue
+        made = now - shared_in_frame(holders[~is_new[holds]], column, max_names)
+        if made:
+            hit = holders[column].map(lambda items, wanted=made: not wanted.isdisjoint(items)).to_numpy(bool)
+            out.update(holders["mention_pk"].to_numpy(np.int64)[hit].tolist())
+    return np.array(sorted(out - set(np.asarray(new).tolist())), np.int64)
+
+
 @dataclass
 class ExclusionContext:
     """What a rule set's exclusions read about the domain for one run or request: the mentions'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -140,21 +140,28 @@ _IDENTIFIER_KIND = {"emails": "email", "phones": "phone"}
 
 
 def shared_contact_values(
-    conn: Connection, domain: str, column: str, values: set[str], max_names: int
+    conn: Connection,
+    domain: str,
+    column: str,
+    values: set[str],
+    max_names: int,
+    without: Collection[int] = (),
 ) -> set[str]:
     """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold for
     more than `max_names` people: the answer `profiles.resolution.rules.shared_in_frame` gives
     over the whole domain's frame. First an index probe per value that counts its distinct
     spellings and stops past `MOST_SPELLINGS` (a corporate email on thousands of mentions costs
     a few dozen rows, not thousands), all values in one statement; then, for the values under more
-    spellings than `max_names`, their spellings, counted as people (`people_among`)."""
+    spellings than `max_names`, their spellings, counted as people (`people_among`).
+    `without`: mentions left out of the count (was the value shared before they arrived?)."""
     if not values:
         return set()
     q = mark_of(conn.dialect.paramstyle)
     first, last = "COALESCE(m.first_name, '')", "COALESCE(m.last_name, '')"
+    others = f" AND m.id NOT IN ({', '.join(str(int(pk)) for pk in sorted(without))})" if without else ""
     holders = (
         f"FROM identifiers AS i JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} "
-        f"AND i.kind = {q} AND i.value = {q} AND m.matchable = {q} AND ({first} <> '' OR {last} <> '')"
+        f"AND i.kind = {q} AND i.value = {q} AND m.matchable = {q} AND ({first} <> '' OR {last} <> ''){others}"
     )
     probe = f"SELECT COUNT(*) FROM (SELECT DISTINCT {first}, {last} {holders} LIMIT {q}) AS names"
     kind = _IDENTIFIER_KIND[column]
@@ -183,13 +190,26 @@ def shared_contact_values(
             f"SELECT DISTINCT i.value, {first}, {last}, {canonical} FROM identifiers AS i "
             f"JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} AND i.kind = {q} "
             f"AND i.value IN ({', '.join([q] * len(part))}) AND m.matchable = {q} "
-            f"AND ({first} <> '' OR {last} <> '')"
+            f"AND ({first} <> '' OR {last} <> ''){others}"
         )
         rows = conn.exec_driver_sql(sql, (domain, kind, *part, True)).cursor.fetchall()
         for value, f, la, c in rows:
             spelled.setdefault(value, []).append((f, la, frozenset(json.loads(c) if c else ())))
     out |= {value for value, entries in spelled.items() if people_among(entries, max_names) > max_names}
     return out
+
+
+def holders_of(conn: Connection, domain: str, column: str, value: str, limit: int) -> list[int]:
+    """The matchable mentions holding an email or phone (`column`: emails | phones), by id, at
+    most `limit`."""
+    q = mark_of(conn.dialect.paramstyle)
+    sql = (
+        "SELECT DISTINCT i.mention_pk FROM identifiers AS i JOIN mentions AS m ON m.id = i.mention_pk "
+        f"WHERE i.domain = {q} AND i.kind = {q} AND i.value = {q} AND m.matchable = {q} "
+        f"ORDER BY i.mention_pk LIMIT {q}"
+    )
+    rows = conn.exec_driver_sql(sql, (domain, _IDENTIFIER_KIND[column], value, True, int(limit))).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 _IDS_OF_KEYS_SQL = (

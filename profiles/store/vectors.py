@@ -200,6 +200,29 @@ def pairs_among(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[np.n
     return pairs[:, 0], pairs[:, 1]
 
 
+def drop_pairs_of_block(
+    conn: Connection, domain: str, blocker: int, members: list[int]
+) -> set[tuple[int, int]]:
+    """Delete the stored candidate pairs among `members` that blocker `blocker` alone proposed
+    (a block grown too large: the batch proposes none of them); the pairs deleted (a < b)."""
+    ids = sorted({int(m) for m in members})
+    among = (
+        candidate_pairs.c.mention_a.in_(ids),
+        candidate_pairs.c.mention_b.in_(ids),
+        candidate_pairs.c.domain == domain,
+        candidate_pairs.c.blockers == int(blocker),
+    )
+    found = {
+        (int(a), int(b))
+        for a, b in conn.execute(
+            select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(*among)
+        )
+    }
+    if found:
+        conn.execute(candidate_pairs.delete().where(*among))
+    return found
+
+
 def add_pairs(
     conn: Connection, domain: str, a: np.ndarray, b: np.ndarray, blockers: np.ndarray, cosine: np.ndarray
 ) -> int:

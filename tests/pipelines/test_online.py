@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from features.blocking import Blocker
 from pipelines.block import run_block
 from pipelines.champion import ChampionCache
 from pipelines.ingest import ingest_path
@@ -24,7 +25,7 @@ from profiles.store import Store, open_store
 from profiles.store.decisions import set_info
 from profiles.store.profiles_io import assignment_rows
 from profiles.store.reads import store_id
-from profiles.store.schema import match_decisions, metadata, profile_members
+from profiles.store.schema import candidate_pairs, match_decisions, metadata, profile_members
 from tests.pipelines.helpers import label_with_oracle
 from training.metrics import cluster_scores
 from training.registry import promote
@@ -100,7 +101,11 @@ def test_objects_resolved_one_at_a_time_agree_with_one_batch_run(trained: dict[s
 
 
 def _guest(object_id: str, **person: Any) -> Any:
-    line = json.dumps(
+    return parse_line(_guest_line(object_id, **person), 2_000_000)
+
+
+def _guest_line(object_id: str, **person: Any) -> bytes:
+    return json.dumps(
         {
             "object_type": "guest_profile",
             "source": "web-signup",
@@ -109,7 +114,6 @@ def _guest(object_id: str, **person: Any) -> Any:
             "data": {"traveller": person},
         }
     ).encode()
-    return parse_line(line, 2_000_000)
 
 
 def _row_counts(store: Store) -> dict[str, int]:
@@ -199,6 +203,130 @@ def test_a_record_joins_creates_keeps_and_is_idempotent(trained: dict[str, Any])
             conn.execute(select(profile_members.c.mention_pk, profile_members.c.resolved_hash)).all()
         )
     assert any(str(h).endswith(":online") for h in marks.values())
+
+
+def _partition(assignment: dict[str, str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for key, profile in assignment.items():
+        groups.setdefault(profile, set()).add(key)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_a_contact_that_becomes_shared_takes_back_the_merges_that_rested_on_it(
+    trained: dict[str, Any],
+) -> None:
+    store, settings = _online_store(trained, "shared-later")
+    resolver = OnlineResolver(store, settings)
+    home = [{"address": "casa.ferreira.qx@example.org"}]
+    ana = [f"web-signup/guest_profile/F-{i}#traveller" for i in (1, 2)]
+    for i in (1, 2):  # one guest twice: one name, one email, merged by a rule
+        resolver.resolve_objects([_guest(f"F-{i}", first_name="Ana", last_name="Ferreira", emails=home)])
+    assert len({_assignment(store)[k] for k in ana}) == 1
+    (luis,) = resolver.resolve_objects([_guest("F-3", first_name="Luis", last_name="Ferreira", emails=home)])
+    assert luis.mentions[0].revisited == []  # two people on the address: still personal
+    (marta,) = resolver.resolve_objects(
+        [_guest("F-4", first_name="Marta", last_name="Ferreira", emails=home)]
+    )
+    # a third person on it: a household's address, which proves nothing about one of them; the
+    # holders a merge joined are decided again (Luis, joined to nobody, is left alone)
+    assert set(marta.mentions[0].revisited) == set(ana)
+    online = _assignment(store)
+    assert len({online[k] for k in ana}) == 2
+    # what one batch run over the same store decides
+    run_resolve(store, settings, full=True)
+    assert _partition(_assignment(store)) == _partition(online)
+
+
+def test_a_name_block_grown_too_large_is_decided_again_for_its_members(trained: dict[str, Any]) -> None:
+    store, _ = _online_store(trained, "giant-name")
+    settings = Settings(
+        home=trained["root"] / "giant-name", mlflow_tracking_uri=trained["mlruns"], max_name_block=3
+    )
+    resolver = OnlineResolver(store, settings)
+    keys = [f"web-signup/guest_profile/N-{i}#traveller" for i in range(5)]
+    revisited = []
+    for i in range(5):  # one guest's records: a common name and one email
+        if i == 3:  # as if the name alone had proposed the pairs so far (no other blocker did)
+            with store.transaction() as conn:
+                conn.execute(update(candidate_pairs).values(blockers=int(Blocker.NAME)))
+        (outcome,) = resolver.resolve_objects(
+            [
+                _guest(
+                    f"N-{i}",
+                    first_name="Pedro",
+                    last_name="Alves",
+                    emails=[{"address": "p.alves.qx@example.org"}],
+                )
+            ]
+        )
+        revisited.append(outcome.mentions[0].revisited)
+        if i == 3:
+            with store.reading() as conn:
+                flags = conn.execute(select(candidate_pairs.c.blockers)).scalars().all()
+    # the fourth holder of the name makes its block generic: the batch proposes no pair by it, so
+    # the pairs the name alone proposed go and the three they merged are decided again (their
+    # lookups store again what other blockers propose: the email); the fifth finds the block
+    # generic already
+    assert revisited == [[], [], [], keys[:3], []]
+    assert flags and all(f & ~Blocker.NAME for f in flags)
+    assert len(set(_assignment(store).values())) == 1
+
+
+def test_an_incremental_batch_run_takes_them_back_as_a_full_run_does(trained: dict[str, Any]) -> None:
+    settings = Settings(home=trained["root"] / "shared-later-batch", mlflow_tracking_uri=trained["mlruns"])
+    store, _ = _online_store(trained, "shared-later-batch")
+    home = [{"address": "casa.ferreira.qx@example.org"}]
+    people = [("F-1", "Ana"), ("F-2", "Ana"), ("F-3", "Luis"), ("F-4", "Marta")]
+    files = []
+    for part in (people[:3], people[3:]):
+        files.append(trained["root"] / f"ferreira-{len(files)}.jsonl")
+        files[-1].write_bytes(
+            b"\n".join(_guest_line(i, first_name=f, last_name="Ferreira", emails=home) for i, f in part)
+        )
+    ana = [f"web-signup/guest_profile/F-{i}#traveller" for i in (1, 2)]
+    ingest_path(store, settings, files[0])
+    run_resolve(store, settings)
+    assert len({_assignment(store)[k] for k in ana}) == 1
+    ingest_path(store, settings, files[1])
+    report = run_resolve(store, settings)
+    assert report.mode == "incremental" and report.dirty_mentions == 4  # Marta, and the other holders
+    incremental = _assignment(store)
+    assert len({incremental[k] for k in ana}) == 2
+    run_resolve(store, settings, full=True)
+    assert _partition(_assignment(store)) == _partition(incremental)
+
+
+def test_a_booker_written_later_brings_the_family_trip_home(trained: dict[str, Any]) -> None:
+    from tests.pipelines.test_booked_from_home import _objects as family
+
+    by_id = {str(o["id"]): json.dumps(o).encode() for o in family()}
+    order = ["HB1", "G2", "G3", "G1"]  # the stay Jean booked before anyone's address is known
+    marie = ["pms/hotel_booking/HB1#guests[1]", "pms/guest_profile/G2#traveller"]
+    online, _ = _online_store(trained, "booker-later")
+    resolver = OnlineResolver(
+        online, Settings(home=trained["root"] / "booker-later", mlflow_tracking_uri=trained["mlruns"])
+    )
+    outcomes = [resolver.resolve_objects([parse_line(by_id[i], 2_000_000)])[0] for i in order[:3]]
+    assert len({_assignment(online)[k] for k in marie}) == 2  # no booker's home to compare with
+    outcomes += resolver.resolve_objects([parse_line(by_id["G1"], 2_000_000)])
+    # Jean's own record locates the stay's contact at his home, where Marie lives: her stay is
+    # decided again, now booked from home
+    (jean,) = outcomes[-1].mentions
+    assert marie[0] in jean.revisited
+    together = _assignment(online)
+    assert len({together[k] for k in marie}) == 1
+    settings = Settings(home=trained["root"] / "booker-later", mlflow_tracking_uri=trained["mlruns"])
+    run_resolve(online, settings, full=True)
+    assert _partition(_assignment(online)) == _partition(together)
+    # the batch, incrementally: the same
+    batch, _ = _online_store(trained, "booker-later-batch")
+    settings = Settings(home=trained["root"] / "booker-later-batch", mlflow_tracking_uri=trained["mlruns"])
+    for part in (order[:3], order[3:]):
+        path = trained["root"] / f"booker-later-{len(part)}.jsonl"
+        path.write_bytes(b"\n".join(by_id[i] for i in part))
+        ingest_path(batch, settings, path)
+        run_resolve(batch, settings)
+    assert _partition(_assignment(batch)) == _partition(together)
 
 
 def test_the_champion_is_swapped_when_its_alias_moves(trained: dict[str, Any]) -> None:

@@ -15,12 +15,13 @@ from pipelines.synthetic import GeneratorConfig, write_dataset
 from profiles.resolution.rules import shared_in_frame
 from profiles.settings import Settings
 from profiles.store import Store, open_store
-from profiles.store.reads import shared_contact_values
+from profiles.store.reads import holders_of, shared_contact_values
 
 
 def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
     info = write_dataset(GeneratorConfig(persons=300, seed=4, household_rate=0.6), tmp_path / "d")
     ingest_path(store, settings, Path(info["objects_file"]))
+    unshared = 0  # values no longer shared without the mention left out
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain)
         for column in ("emails", "phones"):
@@ -39,6 +40,16 @@ def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
                 assert shared_contact_values(conn, store.domain, column, values, most) == expected
                 some = set(sorted(values)[::7])
                 assert shared_contact_values(conn, store.domain, column, some, most) == expected & some
+            # left out of the count: one holder of each of a few shared values, in turn
+            for value in sorted(shared_in_frame(frame, column, 2))[:5]:
+                held = frame[frame[column].map(lambda items, v=value: v in items)]
+                assert holders_of(conn, store.domain, column, value, 1000) == sorted(held["mention_pk"])
+                pk = int(held["mention_pk"].iloc[-1])
+                rest = shared_in_frame(frame[frame["mention_pk"] != pk], column, 2)
+                asked = shared_contact_values(conn, store.domain, column, {value}, 2, without={pk})
+                assert asked == rest & {value}
+                unshared += not asked
+    assert unshared
 
 
 def test_shared_values_asked_of_the_store_are_those_of_the_whole_frame(
