@@ -180,13 +180,19 @@ def own_contacts_of(frame: pd.DataFrame) -> list[tuple[str, ...]]:
     return _own_contacts(frame["emails"].tolist(), suffixes)
 
 
-def contacts_rehomed(holders: pd.DataFrame, contacts: set[str], arriving: set[int]) -> set[str]:
+def contacts_rehomed(holders: pd.DataFrame, contacts: set[str], arriving: set[int]) -> dict[str, bool]:
     """Of `contacts`, those whose bookings the `arriving` mentions located elsewhere: the home the
     contact's holders (`holders`: a frame holding at least all of them) locate its bookings at
-    is another with them than without them (a first address written for it, a second one)."""
+    is another with them than without them; True where it located them nowhere before (a first
+    address written for it), False where they lost or changed their home (a second address)."""
     now = homes_of_contacts(holders, contacts)
     before = homes_of_contacts(holders[~holders["mention_pk"].isin(arriving)], contacts)
-    return {c for c in contacts if _located(now.get(c)) != _located(before.get(c))}
+    out = {}
+    for c in contacts:
+        was, is_ = _located(before.get(c)), _located(now.get(c))
+        if was != is_:
+            out[c] = not was
+    return out
 
 
 @dataclass
