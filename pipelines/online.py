@@ -118,8 +118,8 @@ class MentionOutcome:
     merged: list[str] = field(default_factory=list)  # profile ids it joined into one
     candidates: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
-    # the mentions decided again because this one made a contact of theirs shared or a
-    # blocking key of theirs too large (`OnlineResolver.resolve_mention`)
+    # the mentions decided again because this one made a contact of theirs shared, a blocking
+    # key of theirs too large or their booker's home a second one (`OnlineResolver.resolve_mention`)
     revisited: list[str] = field(default_factory=list)
 
 
@@ -420,7 +420,7 @@ class OnlineResolver:
         arriving: set[int] | None = None,
     ) -> tuple[MentionOutcome, np.ndarray | None, list[int]]:
         """What resolving the mention did, its vector (None when nothing was resolved) and the
-        mentions to resolve again after it (`_newly_shared`, `_made_generic`); `arriving`, the
+        mentions to resolve again after it (`_newly_shared`, `_made_generic`, `_rehomed`); `arriving`, the
         mentions that arrived with it (one object's), which were not there before."""
         arriving = arriving if arriving is not None else {pk}
         domain = self.store.domain
@@ -533,7 +533,7 @@ class OnlineResolver:
             made = self._newly_shared(conn, pk, mine, arriving) | self._made_generic(conn, pk, found)
             made |= self._rehomed(conn, reads, mine, arriving)
             revisit = sorted(made - arriving)
-            seconds["shared"] = time.perf_counter() - clock
+            seconds["others"] = time.perf_counter() - clock
         outcome = _outcome(key, pk, before, state, result, decided, len(found.pairs), seconds)
         return outcome, vector, revisit
 
@@ -544,8 +544,8 @@ class OnlineResolver:
         address (a booker's home now known) may link travellers to the people living there;
         that is left to the next `upt resolve` (which decides them again, as it decides every
         mention resolved online): on 100,000 stored travel mentions one arriving object in
-        eight had such travellers, and deciding them at once doubled the p99 of a resolve
-        (BENCHMARKS.md). A mention without an address moves no one."""
+        eight had such travellers, and deciding them at once raised the p99 of resolving an
+        object by two thirds (BENCHMARKS.md). A mention without an address moves no one."""
         if address_key(mine["street"].iloc[0], mine["postal_code"].iloc[0]) is None:
             return set()
         contacts = set(own_contacts_of(mine)[0])
