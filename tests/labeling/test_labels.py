@@ -215,6 +215,25 @@ def test_the_questions_do_not_depend_on_the_order_the_data_arrived_in(strategy: 
     assert len(asked[0]) == 30 and asked[0] == asked[1]
 
 
+def test_pairs_in_key_order_are_sorted_by_their_smaller_then_larger_mention_key() -> None:
+    rng = np.random.default_rng(4)
+    keys = sorted(
+        {
+            f"src{rng.integers(0, 4)}/o/{rng.integers(0, 10**5):06d}#p[{rng.integers(0, 3)}]"
+            for _ in range(600)
+        }
+    )
+    ids = rng.permutation(len(keys)) + 7  # ids given in another order than the keys
+    frame = pd.DataFrame({"mention_key": keys}, index=pd.Index(ids, name="mention_pk"))
+    a, b = rng.choice(ids, 3000), rng.choice(ids, 3000)
+    a, b = np.minimum(a, b)[a != b], np.maximum(a, b)[a != b]
+    features = pd.DataFrame({"mention_a": a, "mention_b": b, "row": np.arange(len(a))})
+    ordered = PairFeatures(frame, features, np.zeros(len(a), np.int64)).in_key_order()
+    named = [tuple(sorted(k)) for k in ordered.keys(np.arange(len(a)))]
+    assert named == sorted(named)
+    assert sorted(ordered.features["row"]) == list(range(len(a)))
+
+
 def test_seed_round_asks_about_the_likeliest_of_a_kind_of_pair_missing_a_name() -> None:
     """A web session has no name: its pairs are a kind of their own, and the seed round asks
     about one of its likeliest matches, not only whatever the score quantiles happen to hold."""
