@@ -163,19 +163,26 @@ def contact_homes_in_store(
     batch leaves it out)."""
     if not len(interactions) or "contacts" not in interactions:
         return {}
-    contacts = sorted({c for found in interactions["contacts"] if found for c in found})
+    contacts = {c for found in interactions["contacts"] if found for c in found}
     if not contacts:
         return {}
-    probes = [(int(Blocker.EMAIL if "@" in c else Blocker.PHONE), c) for c in contacts]
-    held = probe_keys(conn, domain, probes, MOST_CONTACT_HOLDERS + 1)
+    held = contact_holders(conn, domain, contacts)
     holders = sorted({pk for ids in held.values() for pk in ids})
     stored = load_mentions_by_ids(conn, domain, holders)
     unstored = frame[~frame["mention_pk"].isin(stored["mention_pk"])]
-    homes = homes_of_contacts(pd.concat([stored, unstored], ignore_index=True), set(contacts))
-    for (_, contact), ids in held.items():
+    homes = homes_of_contacts(pd.concat([stored, unstored], ignore_index=True), contacts)
+    for contact, ids in held.items():
         if len(ids) > MOST_CONTACT_HOLDERS:
             homes[contact] = (len(ids), homes.get(contact, (0, frozenset()))[1])
     return homes
+
+
+def contact_holders(conn: Connection, domain: str, contacts: set[str]) -> dict[str, list[int]]:
+    """The stored mentions holding each booking contact (an email, a phone suffix) as their own,
+    by the contact blocking keys: at most one more than `MOST_CONTACT_HOLDERS` (enough to tell a
+    contact that locates nobody)."""
+    probes = [(int(Blocker.EMAIL if "@" in c else Blocker.PHONE), c) for c in sorted(contacts)]
+    return {c: ids for (_, c), ids in probe_keys(conn, domain, probes, MOST_CONTACT_HOLDERS + 1).items()}
 
 
 def _partners(a: np.ndarray, b: np.ndarray, pk: int) -> np.ndarray:
@@ -556,14 +563,12 @@ class OnlineResolver:
         # a contact on more bookings than a block may hold is a desk's: its travellers are left
         # to the next `upt resolve` (one request does not decide hundreds of mentions again)
         booked = {
-            c: set(ids) - arriving
-            for (_, c), ids in travel.items()
-            if set(ids) - arriving and len(ids) <= self.settings.max_block
+            c: set(ids) - arriving for (_, c), ids in travel.items() if len(ids) <= self.settings.max_block
         }
+        booked = {c: ids for c, ids in booked.items() if ids}
         if not booked:
             return set()
-        probes = [(int(Blocker.EMAIL if "@" in c else Blocker.PHONE), c) for c in sorted(booked)]
-        holders = {pk for ids in probe_keys(conn, domain, probes, most).values() for pk in ids}
+        holders = {pk for ids in contact_holders(conn, domain, set(booked)).values() for pk in ids}
         moved = contacts_rehomed(reads.mentions(holders | arriving), set(booked), arriving)
         return self._merged(conn, {pk for c, first in moved.items() if not first for pk in booked[c]})
 
