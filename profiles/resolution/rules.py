@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from profiles.errors import ConfigError
-from profiles.resolution.people import people_among
+from profiles.resolution.people import is_shared
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 ACTIONS = ("merge", "link")
@@ -154,27 +154,38 @@ SharedValues = Callable[[str, set[str], int], set[str]]
 
 def shared_in_frame(frame: pd.DataFrame, column: str, max_names: int) -> set[str]:
     """Values of a multi-valued column (emails, phones) written on mentions of more than
-    `max_names` people in `frame`: distinct names that are one person's spellings count once and
-    a mention without a name counts for nobody (`profiles.resolution.people`)."""
-    wanted = [column, "first_name", "last_name"]
+    `max_names` people in `frame`, or of two people of one name told apart by their birth dates:
+    distinct names that are one person's spellings count once and a mention without a name
+    counts for nobody (`profiles.resolution.people.is_shared`)."""
+    wanted = [column, "first_name", "last_name", "date_of_birth"]
     if "first_name_canonical" in frame:
         wanted.append("first_name_canonical")
     long = frame[wanted].explode(column).dropna(subset=[column])
     long = long[long[column] != ""]
     first, last = long["first_name"].fillna(""), long["last_name"].fillna("")
-    named = long[(first != "") | (last != "")].assign(first_name=first, last_name=last)
+    named = long[(first != "") | (last != "")].assign(
+        first_name=first, last_name=last, date_of_birth=long["date_of_birth"].fillna("")
+    )
     spellings = named.drop_duplicates([column, "first_name", "last_name"])
     counts = spellings.groupby(column).size()
-    # Most values are written under one spelling; only those under more are counted as people.
-    many = spellings[spellings[column].isin(counts.index[counts > max_names])]
+    dates = named[named["date_of_birth"] != ""].drop_duplicates([column, "date_of_birth"])
+    dated = dates.groupby(column).size()
+    # Most values are written under one spelling and one birth date at most; only values under
+    # more spellings, or more dates, are counted as people.
+    asked = set(counts.index[counts > max_names]) | set(dated.index[dated > 1])
+    many = named[named[column].isin(asked)].drop_duplicates(
+        [column, "first_name", "last_name", "date_of_birth"]
+    )
     shared = set()
     for value, rows in many.groupby(column, sort=True):
         canonical = rows["first_name_canonical"] if "first_name_canonical" in rows else [()] * len(rows)
         entries = (
-            (f, la, frozenset(c or ()))
-            for f, la, c in zip(rows["first_name"], rows["last_name"], canonical, strict=True)
+            (f, la, frozenset(c or ()), d)
+            for f, la, c, d in zip(
+                rows["first_name"], rows["last_name"], canonical, rows["date_of_birth"], strict=True
+            )
         )
-        if people_among(entries, max_names) > max_names:
+        if is_shared(entries, max_names):
             shared.add(value)
     return shared
 

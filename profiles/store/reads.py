@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from profiles.errors import NotFound
-from profiles.resolution.people import MOST_SPELLINGS, people_among
+from profiles.resolution.people import MOST_SPELLINGS, NameEntry, is_shared
 from profiles.store.db import mark_of, rows_in
 from profiles.store.schema import mentions, objects, profiles, rejected
 
@@ -148,54 +148,60 @@ def shared_contact_values(
     without: Collection[int] = (),
 ) -> set[str]:
     """Which of these emails or phones (`column`: emails | phones) the domain's mentions hold for
-    more than `max_names` people: the answer `profiles.resolution.rules.shared_in_frame` gives
-    over the whole domain's frame. First an index probe per value that counts its distinct
-    spellings and stops past `MOST_SPELLINGS` (a corporate email on thousands of mentions costs
-    a few dozen rows, not thousands), all values in one statement; then, for the values under more
-    spellings than `max_names`, their spellings, counted as people (`people_among`).
+    more than `max_names` people, or for two people of one name told apart by their birth dates:
+    the answer `profiles.resolution.rules.shared_in_frame` gives over the whole domain's frame.
+    First an index probe per value that counts its distinct spellings (stopping past
+    `MOST_SPELLINGS`: a corporate email on thousands of mentions costs a few dozen rows, not
+    thousands) and whether it is written under two birth dates, all values in one statement; then,
+    for the values under more spellings than `max_names` or more than one date, their (name,
+    date) entries, counted as people (`is_shared`).
     `without`: mentions left out of the count (was the value shared before they arrived?)."""
     if not values:
         return set()
     q = mark_of(conn.dialect.paramstyle)
     first, last = "COALESCE(m.first_name, '')", "COALESCE(m.last_name, '')"
+    born = "COALESCE(m.date_of_birth, '')"
     others = f" AND m.id NOT IN ({', '.join(str(int(pk)) for pk in sorted(without))})" if without else ""
     holders = (
         f"FROM identifiers AS i JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} "
         f"AND i.kind = {q} AND i.value = {q} AND m.matchable = {q} AND ({first} <> '' OR {last} <> ''){others}"
     )
-    probe = f"SELECT COUNT(*) FROM (SELECT DISTINCT {first}, {last} {holders} LIMIT {q}) AS names"
+    names = f"SELECT COUNT(*) FROM (SELECT DISTINCT {first}, {last} {holders} LIMIT {q}) AS names"
+    dates = f"SELECT COUNT(*) FROM (SELECT DISTINCT {born} {holders} AND {born} <> '' LIMIT 2) AS dates"
     kind = _IDENTIFIER_KIND[column]
     wanted = sorted(values)
     out: set[str] = set()
     several: list[str] = []
     for start in range(0, len(wanted), 100):
         part = wanted[start : start + 100]
-        sql = " UNION ALL ".join(f"SELECT {j} AS at, ({probe}) AS names" for j in range(len(part)))
-        params = [p for v in part for p in (domain, kind, v, True, MOST_SPELLINGS + 1)]
-        for at, names in conn.exec_driver_sql(sql, tuple(params)).cursor.fetchall():
-            if names > MOST_SPELLINGS:
+        sql = " UNION ALL ".join(
+            f"SELECT {j} AS at, ({names}) AS names, ({dates}) AS dates" for j in range(len(part))
+        )
+        params = [p for v in part for p in (domain, kind, v, True, MOST_SPELLINGS + 1, domain, kind, v, True)]
+        for at, spelled_as, dated in conn.exec_driver_sql(sql, tuple(params)).cursor.fetchall():
+            if spelled_as > MOST_SPELLINGS:
                 out.add(part[at])
-            elif names > max_names:
+            elif spelled_as > max_names or dated > 1:
                 several.append(part[at])
     canonical = (
         "json_extract(m.normalized, '$.first_name_canonical')"
         if conn.dialect.name == "sqlite"
         else "m.normalized ->> 'first_name_canonical'"
     )
-    # the spellings of every such value in one statement per hundred values, counted per value
-    spelled: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
+    # the entries of every such value in one statement per hundred values, counted per value
+    entries: dict[str, list[NameEntry]] = {}
     for start in range(0, len(several), 100):
         part = several[start : start + 100]
         sql = (
-            f"SELECT DISTINCT i.value, {first}, {last}, {canonical} FROM identifiers AS i "
+            f"SELECT DISTINCT i.value, {first}, {last}, {canonical}, {born} FROM identifiers AS i "
             f"JOIN mentions AS m ON m.id = i.mention_pk WHERE i.domain = {q} AND i.kind = {q} "
             f"AND i.value IN ({', '.join([q] * len(part))}) AND m.matchable = {q} "
             f"AND ({first} <> '' OR {last} <> ''){others}"
         )
         rows = conn.exec_driver_sql(sql, (domain, kind, *part, True)).cursor.fetchall()
-        for value, f, la, c in rows:
-            spelled.setdefault(value, []).append((f, la, frozenset(json.loads(c) if c else ())))
-    out |= {value for value, entries in spelled.items() if people_among(entries, max_names) > max_names}
+        for value, f, la, c, d in rows:
+            entries.setdefault(value, []).append((f, la, frozenset(json.loads(c) if c else ()), d))
+    out |= {value for value, held in entries.items() if is_shared(held, max_names)}
     return out
 
 

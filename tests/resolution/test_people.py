@@ -6,11 +6,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profiles.resolution.people import MOST_SPELLINGS, people_among, same_person_name
+from profiles.resolution.people import MOST_SPELLINGS, NameEntry, is_shared, people_among, same_person_name
 
 
-def entry(first: str, last: str, *canonical: str) -> tuple[str, str, frozenset[str]]:
-    return first, last, frozenset(canonical or ((first,) if first else ()))
+def entry(first: str, last: str, *canonical: str, born: str = "") -> NameEntry:
+    return first, last, frozenset(canonical or ((first,) if first else ())), born
 
 
 def test_one_persons_spellings_are_one_person() -> None:
@@ -44,6 +44,29 @@ def test_a_part_missing_adds_nobody_who_a_full_name_covers() -> None:
 def test_too_many_spellings_are_shared_whatever_they_look_like() -> None:
     names = [entry("ana", "garcia" + "x" * i) for i in range(MOST_SPELLINGS + 1)]
     assert people_among(names, 1) == 2
+
+
+def test_two_people_of_one_name_make_a_value_shared() -> None:
+    # a guessed address, or a father and son on a family email: the name cannot say which one
+    namesakes = [entry("john", "smith", born="1961-03-04"), entry("john", "smith", born="1988-10-12")]
+    assert people_among(namesakes, 2) == 1
+    assert is_shared(namesakes, 2)
+    assert is_shared([*namesakes, entry("john", "smith")], 2)
+
+
+def test_one_person_under_one_date_written_two_ways_is_not_shared() -> None:
+    # day and month the other way round (a US and a European system), a spelling, no date at all
+    one = [
+        entry("monika", "schulz", born="1978-03-12"),
+        entry("monika", "schulz", born="1978-12-03"),
+        entry("monika", "shulz", born="1978-03-12"),
+        entry("monika", "schulz"),
+    ]
+    assert not is_shared(one, 2)
+    # different people may have different dates: a couple on one email is not shared
+    assert not is_shared(
+        [entry("jean", "dubois", born="1960-01-01"), entry("marie", "dubois", born="1962-05-05")], 2
+    )
 
 
 _names = st.lists(

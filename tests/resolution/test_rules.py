@@ -25,22 +25,43 @@ FEATURES = [
     "travelled_together",
     "loyalty_conflict",
     "booked_from_home",
+    "phone_suffix_eq",
 ]
+# features a pair lacks unless a test gives them: no phone on one side is no phone conflict
+MISSING_UNLESS_GIVEN = {"phone_suffix_eq"}
 
 
 def pairs(*rows: dict[str, float]) -> pd.DataFrame:
-    frame = pd.DataFrame([{name: row.get(name, 0.0) for name in FEATURES} for row in rows], dtype=float)
+    frame = pd.DataFrame(
+        [
+            {name: row.get(name, np.nan if name in MISSING_UNLESS_GIVEN else 0.0) for name in FEATURES}
+            for row in rows
+        ],
+        dtype=float,
+    )
     frame.insert(0, "mention_b", [2 * i + 2 for i in range(len(rows))])
     frame.insert(0, "mention_a", [2 * i + 1 for i in range(len(rows))])
     return frame
 
 
-def mentions(emails: dict[int, tuple[str, ...]], names: dict[int, str] | None = None) -> pd.DataFrame:
-    names = names or {}
+def mentions(
+    emails: dict[int, tuple[str, ...]],
+    names: dict[int, str] | None = None,
+    born: dict[int, str] | None = None,
+) -> pd.DataFrame:
+    names, born = names or {}, born or {}
     rows = []
     for pk in sorted(emails):
         first, _, last = names.get(pk, "ana garcia").partition(" ")
-        rows.append({"first_name": first, "last_name": last, "emails": emails[pk], "phones": ()})
+        rows.append(
+            {
+                "first_name": first,
+                "last_name": last,
+                "date_of_birth": born.get(pk, ""),
+                "emails": emails[pk],
+                "phones": (),
+            }
+        )
     return pd.DataFrame(rows, index=sorted(emails))
 
 
@@ -124,6 +145,30 @@ def test_email_rule_skips_generic_and_shared_emails_and_households() -> None:
     )
     names = [rules.levels[i].name if i >= 0 else None for i in rules.apply(features, frame)[0]]
     assert names == ["same_email_same_name", None, None, None]
+
+
+def test_a_phone_conflict_or_an_email_of_two_namesakes_stops_the_contact_rules() -> None:
+    """Two John Smiths holding one guessed address, or two mobiles that share nothing: the email
+    or the booking contact does not tell these people apart, so no rule merges on it (the model
+    still weighs the pair)."""
+    rules = load_rules()
+    same = {"email_exact": 1, "first_jw": 1, "last_jw": 1}
+    features = pairs(
+        same,
+        {**same, "phone_suffix_eq": 0},  # both hold phones, none in common
+        {**same, "phone_suffix_eq": 1},
+        same,  # john.smith@x.com: two John Smiths, born 1961 and 1988
+        {"booked_from_home": 1, "first_jw": 1, "last_jw": 1, "phone_suffix_eq": 0},
+    )
+    frame = mentions(
+        {pk: ("ana.garcia@x.com",) for pk in range(1, 7)}
+        | {7: ("john.smith@x.com",), 8: ("john.smith@x.com",), 11: ("john.smith@x.com",)}
+        | {9: (), 10: ()},
+        names={7: "john smith", 8: "john smith", 11: "john smith"},
+        born={7: "1961-03-04", 11: "1988-10-12"},
+    )
+    names = [rules.levels[i].name if i >= 0 else None for i in rules.apply(features, frame)[0]]
+    assert names == ["same_email_same_name", None, "same_email_same_name", None, None]
 
 
 def test_a_shared_values_source_is_asked_only_about_values_both_sides_hold() -> None:
