@@ -40,6 +40,7 @@ class LiveIndex:
         self._lock = threading.RLock()
         self._horizon = dt.datetime.now(dt.UTC)  # when the last look at the store began
         self._synced_at = float("-inf")
+        self._order = np.full(0, -1, np.int64)  # mention id -> order key; -1: not read yet
         self.index = CandidateIndex.load(
             settings.index_path(store.domain, self.encoder.name), self.encoder.dim, index_config(settings)
         )
@@ -63,6 +64,7 @@ class LiveIndex:
                 self.index.add(pks, vectors)
             if len(extra_pks):
                 self.index.add(extra_pks, extra_vectors)
+            self._order = np.full(0, -1, np.int64)
             self.index.enable_lookup()
             self._horizon = horizon
             self._synced_at = time.monotonic()
@@ -79,6 +81,7 @@ class LiveIndex:
                 pks, vectors, _ = embedding_changes(conn, self.store.domain, self.encoder.name, since)
             if len(pks):
                 self.index.add(pks, vectors)
+                self._forget_order(pks)
             self._horizon = horizon
             self._synced_at = time.monotonic()
 
@@ -90,6 +93,35 @@ class LiveIndex:
     def add(self, pk: int, vector: np.ndarray) -> None:
         with self._lock:
             self.index.add(np.array([pk], np.int64), vector[None, :])
+            self._forget_order(np.array([pk], np.int64))
+
+    def _forget_order(self, pks: np.ndarray) -> None:
+        pks = pks[pks < len(self._order)]
+        self._order[pks] = -1
+
+    def _cached(self, ties_of: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        """`ties_of` (ids -> order keys, read from the store) behind the kept order keys: only
+        the ids not seen before are read."""
+
+        def ties(ids: np.ndarray) -> np.ndarray:
+            flat = ids.ravel()
+            held = flat >= 0
+            top = int(flat.max(initial=-1)) + 1
+            if top > len(self._order):
+                grown = np.full(max(top, 2 * len(self._order)), -1, np.int64)
+                grown[: len(self._order)] = self._order
+                self._order = grown
+            out = np.zeros(len(flat), np.int64)
+            out[held] = self._order[flat[held]]
+            unread = held & (out < 0)
+            if unread.any():
+                wanted = np.unique(flat[unread])
+                read = ties_of(wanted)
+                self._order[wanted] = read
+                out[unread] = self._order[flat[unread]]
+            return out.reshape(ids.shape)
+
+        return ties
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -121,7 +153,7 @@ class LiveIndex:
                 self.settings.knn_floor,
                 self.index.vectors,
                 unstored=not held,
-                ties_of=ties_of,
+                ties_of=self._cached(ties_of) if ties_of is not None else None,
                 unstored_ties=np.array([order], np.int64),
             )[0]
         return found[found != pk], vector

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from features.blocking import Blocker
@@ -183,3 +184,35 @@ def test_string_pass_windows_read_from_postgres_are_the_batch_windows(
     pg_store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     _check_windows(pg_store, settings, tmp_path)
+
+
+def test_the_live_index_reads_each_order_key_once_and_again_after_its_vector_is_added(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A crowd's neighbours are ranked by their order keys: read from the store once per mention
+    and kept, read again only for an id whose vector is added anew (an id the store reused)."""
+    from pipelines.candidates import order_keys_in_store
+
+    info = write_dataset(GeneratorConfig(persons=40, seed=5), tmp_path / "d")
+    store = open_store(settings)
+    ingest_path(store, settings, Path(info["objects_file"]))
+    run_block(store, settings)
+    live = LiveIndex(store, settings)
+    asked: list[list[int]] = []
+    with store.reading() as conn:
+        from_store = order_keys_in_store(conn, store.domain)
+
+        def counted(ids):  # type: ignore[no-untyped-def]
+            asked.append(sorted(ids.ravel().tolist()))
+            return from_store(ids)
+
+        ties = live._cached(counted)
+        ids = live.index.ids()[:6]
+        first = ties(np.array([ids[:4], [ids[4], ids[5], -1, ids[0]]]))
+        again = ties(ids[2:6][None, :])
+        assert (first == from_store(np.array([ids[:4], [ids[4], ids[5], -1, ids[0]]]))).all()
+        assert (again == from_store(ids[2:6][None, :])).all()
+        assert asked == [sorted(ids[:6].tolist())]  # the second call read nothing
+        live.add(int(ids[3]), live.vectors_of(np.array([ids[3]]))[0])
+        ties(ids[2:5][None, :])
+        assert asked[-1] == [int(ids[3])]
