@@ -18,14 +18,16 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 
-from features.blocking.order import LAST
+from features.blocking.order import LAST, order_keys
 from features.embedding.encoders import Encoder, load_encoder
 from features.embedding.index import CandidateIndex, half_precision, knn_ranked
 from features.embedding.text import record_texts
 from pipelines.block import index_config
 from profiles.settings import Settings
 from profiles.store import Store
+from profiles.store.reads import all_mention_keys
 from profiles.store.vectors import embedded_ids, embedding_changes, vectors_by_ids
 
 OVERLAP = dt.timedelta(seconds=2)  # clocks and commit order: re-read a little of what was seen
@@ -64,10 +66,19 @@ class LiveIndex:
                 self.index.add(pks, vectors)
             if len(extra_pks):
                 self.index.add(extra_pks, extra_vectors)
-            self._order = np.full(0, -1, np.int64)
+            self._order = self._order_keys_of_store(conn)
             self.index.enable_lookup()
             self._horizon = horizon
             self._synced_at = time.monotonic()
+
+    def _order_keys_of_store(self, conn: Connection) -> np.ndarray:
+        """Every stored mention's order key, by id (-1 where no mention): read once at the start,
+        so that the first search into a crowd does not read thousands of keys (1.5 s at a
+        million mentions, against 60 ms on the first such search)."""
+        ids, keys = all_mention_keys(conn, self.store.domain)
+        order = np.full(max(ids, default=-1) + 1, -1, np.int64)
+        order[np.asarray(ids, np.int64)] = order_keys(keys)
+        return order
 
     def sync(self, force: bool = False) -> None:
         """Add what other processes stored since the last look (at most every `sync_seconds`):

@@ -167,13 +167,16 @@ def contact_homes_in_store(
     if not contacts:
         return {}
     held = contact_holders(conn, domain, contacts)
-    holders = sorted({pk for ids in held.values() for pk in ids})
+    # a contact on more mentions than the cap locates nobody (`_located`): its holders, up to
+    # two hundred rows of a corporate phone, are not read
+    located = {c for c, ids in held.items() if len(ids) <= MOST_CONTACT_HOLDERS}
+    holders = sorted({pk for c in located for pk in held[c]})
     stored = load_mentions_by_ids(conn, domain, holders)
     unstored = frame[~frame["mention_pk"].isin(stored["mention_pk"])]
-    homes = homes_of_contacts(pd.concat([stored, unstored], ignore_index=True), contacts)
+    homes = homes_of_contacts(pd.concat([stored, unstored], ignore_index=True), located)
     for contact, ids in held.items():
         if len(ids) > MOST_CONTACT_HOLDERS:
-            homes[contact] = (len(ids), homes.get(contact, (0, frozenset()))[1])
+            homes[contact] = (len(ids), frozenset())
     return homes
 
 

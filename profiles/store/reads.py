@@ -231,6 +231,14 @@ def mention_ids(conn: Connection, domain: str, keys: Iterable[str]) -> dict[str,
     return {key: pk for key, pk, where in rows if where == domain}
 
 
+def all_mention_keys(conn: Connection, domain: str) -> tuple[list[int], list[str]]:
+    """(store ids, mention keys) of every mention of a domain."""
+    rows = conn.exec_driver_sql(
+        f"SELECT id, mention_key FROM mentions WHERE domain = {mark_of(conn.dialect.paramstyle)}", (domain,)
+    ).cursor.fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
 def mention_keys_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, str]:
     """store id -> mention key."""
     rows = rows_in(conn, _KEYS_OF_IDS_SQL, sorted({int(pk) for pk in pks}))
