@@ -23,7 +23,9 @@ Concurrency: on SQLite a resolve is one writing transaction, which holds the sin
 from its start; on PostgreSQL it takes the domain lock shared, locks the profiles it changes, and
 starts again when one of them changed after it was read (`Conflict`): at least `ATTEMPTS` times
 and for as long as `write_wait_seconds`, after a short random pause that grows with each try, so
-that writers that collided do not collide again in step.
+that writers that collided do not collide again in step. On SQLite the write-ahead log is
+checkpointed by a thread (`profiles.store.checkpoint.WalCheckpointer`), not by whichever
+request's commit grew it past a thousand pages.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from profiles.errors import Conflict, NotReady
 from profiles.resolution.rules import load_rules
 from profiles.settings import Settings
 from profiles.store import Store
+from profiles.store.checkpoint import WalCheckpointer
 from profiles.store.decisions import (
     decision_rows_touching,
     latest_decisions,
@@ -239,6 +242,8 @@ class OnlineResolver:
         self.champion = champion or ChampionCache(store, settings, background=True)
         self.rules = load_rules(settings.rules_file)
         self.survivorship = survivorship_of(settings)
+        # SQLite: the log is checkpointed by a thread, not by the commit of a request
+        self.checkpointer = WalCheckpointer.for_store(store)
 
     # -- what decides -------------------------------------------------------------------------
 
