@@ -2,8 +2,8 @@
 
 By default SQLite checkpoints inside the commit that grows the log past a thousand pages: that
 commit copies them into the database file and syncs it. On a store of a million mentions (an
-11 GB file) that took 300 to 600 ms, and one online resolve in a few dozen paid it: it was the
-p99 of resolving an object. A long-running process (the online core, behind the API and the
+11 GB file) that took 300 to 600 ms, and one online resolve in a few dozen paid it (the slowest
+object of a profiled run spent 576 of its 651 ms in that commit). A long-running process (the online core, behind the API and the
 stream consumer) switches the automatic checkpoint off on its own connections and checkpoints
 from a thread of its own instead: PASSIVE, so it never waits for or blocks a reader or a
 writer, every `interval` seconds. Other processes keep SQLite's default, and the last
