@@ -500,7 +500,10 @@ class OnlineResolver:
         # and their review items queued, as the batch would
         edge_keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
         # its stored decisions with mentions outside, those with what it no longer is among them
-        outside = current[~within]
+        # (only its own: the other members' decisions with mentions outside stand as they are,
+        # and reading where their partners live took most of a large component's `assign`)
+        own = (current["mention_a"] == key) | (current["mention_b"] == key)
+        outside = current[~within & own.to_numpy(bool)]
         unknown = (set(outside["mention_a"]) | set(outside["mention_b"])) - set(edge_keys.values())
         edge_keys.update({pk_: k for k, pk_ in mention_ids(conn, domain, unknown).items()})
         partners, _ = membership_of(conn, domain, edge_keys, profiles_too=False)
