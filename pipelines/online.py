@@ -579,7 +579,13 @@ class OnlineResolver:
         booked = {c: ids for c, ids in booked.items() if ids}
         if not booked:
             return set()
-        holders = {pk for ids in contact_holders(conn, domain, set(booked)).values() for pk in ids}
+        held = contact_holders(conn, domain, set(booked))
+        # a contact on more mentions than the cap locates nobody, before and after (`_located`):
+        # its holders are not read, as in `contact_homes_in_store`
+        booked = {c: ids for c, ids in booked.items() if len(held[c]) <= MOST_CONTACT_HOLDERS}
+        if not booked:
+            return set()
+        holders = {pk for c in booked for pk in held[c]}
         moved = contacts_rehomed(reads.mentions(holders | arriving), set(booked), arriving)
         return self._merged(conn, {pk for c, first in moved.items() if not first for pk in booked[c]})
 
