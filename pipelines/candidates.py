@@ -9,11 +9,17 @@ The same blockers as `features.blocking.block`, asked for one mention against th
 - its embedding neighbours, ranked as the batch ranks them (`features.embedding.index.knn_ranked`),
   ties to the smaller order key too (the stored mentions' keys read from the store).
 
-A stored mention finds exactly the pairs the batch proposes for it from its own side (a mention
-chosen as one of *another's* k nearest shows up in the batch's pairs too; online, that other
-mention's list is the batch's to update). A mention not stored yet goes by `UNSTORED`, an id
-larger than any stored one, which is what it will be once written, and by its mention key's order
-key when it has a key (else after every other).
+Batch blocking pairs each mention with its own k picks (string pass, embedding neighbours) and
+so also with every mention whose picks hold it. A lookup finds both sides: its own picks, and the
+mentions whose picks hold it (`features.blocking.strings.reverse_for_one`, over a slab of
+`WINDOW` rows on each side of it; `pipelines.live_index.LiveIndex.reverse`, among its
+`REVERSE_REACH` nearest). A mention not stored yet (or not in the index yet) is asked into
+those others' picks, and the picks it pushes out are `Found.pushed_out`: the batch of all
+mentions no longer proposes them by that blocker (the online core takes them off the store).
+So one mention arriving finds what one batch run over everything gives it, whatever came
+before it. A mention not stored yet goes by `UNSTORED`, an id larger than any stored one, which
+is what it will be once written, and by its mention key's order key when it has a key (else
+after every other).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from sqlalchemy import Connection
 from features.blocking import Blocker, BlockingConfig, CandidatePairs, union
 from features.blocking.keys import STRING_BLOCKS, block_limit, row_keys
 from features.blocking.order import LAST, order_key, order_keys
-from features.blocking.strings import WINDOW, top_for_one, window_takes
+from features.blocking.strings import WINDOW, reverse_for_one, top_for_one, window_bounds
 from profiles.settings import Settings
 from profiles.store.keys import probe_keys, windows_around
 from profiles.store.reads import mention_keys_of
@@ -66,6 +72,17 @@ class Neighbours(Protocol):
         order keys, `order` is the mention's own."""
         ...
 
+    def reverse(
+        self,
+        pk: int,
+        vector: np.ndarray,
+        ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
+        order: int = LAST,
+    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """(the stored mentions whose own k + 1 nearest hold the mention, the pairs its arrival
+        takes out of the batch's): `pipelines.live_index.LiveIndex.reverse`."""
+        ...
+
     def vectors_of(self, ids: np.ndarray) -> np.ndarray: ...
 
 
@@ -78,6 +95,9 @@ class Found:
     # before them, by more with them), as (blocker, the other members): the batch proposes no
     # pair by them
     made_generic: list[tuple[int, list[int]]] = field(default_factory=list)
+    # the pairs (a < b, by blocker) the arrival takes out of the batch's: a list it enters drops
+    # its last member, which keeps the pair only from its own side
+    pushed_out: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -91,22 +111,19 @@ def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[in
     return row_keys(row, travel)
 
 
-def _windows(
+def _slabs(
     conn: Connection, domain: str, spots: list[tuple[int, str, str, int, int]], window: int = WINDOW
-) -> list[tuple[list[int], list[int], list[str]]]:
-    """The other rows of each spot's string-pass window (`features.blocking.strings`), read with
-    about `window` rows each: half on each side first, more on one side near the block's end."""
-    half = window // 2
-    first = windows_around(conn, domain, spots, half, [half] * len(spots))
+) -> list[tuple[list[int], list[int], list[str], int]]:
+    """Each spot's slab of its string-pass block: up to `window` rows on each side of the mention,
+    the mention among them, in the block's order; as (ids, order keys, names, the mention's
+    position). Its own window (`window_bounds`) and the windows of the rows that hold it lie in
+    the slab (`features.blocking.strings.reverse_for_one`)."""
     out = []
-    for spot, (before, after) in zip(spots, first, strict=True):
-        if len(before) < half and len(after) == half:
-            after = windows_around(conn, domain, [spot], 0, [window - 1 - len(before)])[0][1]
-        elif len(before) == half and len(after) < half:
-            before = windows_around(conn, domain, [spot], window - 1 - len(after), [0])[0][0]
-        take_before, take_after = window_takes(len(before), len(after), window)
-        rows = [*before[:take_before], *after[:take_after]]
-        out.append(([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]))
+    for (_, _, name, order, pk), (before, after) in zip(
+        spots, windows_around(conn, domain, spots, window, [window] * len(spots)), strict=True
+    ):
+        rows = [*reversed(before), (pk, order, name), *after]
+        out.append(([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], len(before)))
     return out
 
 
@@ -196,22 +213,43 @@ def lookup(
     seconds["travel"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    pushed_out: list[tuple[int, int, int]] = []
     spots = [(kind, key, name, order, pk) for kind, key, name in keys if kind in STRING_BLOCKS]
-    for (_, _, name, _, _), (pks, orders, names) in zip(spots, _windows(conn, domain, spots), strict=True):
+    for (_, _, name, _, _), (pks, orders, names, at) in zip(spots, _slabs(conn, domain, spots), strict=True):
+        start, end = window_bounds(at, len(pks))
+        rows = [i for i in range(start, end) if i != at]
         add(
-            top_for_one(pk, order, name, pks, orders, names, settings.string_k, STRING_THRESHOLD),
+            top_for_one(
+                pk,
+                order,
+                name,
+                [pks[i] for i in rows],
+                [orders[i] for i in rows],
+                [names[i] for i in rows],
+                settings.string_k,
+                STRING_THRESHOLD,
+            ),
             int(Blocker.STRING),
         )
+        takers, lost = reverse_for_one(at, pks, orders, names, settings.string_k, STRING_THRESHOLD)
+        add(takers, int(Blocker.STRING))
+        pushed_out.extend((a, b, int(Blocker.STRING)) for a, b in lost)
     seconds["strings"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     vector = None
     if index is not None:
-        neighbours, vector = index.neighbours(
-            pk, text, stored, encoded, order_keys_in_store(conn, domain), order
-        )
+        ties_of = order_keys_in_store(conn, domain)
+        neighbours, vector = index.neighbours(pk, text, stored, encoded, ties_of, order)
         add(neighbours[neighbours >= 0], int(Blocker.EMBEDDING))
-    seconds["ann"] = time.perf_counter() - clock
+        seconds["ann"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        taken_by, lost = index.reverse(pk, vector, ties_of, order)
+        add(taken_by, int(Blocker.EMBEDDING))
+        pushed_out += [(a, b, int(Blocker.EMBEDDING)) for a, b in lost]
+        seconds["ann_reverse"] = time.perf_counter() - clock
+    else:
+        seconds["ann"] = time.perf_counter() - clock
 
     a, b, flags = union(parts)
     pairs = CandidatePairs(a, b, flags)
@@ -220,4 +258,4 @@ def lookup(
         pairs.cosine = (index.vectors_of(partners[None, :])[0] @ vector).astype(np.float32)
     else:
         pairs.cosine = np.full(len(a), np.nan, np.float32)
-    return Found(pairs, seconds, giant, made_generic)
+    return Found(pairs, seconds, giant, made_generic, pushed_out)

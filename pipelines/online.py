@@ -100,6 +100,7 @@ from profiles.store.vectors import (
     pairs_among,
     save_embeddings,
     vectors_by_ids,
+    withdraw_blockers,
 )
 
 ONLINE = ":online"
@@ -549,7 +550,7 @@ class OnlineResolver:
         if not again:
             clock = time.perf_counter()
             made = self._newly_shared(conn, pk, mine, arriving) | self._made_generic(conn, pk, found)
-            made |= self._rehomed(conn, reads, mine, arriving)
+            made |= self._rehomed(conn, reads, mine, arriving) | self._pushed_out(conn, found)
             revisit = sorted(made - arriving)
             seconds["others"] = time.perf_counter() - clock
         outcome = _outcome(key, pk, before, state, result, decided, len(found.pairs), seconds)
@@ -599,6 +600,13 @@ class OnlineResolver:
         dropped: set[tuple[int, int]] = set()
         for blocker, others in found.made_generic:
             dropped |= drop_pairs_of_block(conn, self.store.domain, blocker, [pk, *others])
+        return self._merged(conn, {m for pair in dropped for m in pair}, dropped)
+
+    def _pushed_out(self, conn: Connection, found: Found) -> set[int]:
+        """The ends of the pairs this arrival took out of the batch's (a neighbour list it entered
+        dropped its last member; `Found.pushed_out`) that a merge in effect joined by such a pair:
+        the pairs go, and those ends are decided again."""
+        dropped = withdraw_blockers(conn, found.pushed_out)
         return self._merged(conn, {m for pair in dropped for m in pair}, dropped)
 
     def _merged(self, conn: Connection, pks: set[int], pairs: set[tuple[int, int]] | None = None) -> set[int]:

@@ -165,18 +165,6 @@ def string_pairs(
     return np.concatenate([a for a, _ in found]), np.concatenate([b for _, b in found])
 
 
-def window_takes(before: int, after: int, window: int = WINDOW) -> tuple[int, int]:
-    """How many rows just before and after a mention its window holds, given how many there are
-    on each side (counts of at most `window` are enough: more is as good as `window`). Asking the
-    store for `window // 2` before, then the rest after, then more before if the end was near,
-    finds them with about `window` rows read."""
-    if before + after + 1 <= window:
-        return before, after
-    take_before = min(before, window // 2)
-    take_after = min(after, window - 1 - take_before)
-    return min(before, window - 1 - take_after), take_after
-
-
 def top_for_one(
     pk: int,
     order: int,
@@ -201,3 +189,101 @@ def top_for_one(
     )
     _, cols = _top(scores, ranks, k, threshold)
     return pks[cols]
+
+
+def _tops_in_slab(
+    scores: np.ndarray,
+    ranks: np.ndarray,
+    rows: np.ndarray,
+    bounds: list[tuple[int, int]],
+    k: int,
+    threshold: float,
+    without: int = -1,
+) -> list[set[int]]:
+    """Each slab row's `k` best slab positions within its window (`bounds`), itself excluded (and
+    the position `without`, where given): `_top` of one row at a time over `scores` (one row per
+    entry of `rows`, one column per slab position)."""
+    out = []
+    for i, (row, (start, end)) in enumerate(zip(rows.tolist(), bounds, strict=True)):
+        mask = np.ones(end - start, bool)
+        mask[row - start] = False
+        if start <= without < end:
+            mask[without - start] = False
+        cols = np.arange(start, end)[mask]
+        _, picked = _top(scores[i : i + 1, cols], ranks[cols], k, threshold)
+        out.append(set(cols[picked].tolist()))
+    return out
+
+
+def reverse_for_one(
+    position: int,
+    pks: Sequence[int],
+    orders: Sequence[int],
+    names: Sequence[str],
+    k: int,
+    threshold: float,
+    window: int = WINDOW,
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The other side of one mention's string-pass pairs in one block: of a slab of the block
+    (rows in the block's order, the mention at `position`, up to `window` rows on each side of
+    it: the whole block where a side holds fewer), the mentions whose own `k` most similar (in
+    their own window, the mention among the rows) hold it; and the pairs (a < b) it takes out of
+    the batch's: a row it enters drops its last pick, which that pick does not hold in turn.
+
+    A row's window reaches at most `window // 2` beyond it, so the rows whose windows hold the
+    mention lie in its own window, and their windows in the slab; a window the slab cuts (a
+    dropped pick's, far from the mention) counts as keeping the pair."""
+    pk_array = np.asarray(pks, np.int64)
+    n = len(pk_array)
+    ranks = _ranks(np.asarray(orders, np.int64), pk_array)
+    name_list = list(names)
+
+    def bounds_of(row: int) -> tuple[int, int]:
+        return window_bounds(row, n, window)
+
+    near = [r for r in range(n) if r != position and bounds_of(r)[0] <= position < bounds_of(r)[1]]
+    if not near:
+        return np.zeros(0, np.int64), []
+    near_scores = _scores([name_list[r] for r in near], [name_list[position]])[:, 0]
+    near = [r for r, s in zip(near, near_scores.tolist(), strict=True) if s >= threshold]
+    if not near:
+        return np.zeros(0, np.int64), []
+    rows = np.array(near, np.intp)
+    scores = _scores([name_list[r] for r in near], name_list)
+    bounds = [bounds_of(r) for r in near]
+    with_it = _tops_in_slab(scores, ranks, rows, bounds, k, threshold)
+    without = _tops_in_slab(scores, ranks, rows, bounds, k, threshold, without=position)
+    takers = [r for r, top in zip(near, with_it, strict=True) if position in top]
+    pushed = {
+        (r, y)
+        for r, top, before in zip(near, with_it, without, strict=True)
+        if position in top
+        for y in before - top
+    }
+    lost: list[tuple[int, int]] = []
+    if pushed:
+        picks = [y for y in sorted({y for _, y in pushed}) if not _cut(bounds_of(y), position, n, window)]
+        tops = (
+            []
+            if not picks
+            else _tops_in_slab(
+                _scores([name_list[y] for y in picks], name_list),
+                ranks,
+                np.array(picks, np.intp),
+                [bounds_of(y) for y in picks],
+                k,
+                threshold,
+            )
+        )
+        their = dict(zip(picks, tops, strict=True))
+        for r, y in sorted(pushed):
+            if y in their and r not in their[y]:
+                a, b = int(pk_array[r]), int(pk_array[y])
+                lost.append((min(a, b), max(a, b)))
+    return pk_array[takers], sorted(set(lost))
+
+
+def _cut(bounds: tuple[int, int], position: int, n: int, window: int) -> bool:
+    """Whether a window may reach past the slab (the slab's edge is not the block's)."""
+    start, end = bounds
+    return (start == 0 and position >= window) or (end == n and n - 1 - position >= window)

@@ -200,44 +200,82 @@ def pairs_among(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[np.n
     return pairs[:, 0], pairs[:, 1]
 
 
+def _withdraw(conn: Connection, rows: Iterable[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
+    """Take blocker bits off stored pairs: each (a, b, the pair's blockers, the bits to take off);
+    a pair no blocker proposes any more is deleted. The pairs deleted (a < b)."""
+    dropped: set[tuple[int, int]] = set()
+    for a, b, flags, bits in rows:
+        left = int(flags) & ~int(bits)
+        if left == int(flags):
+            continue
+        where = and_(candidate_pairs.c.mention_a == int(a), candidate_pairs.c.mention_b == int(b))
+        if left:
+            conn.execute(update(candidate_pairs).where(where).values(blockers=left))
+        else:
+            conn.execute(delete(candidate_pairs).where(where))
+            dropped.add((int(a), int(b)))
+    return dropped
+
+
 def drop_pairs_of_block(
     conn: Connection, domain: str, blocker: int, members: list[int]
 ) -> set[tuple[int, int]]:
-    """Delete the stored candidate pairs among `members` that blocker `blocker` alone proposed
-    (a block grown too large: the batch proposes none of them); the pairs deleted (a < b)."""
+    """Take blocker `blocker` off the stored candidate pairs among `members` (a block grown too
+    large: the batch proposes none of its pairs), deleting those no other blocker proposes; the
+    pairs deleted (a < b)."""
     ids = sorted({int(m) for m in members})
-    among = (
-        candidate_pairs.c.mention_a.in_(ids),
-        candidate_pairs.c.mention_b.in_(ids),
-        candidate_pairs.c.domain == domain,
-        candidate_pairs.c.blockers == int(blocker),
+    found = plain_rows(
+        conn,
+        select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b, candidate_pairs.c.blockers).where(
+            candidate_pairs.c.mention_a.in_(ids),
+            candidate_pairs.c.mention_b.in_(ids),
+            candidate_pairs.c.domain == domain,
+        ),
     )
-    found = {
-        (int(a), int(b))
-        for a, b in conn.execute(
-            select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(*among)
-        )
-    }
-    if found:
-        conn.execute(candidate_pairs.delete().where(*among))
-    return found
+    return _withdraw(conn, [(a, b, f, blocker) for a, b, f in found if int(f) & int(blocker)])
+
+
+def withdraw_blockers(conn: Connection, pairs: Iterable[tuple[int, int, int]]) -> set[tuple[int, int]]:
+    """Take each (a, b, blocker)'s blocker off the stored pair (a < b), deleting the pairs no other
+    blocker proposes; the pairs deleted."""
+    wanted: dict[tuple[int, int], int] = {}
+    for a, b, blocker in pairs:
+        wanted[(int(a), int(b))] = wanted.get((int(a), int(b)), 0) | int(blocker)
+    if not wanted:
+        return set()
+    found = plain_rows(
+        conn,
+        select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b, candidate_pairs.c.blockers).where(
+            candidate_pairs.c.mention_a.in_(sorted({a for a, _ in wanted}))
+        ),
+    )
+    return _withdraw(conn, [(a, b, f, wanted[(a, b)]) for a, b, f in found if (a, b) in wanted])
 
 
 def add_pairs(
     conn: Connection, domain: str, a: np.ndarray, b: np.ndarray, blockers: np.ndarray, cosine: np.ndarray
 ) -> int:
-    """Store candidate pairs not stored yet (an online lookup's); the next `upt block` makes the
-    stored pairs exactly its own again."""
-    stored = set(
-        plain_rows(
+    """Store candidate pairs not stored yet (an online lookup's), and add the blockers a stored
+    pair lacks; the next `upt block` makes the stored pairs exactly its own again."""
+    stored = {
+        (x, y): f
+        for x, y, f in plain_rows(
             conn,
             # by the primary key alone (ids are the store's): a domain condition made SQLite
             # walk the domain index instead
-            select(candidate_pairs.c.mention_a, candidate_pairs.c.mention_b).where(
-                candidate_pairs.c.mention_a.in_(sorted(set(a.tolist())))
-            ),
+            select(
+                candidate_pairs.c.mention_a, candidate_pairs.c.mention_b, candidate_pairs.c.blockers
+            ).where(candidate_pairs.c.mention_a.in_(sorted(set(a.tolist())))),
         )
-    )
+    }
+    for x, y, f in zip(a.tolist(), b.tolist(), blockers.tolist(), strict=True):
+        had = stored.get((x, y))
+        if had is not None and int(had) | int(f) != int(had):
+            conn.execute(
+                update(candidate_pairs)
+                .where(candidate_pairs.c.mention_a == x, candidate_pairs.c.mention_b == y)
+                .values(blockers=int(had) | int(f))
+            )
     stamp = driver_time(conn, dt.datetime.now(dt.UTC))
     rows = [
         (int(x), int(y), domain, int(f), None if c != c else float(c), stamp)
