@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,16 @@ from features.blocking import Blocker, BlockingConfig, CandidatePairs, block, ev
 from features.blocking.order import order_keys
 from features.comparisons import MentionArrays
 from features.embedding.encoders import Encoder, load_encoder
-from features.embedding.index import CandidateIndex, IndexConfig, half_precision, knn_ranked
+from features.embedding.index import (
+    REVERSE_REACH,
+    CandidateIndex,
+    IndexConfig,
+    half_precision,
+    knn_ranked,
+    list_reach,
+    load_reach,
+    save_reach,
+)
 from features.embedding.similarity import pair_cosines
 from features.embedding.text import record_texts
 from features.frame import frame_fingerprint, load_interactions, load_mentions
@@ -198,6 +208,128 @@ def _reconcile(
         index.add(missing, stored[rows])
 
 
+def _lists_may_reach_farther(old_codes: np.ndarray, old_flags: np.ndarray, gone: np.ndarray) -> np.ndarray:
+    """The mentions an embedding pair joined to one of `gone` (removed, or searched again with
+    new content): that one may have been in their list, which then reaches farther."""
+    emb = (old_flags & int(Blocker.EMBEDDING)) != 0
+    a, b = old_codes[emb] >> 32, old_codes[emb] & 0xFFFFFFFF
+    return np.unique(np.concatenate([a[np.isin(b, gone)], b[np.isin(a, gone)]]))
+
+
+def _reach_after(
+    path: Path,
+    frame_pks: np.ndarray,
+    searched: np.ndarray,
+    reach: np.ndarray,
+    anew: bool,
+    unknown: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every mention's list reach after this run, where known: the searched mentions' new one,
+    the others' as saved (a mention's list only gets nearer as others arrive, so the saved reach
+    stays a lower bound: `pipelines.live_index.LiveIndex.reverse` asks a little more, never
+    less), but for the `unknown` (whose list may reach farther now); `anew` (the settings
+    changed): the searched only. The live index reads an unknown reach when it needs it."""
+    ids, saved = (np.zeros(0, np.int64), np.zeros(0)) if anew else load_reach(path)
+    kept = np.isin(ids, frame_pks) & ~np.isin(ids, searched) & ~np.isin(ids, unknown)
+    ids = np.concatenate([ids[kept], searched])
+    values = np.concatenate([saved[kept], reach])
+    order = np.argsort(ids, kind="stable")
+    return ids[order], values[order]
+
+
+@dataclass
+class Searched:
+    """Mentions searched again (`ids`, their `lists` and `reach`); `changed`, those of them whose
+    list is not the one their stored pairs were made from."""
+
+    ids: np.ndarray
+    lists: np.ndarray
+    reach: np.ndarray
+    changed: np.ndarray
+
+
+def _search(
+    index: CandidateIndex,
+    ids: np.ndarray,
+    settings: Settings,
+    vectors_of: Callable[[np.ndarray], np.ndarray],
+    ties_of: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lists, reach) of stored mentions, as the search of new ones makes them."""
+    lists, reach = [np.full((0, settings.knn + 1), -1, np.int64)], [np.zeros(0)]
+    for start in range(0, len(ids), EMBED_BATCH):
+        queries = vectors_of(ids[start : start + EMBED_BATCH])
+        found = knn_ranked(index, queries, settings.knn + 1, settings.knn_floor, vectors_of, ties_of=ties_of)
+        lists.append(found)
+        reach.append(list_reach(queries, found, settings.knn_floor, vectors_of))
+    return np.vstack(lists), np.concatenate(reach)
+
+
+def _lists_changed(
+    index: CandidateIndex,
+    stale_vectors: np.ndarray,
+    stale_pks: np.ndarray,
+    all_pks: np.ndarray,
+    farther: np.ndarray,
+    saved: tuple[np.ndarray, np.ndarray],
+    old_pairs: tuple[np.ndarray, np.ndarray],
+    settings: Settings,
+    vectors_of: Callable[[np.ndarray], np.ndarray],
+    ties_of: Callable[[np.ndarray], np.ndarray],
+) -> Searched:
+    """The mentions not searched in this run whose lists the searched ones changed: those that
+    take a new or changed mention among their k + 1 nearest (found among each new one's
+    `REVERSE_REACH` nearest, by their saved reach), and those whose list held a changed or
+    removed one (`farther`); searched again, with the other ends of their stored embedding
+    pairs (searched too, to know whether each such pair still stands from that other side).
+    Where that would search more than searching everything, everything is searched again.
+    Without this, an incremental run kept pairs the new mentions pushed out of lists, and missed
+    the pairs of lists they entered: its pairs depended on what was blocked before."""
+    others = np.setdiff1d(all_pks, stale_pks)
+    if len(stale_vectors) * REVERSE_REACH >= len(all_pks) * (settings.knn + 1):
+        lists, reach = _search(index, others, settings, vectors_of, ties_of)
+        return Searched(others, lists, reach, others)
+    near, sims = [], []
+    for start in range(0, len(stale_vectors), EMBED_BATCH):
+        found, found_sims = index.search(stale_vectors[start : start + EMBED_BATCH], REVERSE_REACH)
+        near.append(found.ravel())
+        sims.append(found_sims.ravel())
+    ids, sims_all = np.concatenate(near), np.concatenate(sims)
+    held = (ids >= 0) & np.isin(ids, others)
+    ids, sims_all = ids[held], sims_all[held]
+    known = np.full(len(ids), settings.knn_floor)
+    at = np.searchsorted(saved[0], ids)
+    at[at >= len(saved[0])] = 0
+    hit = (saved[0][at] == ids) if len(saved[0]) else np.zeros(len(ids), bool)
+    known[hit] = saved[1][at[hit]]
+    # FAISS's similarities are float32: a margin, then the exact search decides
+    candidates = np.union1d(np.unique(ids[sims_all >= known - 1e-3]), np.intersect1d(farther, others))
+    lists, reach = _search(index, candidates, settings, vectors_of, ties_of)
+    changed = candidates[np.isin(lists, stale_pks).any(axis=1) | np.isin(candidates, farther)]
+    old_a, old_b = old_pairs
+    partners = np.union1d(old_b[np.isin(old_a, changed)], old_a[np.isin(old_b, changed)])
+    partners = np.setdiff1d(np.intersect1d(partners, others), candidates)
+    more_lists, more_reach = _search(index, partners, settings, vectors_of, ties_of)
+    order = np.argsort(np.concatenate([candidates, partners]), kind="stable")
+    return Searched(
+        np.concatenate([candidates, partners])[order],
+        np.vstack([lists, more_lists])[order],
+        np.concatenate([reach, more_reach])[order],
+        changed,
+    )
+
+
+def _with_reach(
+    ids: np.ndarray, reach: np.ndarray, new_ids: np.ndarray, new_reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`ids`' reach with `new_ids`' replaced or added."""
+    kept = ~np.isin(ids, new_ids)
+    all_ids = np.concatenate([ids[kept], new_ids])
+    values = np.concatenate([reach[kept], new_reach])
+    order = np.argsort(all_ids, kind="stable")
+    return all_ids[order], values[order]
+
+
 @dataclass
 class Blocked:
     """What blocking computed, before it is stored: `write()` stores it."""
@@ -256,6 +388,7 @@ def compute_blocks(
         raise NotReady(nothing_ingested(store.domain))
     frame_pks = frame["mention_pk"].to_numpy(np.int64)
     live = np.isin(stored_pks, frame_pks)
+    removed = stored_pks[~live]
     stored_pks, stored_vectors = stored_pks[live], stored_vectors[live]
     report.mentions = len(frame)
     report.seconds["load"] = round(time.perf_counter() - clock, 2)
@@ -301,21 +434,51 @@ def compute_blocks(
     # similarity, ties to the smaller id (`knn_ranked`), the same whichever batch a text is in, and
     # the same as one online query finds.
     advance = step("knn", len(distinct))
-    parts = []
+    parts, reaches = [], []
     for start in range(0, len(distinct), EMBED_BATCH):
         batch = distinct[start : start + EMBED_BATCH]
-        parts.append(
-            knn_ranked(index, batch, settings.knn + 1, settings.knn_floor, vectors_of, ties_of=ties_of)
-        )
+        lists = knn_ranked(index, batch, settings.knn + 1, settings.knn_floor, vectors_of, ties_of=ties_of)
+        parts.append(lists)
+        reaches.append(list_reach(batch, lists, settings.knn_floor, vectors_of))
         advance(len(batch))
     if parts:
         a, b = knn_pairs(stale_pks, np.vstack(parts)[row_of])
         found_a.append(a)
         found_b.append(b)
+    farther = _lists_may_reach_farther(old_codes, old_flags, np.concatenate([removed, stale_pks]))
+    reach_ids, reach = _reach_after(
+        settings.reach_path(store.domain, encoder.name),
+        frame_pks,
+        stale_pks,
+        np.concatenate(reaches)[row_of] if reaches else np.zeros(0),
+        redo,
+        farther,
+    )
     report.queried = len(stale)
     keep = (old_flags & int(Blocker.EMBEDDING)) != 0
     old_a, old_b = old_codes[keep] >> 32, old_codes[keep] & 0xFFFFFFFF
     still = ~np.isin(old_a, stale_pks) & ~np.isin(old_b, stale_pks)
+    if len(stale_pks) and not redo:
+        # the lists of mentions searched before that the new or changed ones enter (or leave)
+        searched = _lists_changed(
+            index,
+            distinct,
+            stale_pks,
+            all_pks,
+            farther,
+            (reach_ids, reach),
+            (old_a, old_b),
+            settings,
+            vectors_of,
+            ties_of,
+        )
+        changed = searched.changed
+        still &= ~np.isin(old_a, changed) & ~np.isin(old_b, changed)
+        a, b = knn_pairs(searched.ids, searched.lists)
+        found_a.append(a)
+        found_b.append(b)
+        reach_ids, reach = _with_reach(reach_ids, reach, searched.ids, searched.reach)
+        report.queried += len(searched.ids)
     emb_a = np.concatenate([*found_a, old_a[still]])
     emb_b = np.concatenate([*found_b, old_b[still]])
     report.seconds["knn"] = round(time.perf_counter() - clock, 2)
@@ -350,6 +513,7 @@ def compute_blocks(
             set_info(conn, blocking_key(store.domain), identity)
             set_info(conn, neighbours_key(store.domain), searched_with)
         index.save(index_path)
+        save_reach(settings.reach_path(store.domain, encoder.name), reach_ids, reach)
         store.refresh_statistics()
         report.seconds["write"] = round(time.perf_counter() - clock, 2)
 

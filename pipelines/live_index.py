@@ -23,11 +23,14 @@ from sqlalchemy import Connection
 from features.blocking.order import LAST, order_keys
 from features.embedding.encoders import Encoder, load_encoder
 from features.embedding.index import (
+    REVERSE_REACH,
     TIE_TOLERANCE,
     CandidateIndex,
     exact_similarities,
     half_precision,
     knn_ranked,
+    list_reach,
+    load_reach,
 )
 from features.embedding.text import record_texts
 from pipelines.block import index_config
@@ -37,11 +40,6 @@ from profiles.store.reads import all_mention_keys
 from profiles.store.vectors import embedded_ids, embedding_changes, vectors_by_ids
 
 OVERLAP = dt.timedelta(seconds=2)  # clocks and commit order: re-read a little of what was seen
-# How many of a mention's nearest are asked whether it is among their own k + 1 nearest. A
-# mention in a sparse region takes as its k-th nearest one that has dozens nearer to it (on 200
-# generated people's 1,086 mentions, one in twenty was some mention's neighbour from the 49th to
-# the 72nd place of its own list): a list's reach (`_radius`) sorts out who can take it.
-REVERSE_REACH = 512
 
 
 class LiveIndex:
@@ -54,12 +52,16 @@ class LiveIndex:
         self._horizon = dt.datetime.now(dt.UTC)  # when the last look at the store began
         self._synced_at = float("-inf")
         self._order = np.full(0, -1, np.int64)  # mention id -> order key; -1: not read yet
-        # mention id -> the similarity of the last of its k + 1 nearest (the floor while it has
-        # fewer): a lower bound once others arrive (its list only gets nearer), exact when read
-        self._radius: dict[int, float] = {}
+        # mention id -> how far its k + 1 nearest reach (`list_reach`; NaN: not known): saved by
+        # `upt block`, read here where not known; a lower bound once others arrive (a list only
+        # gets nearer), exact when read
+        self._reach = np.full(0, np.nan)
         self.index = CandidateIndex.load(
             settings.index_path(store.domain, self.encoder.name), self.encoder.dim, index_config(settings)
         )
+        ids, reach = load_reach(settings.reach_path(store.domain, self.encoder.name))
+        self._reach = np.full(int(ids.max(initial=-1)) + 1, np.nan)
+        self._reach[ids] = reach
         self.reconcile()
 
     def reconcile(self) -> None:
@@ -81,7 +83,8 @@ class LiveIndex:
             if len(extra_pks):
                 self.index.add(extra_pks, extra_vectors)
             self._order = self._order_keys_of_store(conn)
-            self._radius.clear()  # a mention removed leaves lists that reach farther
+            if len(np.setdiff1d(held, stored)):
+                self._reach[:] = np.nan  # a mention removed leaves lists that reach farther
             self.index.enable_lookup()
             self._horizon = horizon
             self._synced_at = time.monotonic()
@@ -118,6 +121,12 @@ class LiveIndex:
 
     def add(self, pk: int, vector: np.ndarray) -> None:
         with self._lock:
+            before = self.index.vectors(np.array([pk]))[0]
+            if before.any() and not np.array_equal(before, vector):
+                # its old content may have been in the lists near it, which now reach farther
+                found, _ = self.index.search(before[None, :], REVERSE_REACH)
+                near = found[0][(found[0] >= 0) & (found[0] < len(self._reach))]
+                self._reach[near] = np.nan
             self.index.add(np.array([pk], np.int64), vector[None, :])
             self._forget_order(np.array([pk], np.int64))
 
@@ -222,7 +231,8 @@ class LiveIndex:
             enters, last = self._entered(near, lists, pk, vector, order, floor, ties)
             reverse = near[enters]
             for x in reverse.tolist():
-                self._radius.pop(x, None)  # its list takes the new mention in: it reaches less far
+                if x < len(self._reach):
+                    self._reach[x] = np.nan  # its list takes the new mention in: it reaches less far
             pushed = [
                 (int(x), int(y)) for x, y in zip(near[enters], last[enters], strict=True) if y >= 0 and y != x
             ]
@@ -243,17 +253,18 @@ class LiveIndex:
     def _radii(
         self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None
     ) -> np.ndarray:
-        """How far each stored mention's list reaches (`_radius`), read where not known."""
-        unknown = np.array([x for x in ids.tolist() if x not in self._radius], np.int64)
+        """How far each stored mention's list reaches (`_reach`), read where not known."""
+        top = int(ids.max(initial=-1)) + 1
+        if top > len(self._reach):
+            grown = np.full(max(top, 2 * len(self._reach)), np.nan)
+            grown[: len(self._reach)] = self._reach
+            self._reach = grown
+        unknown = ids[np.isnan(self._reach[ids])]
         if len(unknown):
-            lists = self._lists_of(unknown, keep, floor, ties)
-            last = lists[:, -1]
-            sims = exact_similarities(
-                self.index.vectors(unknown[None, :])[0], self.index.vectors(last[:, None])
-            )[:, 0]
-            reach = np.where(last >= 0, sims, floor)
-            self._radius.update(zip(unknown.tolist(), reach.tolist(), strict=True))
-        return np.array([self._radius[x] for x in ids.tolist()], np.float64)
+            queries = self.index.vectors(unknown[None, :])[0]
+            lists = knn_ranked(self.index, queries, keep, floor, self.index.vectors, ties_of=ties)
+            self._reach[unknown] = list_reach(queries, lists, floor, self.index.vectors)
+        return self._reach[ids]
 
     def _lists_of(
         self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         """Where the FAISS index of a domain and encoder is kept."""
         return self.home / "index" / (domain or self.domain) / f"{encoder or self.encoder}.faiss"
 
+    def reach_path(self, domain: str | None = None, encoder: str | None = None) -> Path:
+        """Where each mention's embedding-list reach is kept, beside the index (`features.
+        embedding.index.list_reach`)."""
+        return self.index_path(domain, encoder).with_suffix(".reach.npz")
+
     def frame_cache_path(self, domain: str | None = None) -> Path:
         """Where the parsed mentions of a domain are kept between commands (see `load_mentions`);
         it holds personal data, so erasure removes it."""

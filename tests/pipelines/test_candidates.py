@@ -315,3 +315,44 @@ def test_an_arrival_finds_the_pairs_a_batch_of_all_gives_it_and_those_it_takes_f
         assert pushed == gone, last.id
         pushed_any += len(pushed)
     assert pushed_any > 0
+
+
+def test_upt_block_saves_each_list_s_reach_and_keeps_it_a_lower_bound(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The reach `upt block` saves for each mention is the one the live index reads itself; after
+    more mentions arrive and are blocked, a mention not searched again keeps its saved reach, at
+    most its true one (its list only got nearer), and one searched again has its new reach."""
+    from features.embedding.index import load_reach
+    from pipelines.candidates import order_keys_in_store
+
+    info = write_dataset(GeneratorConfig(persons=150, seed=9), tmp_path / "d")
+    lines = Path(info["objects_file"]).read_bytes().splitlines()
+    half = tmp_path / "half.jsonl"
+    half.write_bytes(b"\n".join(lines[: len(lines) // 2]))
+    rest = tmp_path / "rest.jsonl"
+    rest.write_bytes(b"\n".join(lines[len(lines) // 2 :]))
+    store = open_store(settings)
+    path = settings.reach_path(store.domain, settings.encoder)
+
+    def true_reach(ids: np.ndarray) -> np.ndarray:
+        live = LiveIndex(store, settings)
+        live._reach[:] = np.nan  # read every list again
+        with store.reading() as conn:
+            ties = live._cached(order_keys_in_store(conn, store.domain))
+            return live._radii(ids, settings.knn + 1, settings.knn_floor, ties)
+
+    ingest_path(store, settings, half)
+    run_block(store, settings)
+    first_ids, first = load_reach(path)
+    assert len(first_ids) > 100
+    assert np.allclose(first, true_reach(first_ids))
+    ingest_path(store, settings, rest)
+    run_block(store, settings)
+    ids, reach = load_reach(path)
+    truth = true_reach(ids)
+    assert set(first_ids.tolist()) <= set(ids.tolist())
+    assert (reach <= truth + 1e-9).all()
+    new = ~np.isin(ids, first_ids)
+    assert new.any() and np.allclose(reach[new], truth[new])
+    assert (reach[~new] < truth[~new] - 1e-9).any()  # some lists got nearer since they were saved
