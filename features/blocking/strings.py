@@ -192,26 +192,49 @@ def top_for_one(
 
 
 def _tops_in_slab(
-    scores: np.ndarray,
+    names: list[str],
     ranks: np.ndarray,
     rows: np.ndarray,
     bounds: list[tuple[int, int]],
     k: int,
     threshold: float,
-    without: int = -1,
+    columns: np.ndarray | None = None,
+    chunk: int = 256,
 ) -> list[set[int]]:
-    """Each slab row's `k` best slab positions within its window (`bounds`), itself excluded (and
-    the position `without`, where given): `_top` of one row at a time over `scores` (one row per
-    entry of `rows`, one column per slab position)."""
-    out = []
+    """Each of `rows`' `k` best slab positions within its window (`bounds`: positions into
+    `columns`, the slab's positions to compare with; default all of `names`), itself excluded,
+    as `_top` ranks them (score, then the smaller rank; those under `threshold` out).
+
+    Rows of one name and one window share their scores: each such group is ranked once, for
+    `k + 1` (one of them may be the row itself), by a partial selection, not `_top`'s sort of
+    every entry over the threshold (a crowd of one name puts hundreds of rows by thousands of
+    equal scores over it)."""
+    columns = np.arange(len(names)) if columns is None else columns
+    if not len(columns) or k <= 0:
+        return [set() for _ in range(len(rows))]
+    groups: dict[tuple[str, int, int], list[int]] = {}
     for i, (row, (start, end)) in enumerate(zip(rows.tolist(), bounds, strict=True)):
-        mask = np.ones(end - start, bool)
-        mask[row - start] = False
-        if start <= without < end:
-            mask[without - start] = False
-        cols = np.arange(start, end)[mask]
-        _, picked = _top(scores[i : i + 1, cols], ranks[cols], k, threshold)
-        out.append(set(cols[picked].tolist()))
+        groups.setdefault((names[row], start, end), []).append(i)
+    keys = list(groups)
+    column_names = [names[c] for c in columns.tolist()]
+    out: list[set[int]] = [set() for _ in range(len(rows))]
+    positions = np.arange(len(columns))
+    for first in range(0, len(keys), chunk):
+        part = keys[first : first + chunk]
+        scores = _scores([name for name, _, _ in part], column_names)
+        starts = np.array([start for _, start, _ in part], np.intp)[:, None]
+        ends = np.array([end for _, _, end in part], np.intp)[:, None]
+        allowed = (positions >= starts) & (positions < ends) & (scores >= threshold)
+        key = np.where(allowed, scores.astype(np.float64) - ranks[columns] * _RANK_STEP, -np.inf)
+        take = min(k + 1, key.shape[1])
+        best = np.argpartition(-key, take - 1, axis=1)[:, :take]
+        order = np.argsort(-np.take_along_axis(key, best, axis=1), axis=1, kind="stable")
+        best = np.take_along_axis(best, order, axis=1)
+        live = np.take_along_axis(key, best, axis=1) > -np.inf
+        for group, cols, oks in zip(part, best, live, strict=True):
+            ranked = [int(columns[c]) for c, ok in zip(cols.tolist(), oks.tolist(), strict=True) if ok]
+            for i in groups[group]:
+                out[i] = set([c for c in ranked if c != int(rows[i])][:k])
     return out
 
 
@@ -238,10 +261,18 @@ def reverse_for_one(
     ranks = _ranks(np.asarray(orders, np.int64), pk_array)
     name_list = list(names)
 
-    def bounds_of(row: int) -> tuple[int, int]:
-        return window_bounds(row, n, window)
+    # every row's window at once (`window_bounds`)
+    all_starts = (
+        np.clip(np.arange(n) - window // 2, 0, max(n - window, 0)) if n > window else np.zeros(n, np.intp)
+    )
+    all_ends = all_starts + min(window, n)
 
-    near = [r for r in range(n) if r != position and bounds_of(r)[0] <= position < bounds_of(r)[1]]
+    def bounds_of(row: int) -> tuple[int, int]:
+        return int(all_starts[row]), int(all_ends[row])
+
+    holds = (all_starts <= position) & (position < all_ends)
+    holds[position] = False
+    near = np.flatnonzero(holds).tolist()
     if not near:
         return np.zeros(0, np.int64), []
     near_scores = _scores([name_list[r] for r in near], [name_list[position]])[:, 0]
@@ -249,17 +280,27 @@ def reverse_for_one(
     if not near:
         return np.zeros(0, np.int64), []
     rows = np.array(near, np.intp)
-    scores = _scores([name_list[r] for r in near], name_list)
     bounds = [bounds_of(r) for r in near]
-    with_it = _tops_in_slab(scores, ranks, rows, bounds, k, threshold)
-    without = _tops_in_slab(scores, ranks, rows, bounds, k, threshold, without=position)
-    takers = [r for r, top in zip(near, with_it, strict=True) if position in top]
-    pushed = {
-        (r, y)
-        for r, top, before in zip(near, with_it, without, strict=True)
-        if position in top
-        for y in before - top
-    }
+    with_it = _tops_in_slab(name_list, ranks, rows, bounds, k, threshold)
+    taking = [i for i, top in enumerate(with_it) if position in top]
+    takers = [near[i] for i in taking]
+    if not taking:
+        return np.zeros(0, np.int64), []
+    # the takers' picks in the block without the mention (their windows shift by a row where the
+    # block is longer than a window)
+    others = np.flatnonzero(np.arange(n) != position)
+    fewer_starts = (
+        np.clip(np.arange(n - 1) - window // 2, 0, max(n - 1 - window, 0))
+        if n - 1 > window
+        else np.zeros(n - 1, np.intp)
+    )
+    taker_rows = rows[taking]
+    shifted = taker_rows - (taker_rows > position)
+    before_bounds = [
+        (int(fewer_starts[r]), int(fewer_starts[r]) + min(window, n - 1)) for r in shifted.tolist()
+    ]
+    without = _tops_in_slab(name_list, ranks, taker_rows, before_bounds, k, threshold, columns=others)
+    pushed = {(near[i], y) for i, before in zip(taking, without, strict=True) for y in before - with_it[i]}
     lost: list[tuple[int, int]] = []
     if pushed:
         picks = [y for y in sorted({y for _, y in pushed}) if not _cut(bounds_of(y), position, n, window)]
@@ -267,12 +308,7 @@ def reverse_for_one(
             []
             if not picks
             else _tops_in_slab(
-                _scores([name_list[y] for y in picks], name_list),
-                ranks,
-                np.array(picks, np.intp),
-                [bounds_of(y) for y in picks],
-                k,
-                threshold,
+                name_list, ranks, np.array(picks, np.intp), [bounds_of(y) for y in picks], k, threshold
             )
         )
         their = dict(zip(picks, tops, strict=True))

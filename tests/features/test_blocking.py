@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.blocking import Blocker, BlockingConfig, block, evaluate, knn_pairs, union
 from features.blocking.keys import key_tables, pairs_from_keys
-from features.blocking.strings import string_pairs
+from features.blocking.strings import _block_pairs, reverse_for_one, string_pairs, top_for_one, window_bounds
 from tests.features.people import frame_of, interactions_of
 
 
@@ -151,3 +153,63 @@ def test_evaluate_reports_recall_transitive_recall_and_contributions() -> None:
     assert result["transitive_recall"] == 1.0
     assert result["blockers"]["embedding"]["true_pairs_found"] == 2
     assert result["candidates_per_mention"] == 0.5
+
+
+@st.composite
+def _blocks(draw: st.DrawFn) -> tuple[list[str], list[int], list[int], int, int, int]:
+    """A string-pass block in the block's order (names from a small alphabet, so that many are
+    alike), a mention in it, a window and k."""
+    n = draw(st.integers(2, 30))
+    names = draw(st.lists(st.text("aab", min_size=3, max_size=6), min_size=n, max_size=n))
+    orders = draw(st.lists(st.integers(0, 5), min_size=n, max_size=n))
+    pks = draw(st.permutations(list(range(1, n + 1))))
+    rows = sorted(zip(names, orders, pks, strict=True))
+    return (
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        draw(st.integers(0, n - 1)),
+        draw(st.sampled_from([4, 5, 6, 7, 40])),
+        draw(st.integers(1, 3)),
+    )
+
+
+@given(_blocks())
+@settings(max_examples=300, deadline=None)
+def test_one_mention_s_string_pairs_from_both_sides_are_the_block_s(
+    block_case: tuple[list[str], list[int], list[int], int, int, int],
+) -> None:
+    """A mention's own picks (`top_for_one`) and the rows whose picks hold it (`reverse_for_one`,
+    over the slab read around it: `window` rows each side) are exactly the block's pairs with it
+    (`_block_pairs`); the pairs it pushes out are pairs the block without it had and the block
+    with it has not (all of them, where the block fits one window)."""
+    names, orders, pks, at, window, k = block_case
+    n = len(pks)
+    whole_a, whole_b = _block_pairs(np.array(pks), np.array(orders), names, k, 0.5, window)
+    rest = [i for i in range(n) if i != at]
+    less_a, less_b = _block_pairs(
+        np.array(pks)[rest], np.array(orders)[rest], [names[i] for i in rest], k, 0.5, window
+    )
+    with_it = set(zip(whole_a.tolist(), whole_b.tolist(), strict=True))
+    gone = set(zip(less_a.tolist(), less_b.tolist(), strict=True)) - with_it
+    lo, hi = max(0, at - window), min(n, at + window + 1)
+    takers, lost = reverse_for_one(at - lo, pks[lo:hi], orders[lo:hi], names[lo:hi], k, 0.5, window)
+    start, end = window_bounds(at, n, window)
+    mine = [i for i in range(start, end) if i != at]
+    own = top_for_one(
+        pks[at],
+        orders[at],
+        names[at],
+        [pks[i] for i in mine],
+        [orders[i] for i in mine],
+        [names[i] for i in mine],
+        k,
+        0.5,
+    )
+    m = pks[at]
+    assert {(min(m, x), max(m, x)) for x in [*takers.tolist(), *own.tolist()]} == {
+        p for p in with_it if m in p
+    }
+    assert set(lost) <= gone
+    if n <= window:
+        assert set(lost) == gone
