@@ -261,8 +261,7 @@ class LiveIndex:
             self._reach = grown
         unknown = ids[np.isnan(self._reach[ids])]
         if len(unknown):
-            queries = self.index.vectors(unknown[None, :])[0]
-            lists = knn_ranked(self.index, queries, keep, floor, self.index.vectors, ties_of=ties)
+            queries, lists = self._distinct_lists(unknown, keep, floor, ties)
             self._reach[unknown] = list_reach(queries, lists, floor, self.index.vectors)
         return self._reach[ids]
 
@@ -270,9 +269,18 @@ class LiveIndex:
         self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None
     ) -> np.ndarray:
         """The stored mentions' own lists of `keep` nearest (-1 where fewer reach `floor`)."""
-        return knn_ranked(
-            self.index, self.index.vectors(ids[None, :])[0], keep, floor, self.index.vectors, ties_of=ties
-        )
+        return self._distinct_lists(ids, keep, floor, ties)[1]
+
+    def _distinct_lists(
+        self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, lists) of stored mentions, each distinct vector searched once: mentions of one
+        record text rank the same neighbours (a crowd of one name near an arrival is searched as
+        one), as `upt block` searches each distinct text once."""
+        vectors = self.index.vectors(ids[None, :])[0]
+        distinct, row_of = np.unique(vectors, axis=0, return_inverse=True)
+        lists = knn_ranked(self.index, distinct, keep, floor, self.index.vectors, ties_of=ties)
+        return vectors, lists[row_of.ravel()]
 
     def _entered(
         self,
