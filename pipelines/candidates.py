@@ -78,9 +78,11 @@ class Neighbours(Protocol):
         vector: np.ndarray,
         ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
         order: int = LAST,
+        adding: bool = True,
     ) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """(the stored mentions whose own k + 1 nearest hold the mention, the pairs its arrival
-        takes out of the batch's): `pipelines.live_index.LiveIndex.reverse`."""
+        takes out of the batch's): `pipelines.live_index.LiveIndex.reverse`; `adding`: the
+        mention is to be added to the index (not a `match`)."""
         ...
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray: ...
@@ -244,7 +246,7 @@ def lookup(
         add(neighbours[neighbours >= 0], int(Blocker.EMBEDDING))
         seconds["ann"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        taken_by, lost = index.reverse(pk, vector, ties_of, order)
+        taken_by, lost = index.reverse(pk, vector, ties_of, order, adding=stored)
         add(taken_by, int(Blocker.EMBEDDING))
         pushed_out += [(a, b, int(Blocker.EMBEDDING)) for a, b in lost]
         seconds["ann_reverse"] = time.perf_counter() - clock

@@ -199,6 +199,7 @@ class LiveIndex:
         vector: np.ndarray,
         ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
         order: int = LAST,
+        adding: bool = True,
     ) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The other side of batch blocking's embedding pairs of one mention (`pk`, its `vector`,
         its `order` key): the stored mentions that take it among their own k + 1 nearest, as
@@ -230,7 +231,7 @@ class LiveIndex:
                 return near[(lists == pk).any(axis=1)], []
             enters, last = self._entered(near, lists, pk, vector, order, floor, ties)
             reverse = near[enters]
-            for x in reverse.tolist():
+            for x in reverse.tolist() if adding else ():  # `adding`: it will be in the index
                 if x < len(self._reach):
                     self._reach[x] = np.nan  # its list takes the new mention in: it reaches less far
             pushed = [
