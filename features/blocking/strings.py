@@ -279,6 +279,9 @@ def reverse_for_one(
     near = [r for r, s in zip(near, near_scores.tolist(), strict=True) if s >= threshold]
     if not near:
         return np.zeros(0, np.int64), []
+    near = _may_take(near, position, name_list, ranks, all_starts, all_ends, k, threshold)
+    if not near:
+        return np.zeros(0, np.int64), []
     rows = np.array(near, np.intp)
     bounds = [bounds_of(r) for r in near]
     with_it = _tops_in_slab(name_list, ranks, rows, bounds, k, threshold)
@@ -317,6 +320,52 @@ def reverse_for_one(
                 a, b = int(pk_array[r]), int(pk_array[y])
                 lost.append((min(a, b), max(a, b)))
     return pk_array[takers], sorted(set(lost))
+
+
+LOCAL_SPAN = 64  # rows each side of a row whose names bound its k-th best score from below
+
+
+def _may_take(
+    near: list[int],
+    position: int,
+    names: list[str],
+    ranks: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    k: int,
+    threshold: float,
+) -> list[int]:
+    """Those of the `near` rows that the mention at `position` may rank among their `k` best: a
+    row's k best among the few rows next to it in its window (similar names sort together) are
+    no better than its k best in the whole window, so a mention that ranks below those cannot
+    enter. Ranking a row over its whole window is what costs (a common surname's block, longer
+    than a window, put 935 rows alike to an arrival, each with its own window of 2,000)."""
+    if not near:
+        return near
+    rows = np.array(near, np.intp)
+    offsets = np.concatenate([np.arange(-LOCAL_SPAN, 0), np.arange(1, LOCAL_SPAN + 1)])
+    cols = rows[:, None] + offsets[None, :]
+    valid = (cols >= starts[rows][:, None]) & (cols < ends[rows][:, None]) & (cols != position)
+    cols = np.where(valid, cols, rows[:, None])
+    left = [names[r] for r in np.repeat(rows, len(offsets)).tolist()]
+    right = [names[c] for c in cols.ravel().tolist()]
+    local = process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
+    local = local.reshape(cols.shape).astype(np.float64)
+    key = np.where(valid & (local >= threshold), local - ranks[cols] * _RANK_STEP, -np.inf)
+    if key.shape[1] < k:
+        return near
+    kth = -np.partition(-key, k - 1, axis=1)[:, k - 1]
+    own = (
+        process.cpdist(
+            [names[r] for r in near],
+            [names[position]] * len(near),
+            scorer=JaroWinkler.normalized_similarity,
+            dtype=np.float32,
+            workers=1,
+        ).astype(np.float64)
+        - ranks[position] * _RANK_STEP
+    )
+    return [r for r, ok in zip(near, (own > kth).tolist(), strict=True) if ok]
 
 
 def _cut(bounds: tuple[int, int], position: int, n: int, window: int) -> bool:
