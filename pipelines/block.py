@@ -230,11 +230,8 @@ def _reach_after(
     less), but for the `unknown` (whose list may reach farther now); `anew` (the settings
     changed): the searched only. The live index reads an unknown reach when it needs it."""
     ids, saved = (np.zeros(0, np.int64), np.zeros(0)) if anew else load_reach(path)
-    kept = np.isin(ids, frame_pks) & ~np.isin(ids, searched) & ~np.isin(ids, unknown)
-    ids = np.concatenate([ids[kept], searched])
-    values = np.concatenate([saved[kept], reach])
-    order = np.argsort(ids, kind="stable")
-    return ids[order], values[order]
+    kept = np.isin(ids, frame_pks) & ~np.isin(ids, unknown)
+    return _with_reach(ids[kept], saved[kept], searched, reach)
 
 
 @dataclass

@@ -5,6 +5,7 @@ of one of its two mentions, and every pair a lookup finds is a batch pair."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,21 +113,13 @@ def test_a_mention_looked_up_before_it_is_stored_finds_what_it_finds_once_stored
 ) -> None:
     """A mention not written yet goes by an id above every stored one: its lookup (what `match`
     does) equals its lookup once written, when it is indeed the newest."""
-    from features.records import object_record
-    from pipelines.online import _frame_of_record, _no_interactions
+    from pipelines.online import _no_interactions
     from profiles.contract import parse_line
 
     info = write_dataset(GeneratorConfig(persons=120, seed=3), tmp_path / "d")
     lines = Path(info["objects_file"]).read_bytes().splitlines()
     last = next(parse_line(x, 2_000_000) for x in reversed(lines) if b'"guest_profile"' in x)
-    first = tmp_path / "first.jsonl"
-    first.write_bytes(b"\n".join(x for x in lines if x.strip() and b'"' + last.id.encode() + b'"' not in x))
-    store = open_store(settings)
-    ingest_path(store, settings, first)
-    run_block(store, settings)
-    (mention,) = object_record(last).mentions
-    one = _frame_of_record(UNSTORED, mention.key, last.source, mention.normalized)
-    live = LiveIndex(store, settings)
+    store, mention, one, live = _blocked_without(lines, last, settings, tmp_path / "first.jsonl")
     with store.reading() as conn:
         before = lookup(conn, store.domain, settings, one, _no_interactions(), live, live_texts(live, one)[0])
     path = tmp_path / "last.jsonl"
@@ -252,8 +245,7 @@ def test_an_arrival_finds_the_pairs_a_batch_of_all_gives_it_and_those_it_takes_f
     pushes out of lists it enters (`Found.pushed_out`) are those that batch no longer proposes by
     that blocker. (An incremental `upt block` keeps such pairs: it searches only new mentions.)"""
     from features.embedding.text import record_texts
-    from features.records import object_record
-    from pipelines.online import _frame_of_record, _no_interactions
+    from pipelines.online import _no_interactions
     from profiles.contract import parse_line
     from profiles.store.reads import mention_keys_of
 
@@ -279,16 +271,7 @@ def test_an_arrival_finds_the_pairs_a_batch_of_all_gives_it_and_those_it_takes_f
     pushed_any = 0
     for last in guests:
         settings = Settings(home=tmp_path / last.id)
-        first = tmp_path / f"{last.id}.jsonl"
-        first.write_bytes(
-            b"\n".join(x for x in lines if x.strip() and b'"' + last.id.encode() + b'"' not in x)
-        )
-        store = open_store(settings)
-        ingest_path(store, settings, first)
-        run_block(store, settings)
-        (mention,) = object_record(last).mentions
-        one = _frame_of_record(UNSTORED, mention.key, last.source, mention.normalized)
-        live = LiveIndex(store, settings)
+        store, mention, one, live = _blocked_without(lines, last, settings, tmp_path / f"{last.id}.jsonl")
         with store.reading() as conn:
             found = lookup(
                 conn,
@@ -353,3 +336,24 @@ def test_upt_block_saves_each_list_s_reach(tmp_path: Path, settings: Settings) -
     assert (~np.isin(ids, first_ids)).any()
     # the lists the new mentions entered were searched again (`upt block` in parts): exact
     assert np.allclose(reach, truth)
+
+
+def _blocked_without(
+    lines: list[bytes], last: Any, settings: Settings, path: Path
+) -> tuple[Store, Any, Any, LiveIndex]:
+    """A store of every object of `lines` but `last` (a guest profile), ingested and blocked; the
+    last one's mention, its frame as not stored yet, and the store's live index."""
+    from features.records import object_record
+    from pipelines.online import _frame_of_record
+
+    path.write_bytes(b"\n".join(x for x in lines if x.strip() and b'"' + last.id.encode() + b'"' not in x))
+    store = open_store(settings)
+    ingest_path(store, settings, path)
+    run_block(store, settings)
+    (mention,) = object_record(last).mentions
+    return (
+        store,
+        mention,
+        _frame_of_record(UNSTORED, mention.key, last.source, mention.normalized),
+        LiveIndex(store, settings),
+    )
