@@ -261,11 +261,7 @@ def reverse_for_one(
     ranks = _ranks(np.asarray(orders, np.int64), pk_array)
     name_list = list(names)
 
-    # every row's window at once (`window_bounds`)
-    all_starts = (
-        np.clip(np.arange(n) - window // 2, 0, max(n - window, 0)) if n > window else np.zeros(n, np.intp)
-    )
-    all_ends = all_starts + min(window, n)
+    all_starts, all_ends = _windows_of(n, window)
 
     def bounds_of(row: int) -> tuple[int, int]:
         return int(all_starts[row]), int(all_ends[row])
@@ -292,16 +288,10 @@ def reverse_for_one(
     # the takers' picks in the block without the mention (their windows shift by a row where the
     # block is longer than a window)
     others = np.flatnonzero(np.arange(n) != position)
-    fewer_starts = (
-        np.clip(np.arange(n - 1) - window // 2, 0, max(n - 1 - window, 0))
-        if n - 1 > window
-        else np.zeros(n - 1, np.intp)
-    )
+    fewer_starts, fewer_ends = _windows_of(n - 1, window)
     taker_rows = rows[taking]
     shifted = taker_rows - (taker_rows > position)
-    before_bounds = [
-        (int(fewer_starts[r]), int(fewer_starts[r]) + min(window, n - 1)) for r in shifted.tolist()
-    ]
+    before_bounds = [(int(fewer_starts[r]), int(fewer_ends[r])) for r in shifted.tolist()]
     without = _tops_in_slab(name_list, ranks, taker_rows, before_bounds, k, threshold, columns=others)
     pushed = {(near[i], y) for i, before in zip(taking, without, strict=True) for y in before - with_it[i]}
     lost: list[tuple[int, int]] = []
@@ -323,6 +313,14 @@ def reverse_for_one(
 
 
 LOCAL_SPAN = 64  # rows each side of a row whose names bound its k-th best score from below
+
+
+def _windows_of(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's window of a block of `n` rows at once: `window_bounds`' (start, end) arrays."""
+    starts = (
+        np.clip(np.arange(n) - window // 2, 0, max(n - window, 0)) if n > window else np.zeros(n, np.intp)
+    )
+    return starts, starts + min(window, n)
 
 
 def _may_take(
