@@ -142,10 +142,7 @@ class LiveIndex:
             flat = ids.ravel()
             held = flat >= 0
             top = int(flat.max(initial=-1)) + 1
-            if top > len(self._order):
-                grown = np.full(max(top, 2 * len(self._order)), -1, np.int64)
-                grown[: len(self._order)] = self._order
-                self._order = grown
+            self._order = _grown(self._order, top, -1)
             out = np.zeros(len(flat), np.int64)
             out[held] = self._order[flat[held]]
             unread = held & (out < 0)
@@ -222,11 +219,11 @@ class LiveIndex:
             near_sims = exact_similarities(vector[None, :], self.index.vectors(near[None, :]))[0]
             reached = near_sims >= floor - TIE_TOLERANCE
             near, near_sims = near[reached], near_sims[reached]
-            radius = self._radii(near, keep, floor, ties)
+            radius, searched = self._radii(near, keep, floor, ties)
             near = near[near_sims >= radius - TIE_TOLERANCE]
             if not len(near):
                 return np.zeros(0, np.int64), []
-            lists = self._lists_of(near, keep, floor, ties)
+            lists = self._lists_of(near, keep, floor, ties, searched)
             if held:
                 return near[(lists == pk).any(axis=1)], []
             enters, last = self._entered(near, lists, pk, vector, order, floor, ties)
@@ -253,24 +250,37 @@ class LiveIndex:
 
     def _radii(
         self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None
-    ) -> np.ndarray:
-        """How far each stored mention's list reaches (`_reach`), read where not known."""
-        top = int(ids.max(initial=-1)) + 1
-        if top > len(self._reach):
-            grown = np.full(max(top, 2 * len(self._reach)), np.nan)
-            grown[: len(self._reach)] = self._reach
-            self._reach = grown
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """How far each stored mention's list reaches (`_reach`), read where not known; and the
+        lists searched to read it, by id."""
+        self._reach = _grown(self._reach, int(ids.max(initial=-1)) + 1, np.nan)
         unknown = ids[np.isnan(self._reach[ids])]
+        searched: dict[int, np.ndarray] = {}
         if len(unknown):
             queries, lists = self._distinct_lists(unknown, keep, floor, ties)
             self._reach[unknown] = list_reach(queries, lists, floor, self.index.vectors)
-        return self._reach[ids]
+            searched = dict(zip(unknown.tolist(), lists, strict=True))
+        return self._reach[ids], searched
 
     def _lists_of(
-        self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None
+        self,
+        ids: np.ndarray,
+        keep: int,
+        floor: float,
+        ties: Callable[[np.ndarray], np.ndarray] | None,
+        known: dict[int, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """The stored mentions' own lists of `keep` nearest (-1 where fewer reach `floor`)."""
-        return self._distinct_lists(ids, keep, floor, ties)[1]
+        """The stored mentions' own lists of `keep` nearest (-1 where fewer reach `floor`); those
+        in `known` (searched just before) are not searched again."""
+        known = known or {}
+        out = np.full((len(ids), keep), -1, np.int64)
+        missing = np.array([i for i, x in enumerate(ids.tolist()) if x not in known], np.intp)
+        for i, x in enumerate(ids.tolist()):
+            if x in known:
+                out[i] = known[x]
+        if len(missing):
+            out[missing] = self._distinct_lists(ids[missing], keep, floor, ties)[1]
+        return out
 
     def _distinct_lists(
         self, ids: np.ndarray, keep: int, floor: float, ties: Callable[[np.ndarray], np.ndarray] | None
@@ -309,3 +319,13 @@ class LiveIndex:
         )
         enters = (new >= floor) & (~full | ahead)
         return enters, np.where(full & enters, last, -1)
+
+
+def _grown(array: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """`array` (indexed by mention id) long enough for `size` ids: doubled at least, new slots
+    `fill`; itself when long enough."""
+    if size <= len(array):
+        return array
+    grown = np.full(max(size, 2 * len(array)), fill, array.dtype)
+    grown[: len(array)] = array
+    return grown

@@ -321,7 +321,7 @@ def test_upt_block_saves_each_list_s_reach(tmp_path: Path, settings: Settings) -
         live._reach[:] = np.nan  # read every list again
         with store.reading() as conn:
             ties = live._cached(order_keys_in_store(conn, store.domain))
-            return live._radii(ids, settings.knn + 1, settings.knn_floor, ties)
+            return live._radii(ids, settings.knn + 1, settings.knn_floor, ties)[0]
 
     ingest_path(store, settings, half)
     run_block(store, settings)
