@@ -247,19 +247,36 @@ class Searched:
 
 def _search(
     index: CandidateIndex,
+    count: int,
+    queries: Callable[[slice], np.ndarray],
+    settings: Settings,
+    vectors_of: Callable[[np.ndarray], np.ndarray],
+    ties_of: Callable[[np.ndarray], np.ndarray],
+    advance: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lists, reach) of `count` query vectors, read a batch at a time (`queries` of a slice):
+    each one's first k + 1 by exact similarity, ties to the smaller order key (`knn_ranked`),
+    the same whichever batch it is in, and the same as one online query finds."""
+    lists, reach = [np.full((0, settings.knn + 1), -1, np.int64)], [np.zeros(0)]
+    for start in range(0, count, EMBED_BATCH):
+        batch = queries(slice(start, start + EMBED_BATCH))
+        found = knn_ranked(index, batch, settings.knn + 1, settings.knn_floor, vectors_of, ties_of=ties_of)
+        lists.append(found)
+        reach.append(list_reach(batch, found, settings.knn_floor, vectors_of))
+        if advance is not None:
+            advance(len(batch))
+    return np.vstack(lists), np.concatenate(reach)
+
+
+def _search_ids(
+    index: CandidateIndex,
     ids: np.ndarray,
     settings: Settings,
     vectors_of: Callable[[np.ndarray], np.ndarray],
     ties_of: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(lists, reach) of stored mentions, as the search of new ones makes them."""
-    lists, reach = [np.full((0, settings.knn + 1), -1, np.int64)], [np.zeros(0)]
-    for start in range(0, len(ids), EMBED_BATCH):
-        queries = vectors_of(ids[start : start + EMBED_BATCH])
-        found = knn_ranked(index, queries, settings.knn + 1, settings.knn_floor, vectors_of, ties_of=ties_of)
-        lists.append(found)
-        reach.append(list_reach(queries, found, settings.knn_floor, vectors_of))
-    return np.vstack(lists), np.concatenate(reach)
+    """`_search` of stored mentions, by id."""
+    return _search(index, len(ids), lambda part: vectors_of(ids[part]), settings, vectors_of, ties_of)
 
 
 def _lists_changed(
@@ -284,7 +301,7 @@ def _lists_changed(
     the pairs of lists they entered: its pairs depended on what was blocked before."""
     others = np.setdiff1d(all_pks, stale_pks)
     if len(stale_vectors) * REVERSE_REACH >= len(all_pks) * (settings.knn + 1):
-        lists, reach = _search(index, others, settings, vectors_of, ties_of)
+        lists, reach = _search_ids(index, others, settings, vectors_of, ties_of)
         return Searched(others, lists, reach, others)
     near, sims = [], []
     for start in range(0, len(stale_vectors), EMBED_BATCH):
@@ -301,12 +318,12 @@ def _lists_changed(
     known[hit] = saved[1][at[hit]]
     # FAISS's similarities are float32: a margin, then the exact search decides
     candidates = np.union1d(np.unique(ids[sims_all >= known - 1e-3]), np.intersect1d(farther, others))
-    lists, reach = _search(index, candidates, settings, vectors_of, ties_of)
+    lists, reach = _search_ids(index, candidates, settings, vectors_of, ties_of)
     changed = candidates[np.isin(lists, stale_pks).any(axis=1) | np.isin(candidates, farther)]
     old_a, old_b = old_pairs
     partners = np.union1d(old_b[np.isin(old_a, changed)], old_a[np.isin(old_b, changed)])
     partners = np.setdiff1d(np.intersect1d(partners, others), candidates)
-    more_lists, more_reach = _search(index, partners, settings, vectors_of, ties_of)
+    more_lists, more_reach = _search_ids(index, partners, settings, vectors_of, ties_of)
     order = np.argsort(np.concatenate([candidates, partners]), kind="stable")
     return Searched(
         np.concatenate([candidates, partners])[order],
@@ -431,23 +448,18 @@ def compute_blocks(
     # similarity, ties to the smaller id (`knn_ranked`), the same whichever batch a text is in, and
     # the same as one online query finds.
     advance = step("knn", len(distinct))
-    parts, reaches = [], []
-    for start in range(0, len(distinct), EMBED_BATCH):
-        batch = distinct[start : start + EMBED_BATCH]
-        lists = knn_ranked(index, batch, settings.knn + 1, settings.knn_floor, vectors_of, ties_of=ties_of)
-        parts.append(lists)
-        reaches.append(list_reach(batch, lists, settings.knn_floor, vectors_of))
-        advance(len(batch))
-    if parts:
-        a, b = knn_pairs(stale_pks, np.vstack(parts)[row_of])
-        found_a.append(a)
-        found_b.append(b)
+    lists, reaches = _search(
+        index, len(distinct), lambda part: distinct[part], settings, vectors_of, ties_of, advance
+    )
+    a, b = knn_pairs(stale_pks, lists[row_of])
+    found_a.append(a)
+    found_b.append(b)
     farther = _lists_may_reach_farther(old_codes, old_flags, np.concatenate([removed, stale_pks]))
     reach_ids, reach = _reach_after(
         settings.reach_path(store.domain, encoder.name),
         frame_pks,
         stale_pks,
-        np.concatenate(reaches)[row_of] if reaches else np.zeros(0),
+        reaches[row_of],
         redo,
         farther,
     )
