@@ -275,25 +275,19 @@ def reverse_for_one(
     near = [r for r, s in zip(near, near_scores.tolist(), strict=True) if s >= threshold]
     if not near:
         return np.zeros(0, np.int64), []
-    near = _may_take(near, position, name_list, ranks, all_starts, all_ends, k, threshold)
-    if not near:
+    takers = _takers(position, near, name_list, ranks, all_starts, all_ends, k)
+    if not takers:
         return np.zeros(0, np.int64), []
-    rows = np.array(near, np.intp)
-    bounds = [bounds_of(r) for r in near]
-    with_it = _tops_in_slab(name_list, ranks, rows, bounds, k, threshold)
-    taking = [i for i, top in enumerate(with_it) if position in top]
-    takers = [near[i] for i in taking]
-    if not taking:
-        return np.zeros(0, np.int64), []
+    rows = np.array(takers, np.intp)
+    with_it = _tops_in_slab(name_list, ranks, rows, [bounds_of(r) for r in takers], k, threshold)
     # the takers' picks in the block without the mention (their windows shift by a row where the
     # block is longer than a window)
     others = np.flatnonzero(np.arange(n) != position)
     fewer_starts, fewer_ends = _windows_of(n - 1, window)
-    taker_rows = rows[taking]
-    shifted = taker_rows - (taker_rows > position)
+    shifted = rows - (rows > position)
     before_bounds = [(int(fewer_starts[r]), int(fewer_ends[r])) for r in shifted.tolist()]
-    without = _tops_in_slab(name_list, ranks, taker_rows, before_bounds, k, threshold, columns=others)
-    pushed = {(near[i], y) for i, before in zip(taking, without, strict=True) for y in before - with_it[i]}
+    without = _tops_in_slab(name_list, ranks, rows, before_bounds, k, threshold, columns=others)
+    pushed = {(r, y) for r, before, now in zip(takers, without, with_it, strict=True) for y in before - now}
     lost: list[tuple[int, int]] = []
     if pushed:
         picks = [y for y in sorted({y for _, y in pushed}) if not _cut(bounds_of(y), position, n, window)]
@@ -312,7 +306,40 @@ def reverse_for_one(
     return pk_array[takers], sorted(set(lost))
 
 
-LOCAL_SPAN = 64  # rows each side of a row whose names bound its k-th best score from below
+def _takers(
+    position: int,
+    near: list[int],
+    names: list[str],
+    ranks: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    k: int,
+    chunk: int = 64,
+) -> list[int]:
+    """Those of the `near` rows (at least the threshold alike to the mention at `position`, their
+    windows holding it) that rank it among their `k` best: fewer than `k` other rows of their
+    window outrank it. Counted, not ranked: per distinct name, which rows of the span of its rows'
+    windows outrank the mention, and a running sum of those gives every row's count from its
+    window's two ends (a block of common names holds hundreds of rows alike to an arrival, each
+    with its own window of 2,000; ranking each was most of a lookup)."""
+    by_name: dict[str, list[int]] = {}
+    for row in near:
+        by_name.setdefault(names[row], []).append(row)
+    distinct = list(by_name)
+    out: list[int] = []
+    for first in range(0, len(distinct), chunk):
+        part = distinct[first : first + chunk]
+        rows = np.array([r for name in part for r in by_name[name]], np.intp)
+        group = np.repeat(np.arange(len(part)), [len(by_name[name]) for name in part])
+        lo, hi = int(starts[rows].min()), int(ends[rows].max())
+        key = _scores(part, names[lo:hi]).astype(np.float64) - ranks[lo:hi] * _RANK_STEP
+        above = key > key[:, position - lo, None]
+        counts = np.zeros((len(part), hi - lo + 1), np.int32)
+        np.cumsum(above, axis=1, out=counts[:, 1:])
+        # the row itself is no rival of its own
+        rivals = counts[group, ends[rows] - lo] - counts[group, starts[rows] - lo] - above[group, rows - lo]
+        out += rows[rivals < k].tolist()
+    return sorted(out)
 
 
 def _windows_of(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -321,49 +348,6 @@ def _windows_of(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
         np.clip(np.arange(n) - window // 2, 0, max(n - window, 0)) if n > window else np.zeros(n, np.intp)
     )
     return starts, starts + min(window, n)
-
-
-def _may_take(
-    near: list[int],
-    position: int,
-    names: list[str],
-    ranks: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    k: int,
-    threshold: float,
-) -> list[int]:
-    """Those of the `near` rows that the mention at `position` may rank among their `k` best: a
-    row's k best among the few rows next to it in its window (similar names sort together) are
-    no better than its k best in the whole window, so a mention that ranks below those cannot
-    enter. Ranking a row over its whole window is what costs (a common surname's block, longer
-    than a window, put 935 rows alike to an arrival, each with its own window of 2,000)."""
-    if not near:
-        return near
-    rows = np.array(near, np.intp)
-    offsets = np.concatenate([np.arange(-LOCAL_SPAN, 0), np.arange(1, LOCAL_SPAN + 1)])
-    cols = rows[:, None] + offsets[None, :]
-    valid = (cols >= starts[rows][:, None]) & (cols < ends[rows][:, None]) & (cols != position)
-    cols = np.where(valid, cols, rows[:, None])
-    left = [names[r] for r in np.repeat(rows, len(offsets)).tolist()]
-    right = [names[c] for c in cols.ravel().tolist()]
-    local = process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
-    local = local.reshape(cols.shape).astype(np.float64)
-    key = np.where(valid & (local >= threshold), local - ranks[cols] * _RANK_STEP, -np.inf)
-    if key.shape[1] < k:
-        return near
-    kth = -np.partition(-key, k - 1, axis=1)[:, k - 1]
-    own = (
-        process.cpdist(
-            [names[r] for r in near],
-            [names[position]] * len(near),
-            scorer=JaroWinkler.normalized_similarity,
-            dtype=np.float32,
-            workers=1,
-        ).astype(np.float64)
-        - ranks[position] * _RANK_STEP
-    )
-    return [r for r, ok in zip(near, (own > kth).tolist(), strict=True) if ok]
 
 
 def _cut(bounds: tuple[int, int], position: int, n: int, window: int) -> bool:
