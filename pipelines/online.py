@@ -57,7 +57,6 @@ from features.frame import (
     interaction_rows,
     interactions_frame,
     load_interactions,
-    load_mentions_by_ids,
     mention_rows_by_ids,
 )
 from features.records import object_record
@@ -92,7 +91,13 @@ from profiles.store.profiles_io import (
     mention_times,
     queue_reviews,
 )
-from profiles.store.reads import holders_of, mention_ids, mention_keys_of, shared_contact_values
+from profiles.store.reads import (
+    addresses_of,
+    holders_of,
+    mention_ids,
+    mention_keys_of,
+    shared_contact_values,
+)
 from profiles.store.records import content_hash
 from profiles.store.vectors import (
     add_pairs,
@@ -174,10 +179,19 @@ def contact_homes_in_store(
     # a contact on more mentions than the cap locates nobody (`_located`): its holders, up to
     # two hundred rows of a corporate phone, are not read
     located = {c for c, ids in held.items() if len(ids) <= MOST_CONTACT_HOLDERS}
-    holders = sorted({pk for c in located for pk in held[c]})
-    stored = load_mentions_by_ids(conn, domain, holders)
-    unstored = frame[~frame["mention_pk"].isin(stored["mention_pk"])]
-    homes = homes_of_contacts(pd.concat([stored, unstored], ignore_index=True), located)
+    # the stored holders' contacts are the keys they were found by
+    places = addresses_of(conn, domain, {pk for c in located for pk in held[c]})
+    homes: dict[str, tuple[int, frozenset[str]]] = {}
+    for contact in located:
+        ids = [pk for pk in held[contact] if pk in places]
+        if ids:
+            found = {address_key(*places[pk]) for pk in ids} - {None}
+            homes[contact] = (len(ids), frozenset(h for h in found if h is not None))
+    # and the request's mentions not stored among them (the one a `match` asks about)
+    unstored = frame[~frame["mention_pk"].isin(places)]
+    for contact, (count, where) in homes_of_contacts(unstored, located).items():
+        had, there = homes.get(contact, (0, frozenset()))
+        homes[contact] = (had + count, there | where)
     for contact, ids in held.items():
         if len(ids) > MOST_CONTACT_HOLDERS:
             homes[contact] = (len(ids), frozenset())

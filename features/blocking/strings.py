@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -62,6 +63,35 @@ def _scores(names_a: Sequence[str], names_b: Sequence[str]) -> np.ndarray:
         list(pos_a), list(pos_b), scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1
     )
     return distinct[np.ix_(rows, cols)]
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """The names of a slab, each distinct one scored once: row i's name is `distinct[codes[i]]`
+    (a slab of four thousand rows holds far fewer names, and one lookup scores it many times)."""
+
+    names: list[str]
+    distinct: list[str]
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> _Coded:
+        position: dict[str, int] = {}
+        codes = np.fromiter((position.setdefault(n, len(position)) for n in names), np.intp, len(names))
+        return cls(list(names), list(position), codes)
+
+    def scores(self, queries: Sequence[str], columns: np.ndarray | slice) -> np.ndarray:
+        """Jaro-Winkler of each query name with the names of the slab rows `columns`."""
+        position: dict[str, int] = {}
+        rows = np.fromiter((position.setdefault(n, len(position)) for n in queries), np.intp, len(queries))
+        distinct = process.cdist(
+            list(position),
+            self.distinct,
+            scorer=JaroWinkler.normalized_similarity,
+            dtype=np.float32,
+            workers=1,
+        )
+        return distinct[np.ix_(rows, self.codes[columns])]
 
 
 def _top(
@@ -192,7 +222,7 @@ def top_for_one(
 
 
 def _tops_in_slab(
-    names: list[str],
+    names: _Coded,
     ranks: np.ndarray,
     rows: np.ndarray,
     bounds: list[tuple[int, int]],
@@ -209,19 +239,18 @@ def _tops_in_slab(
     `k + 1` (one of them may be the row itself), by a partial selection, not `_top`'s sort of
     every entry over the threshold (a crowd of one name puts hundreds of rows by thousands of
     equal scores over it)."""
-    columns = np.arange(len(names)) if columns is None else columns
+    columns = np.arange(len(names.names)) if columns is None else columns
     if not len(columns) or k <= 0:
         return [set() for _ in range(len(rows))]
     groups: dict[tuple[str, int, int], list[int]] = {}
     for i, (row, (start, end)) in enumerate(zip(rows.tolist(), bounds, strict=True)):
-        groups.setdefault((names[row], start, end), []).append(i)
+        groups.setdefault((names.names[row], start, end), []).append(i)
     keys = list(groups)
-    column_names = [names[c] for c in columns.tolist()]
     out: list[set[int]] = [set() for _ in range(len(rows))]
     positions = np.arange(len(columns))
     for first in range(0, len(keys), chunk):
         part = keys[first : first + chunk]
-        scores = _scores([name for name, _, _ in part], column_names)
+        scores = names.scores([name for name, _, _ in part], columns)
         starts = np.array([start for _, start, _ in part], np.intp)[:, None]
         ends = np.array([end for _, _, end in part], np.intp)[:, None]
         allowed = (positions >= starts) & (positions < ends) & (scores >= threshold)
@@ -259,7 +288,7 @@ def reverse_for_one(
     pk_array = np.asarray(pks, np.int64)
     n = len(pk_array)
     ranks = _ranks(np.asarray(orders, np.int64), pk_array)
-    name_list = list(names)
+    coded = _Coded.of(names)
 
     all_starts, all_ends = _windows_of(n, window)
 
@@ -271,22 +300,22 @@ def reverse_for_one(
     near = np.flatnonzero(holds).tolist()
     if not near:
         return np.zeros(0, np.int64), []
-    near_scores = _scores([name_list[r] for r in near], [name_list[position]])[:, 0]
+    near_scores = coded.scores([coded.names[position]], np.array(near, np.intp))[0]
     near = [r for r, s in zip(near, near_scores.tolist(), strict=True) if s >= threshold]
     if not near:
         return np.zeros(0, np.int64), []
-    takers = _takers(position, near, name_list, ranks, all_starts, all_ends, k)
+    takers = _takers(position, near, coded, ranks, all_starts, all_ends, k)
     if not takers:
         return np.zeros(0, np.int64), []
     rows = np.array(takers, np.intp)
-    with_it = _tops_in_slab(name_list, ranks, rows, [bounds_of(r) for r in takers], k, threshold)
+    with_it = _tops_in_slab(coded, ranks, rows, [bounds_of(r) for r in takers], k, threshold)
     # the takers' picks in the block without the mention (their windows shift by a row where the
     # block is longer than a window)
     others = np.flatnonzero(np.arange(n) != position)
     fewer_starts, fewer_ends = _windows_of(n - 1, window)
     shifted = rows - (rows > position)
     before_bounds = [(int(fewer_starts[r]), int(fewer_ends[r])) for r in shifted.tolist()]
-    without = _tops_in_slab(name_list, ranks, rows, before_bounds, k, threshold, columns=others)
+    without = _tops_in_slab(coded, ranks, rows, before_bounds, k, threshold, columns=others)
     pushed = {(r, y) for r, before, now in zip(takers, without, with_it, strict=True) for y in before - now}
     lost: list[tuple[int, int]] = []
     if pushed:
@@ -295,7 +324,7 @@ def reverse_for_one(
             []
             if not picks
             else _tops_in_slab(
-                name_list, ranks, np.array(picks, np.intp), [bounds_of(y) for y in picks], k, threshold
+                coded, ranks, np.array(picks, np.intp), [bounds_of(y) for y in picks], k, threshold
             )
         )
         their = dict(zip(picks, tops, strict=True))
@@ -309,7 +338,7 @@ def reverse_for_one(
 def _takers(
     position: int,
     near: list[int],
-    names: list[str],
+    names: _Coded,
     ranks: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
@@ -324,7 +353,7 @@ def _takers(
     with its own window of 2,000; ranking each was most of a lookup)."""
     by_name: dict[str, list[int]] = {}
     for row in near:
-        by_name.setdefault(names[row], []).append(row)
+        by_name.setdefault(names.names[row], []).append(row)
     distinct = list(by_name)
     out: list[int] = []
     for first in range(0, len(distinct), chunk):
@@ -332,7 +361,7 @@ def _takers(
         rows = np.array([r for name in part for r in by_name[name]], np.intp)
         group = np.repeat(np.arange(len(part)), [len(by_name[name]) for name in part])
         lo, hi = int(starts[rows].min()), int(ends[rows].max())
-        key = _scores(part, names[lo:hi]).astype(np.float64) - ranks[lo:hi] * _RANK_STEP
+        key = names.scores(part, slice(lo, hi)).astype(np.float64) - ranks[lo:hi] * _RANK_STEP
         above = key > key[:, position - lo, None]
         counts = np.zeros((len(part), hi - lo + 1), np.int32)
         np.cumsum(above, axis=1, out=counts[:, 1:])

@@ -243,3 +243,22 @@ def mention_keys_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[i
     """store id -> mention key."""
     rows = rows_in(conn, _KEYS_OF_IDS_SQL, sorted({int(pk) for pk in pks}))
     return {pk: key for pk, key, where in rows if where == domain}
+
+
+def addresses_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, tuple[Any, Any]]:
+    """store id -> (normalized street, normalized postal code) of these matchable mentions: the
+    two fields of a home, read out of the normalized record by the database (a booking contact's
+    two hundred holders, without parsing or framing their records)."""
+    template = _ADDRESSES_SQL[conn.dialect.name == "sqlite"]
+    rows = rows_in(conn, template, sorted({int(pk) for pk in pks}))
+    return {
+        pk: (street, postal) for pk, street, postal, where, matchable in rows if where == domain and matchable
+    }
+
+
+_ADDRESSES_SQL = {
+    True: "SELECT id, json_extract(normalized, '$.street'), json_extract(normalized, '$.postal_code'), "
+    "domain, matchable FROM mentions WHERE id IN ({marks})",
+    False: "SELECT id, normalized ->> 'street', normalized ->> 'postal_code', domain, matchable "
+    "FROM mentions WHERE id IN ({marks})",
+}

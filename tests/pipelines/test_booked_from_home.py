@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from features.comparisons import MentionArrays, compare
+from features.comparisons.base import homes_of_contacts
 from features.frame import load_interactions, load_mentions
 from pipelines.ingest import ingest_path
 from pipelines.online import contact_homes_in_store
@@ -85,6 +86,9 @@ def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
         few = frame[frame["mention_pk"].isin([guest, *b.tolist()])]
         mine = interactions[interactions["mention_pk"].isin(few["mention_pk"])]
         homes = contact_homes_in_store(conn, store.domain, few, mine)
+        # what the store answers is what the whole frame holds, counts and homes
+        contacts = {c for found in mine["contacts"] if found for c in found}
+        assert contacts and homes == homes_of_contacts(frame, contacts)
         online = compare(MentionArrays.build(few, mine, homes), a, b)
     # Marie at the booker's home, not the namesake elsewhere
     assert batch["booked_from_home"].tolist() == [1.0, 0.0]
