@@ -79,10 +79,12 @@ class Neighbours(Protocol):
         ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
         order: int = LAST,
         adding: bool = True,
+        pushes: bool = True,
     ) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """(the stored mentions whose own k + 1 nearest hold the mention, the pairs its arrival
         takes out of the batch's): `pipelines.live_index.LiveIndex.reverse`; `adding`: the
-        mention is to be added to the index (not a `match`)."""
+        mention is to be added to the index (not a `match`); without `pushes`, the pairs taken
+        out are not looked for."""
         ...
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray: ...
@@ -152,12 +154,14 @@ def lookup(
     text: str = "",
     encoded: np.ndarray | None = None,
     arriving: Collection[int] = (),
+    pushes: bool = True,
 ) -> Found:
     """The candidate pairs of the one mention in `mention` (a frame row; its interactions in
     `interactions`), with the blockers that proposed each and their embedding cosine; and the
     blocks it and the others `arriving` with it (stored ids) made too large. Its id is
     its store id, or `UNSTORED` for a mention not written yet; `encoded` is the vector of its
-    `text` where the caller has it."""
+    `text` where the caller has it. Without `pushes` (a `match`, which writes nothing), the pairs
+    its arrival would take out of others' picks are not looked for."""
     pk = int(mention["mention_pk"].iloc[0])
     stored = pk != UNSTORED
     arriving = {pk, *(int(x) for x in arriving)}
@@ -233,7 +237,9 @@ def lookup(
             ),
             int(Blocker.STRING),
         )
-        takers, lost = reverse_for_one(at, pks, orders, names, settings.string_k, STRING_THRESHOLD)
+        takers, lost = reverse_for_one(
+            at, pks, orders, names, settings.string_k, STRING_THRESHOLD, pushes=pushes
+        )
         add(takers, int(Blocker.STRING))
         pushed_out.extend((a, b, int(Blocker.STRING)) for a, b in lost)
     seconds["strings"] = time.perf_counter() - clock
@@ -246,7 +252,7 @@ def lookup(
         add(neighbours[neighbours >= 0], int(Blocker.EMBEDDING))
         seconds["ann"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        taken_by, lost = index.reverse(pk, vector, ties_of, order, adding=stored)
+        taken_by, lost = index.reverse(pk, vector, ties_of, order, adding=stored, pushes=pushes)
         add(taken_by, int(Blocker.EMBEDDING))
         pushed_out += [(a, b, int(Blocker.EMBEDDING)) for a, b in lost]
         seconds["ann_reverse"] = time.perf_counter() - clock

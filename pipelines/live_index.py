@@ -197,6 +197,7 @@ class LiveIndex:
         ties_of: Callable[[np.ndarray], np.ndarray] | None = None,
         order: int = LAST,
         adding: bool = True,
+        pushes: bool = True,
     ) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The other side of batch blocking's embedding pairs of one mention (`pk`, its `vector`,
         its `order` key): the stored mentions that take it among their own k + 1 nearest, as
@@ -207,7 +208,9 @@ class LiveIndex:
         `neighbours` alone gives a mention the pairs of its own list; batch blocking pairs each
         mention with its list, so a mention is also paired with every mention whose list holds
         it. Online, a mention arriving after another is not in that other's list unless this
-        asks; and a list it enters drops its last member."""
+        asks; and a list it enters drops its last member. `adding`: the mention is to be added to
+        the index (the lists it enters will reach less far); without `pushes`, the pairs taken
+        out are not looked for (a `match`)."""
         with self._lock:
             held = bool(self.index.vectors(np.array([pk]))[0].any())
             ties = self._cached(ties_of) if ties_of is not None else None
@@ -220,9 +223,18 @@ class LiveIndex:
             reached = near_sims >= floor - TIE_TOLERANCE
             near, near_sims = near[reached], near_sims[reached]
             radius, searched = self._radii(near, keep, floor, ties)
-            near = near[near_sims >= radius - TIE_TOLERANCE]
+            close = near_sims >= radius - TIE_TOLERANCE
+            near, near_sims, radius = near[close], near_sims[close], radius[close]
             if not len(near):
                 return np.zeros(0, np.int64), []
+            if not held and not pushes:
+                # who takes it is all that is asked, and a mention clearly nearer than a
+                # list's reach enters it; only those about as near as its last are ranked
+                sure = near_sims > radius + TIE_TOLERANCE
+                unsure = near[~sure]
+                lists = self._lists_of(unsure, keep, floor, ties, searched)
+                enters, _ = self._entered(unsure, lists, pk, vector, order, floor, ties)
+                return np.sort(np.concatenate([near[sure], unsure[enters]])), []
             lists = self._lists_of(near, keep, floor, ties, searched)
             if held:
                 return near[(lists == pk).any(axis=1)], []

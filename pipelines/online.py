@@ -322,7 +322,9 @@ class OnlineResolver:
         text, encoded = self.live.encode(one)
         seconds["normalize"] = time.perf_counter() - clock
         with self.store.reading() as conn:
-            found = lookup(conn, self.store.domain, self.settings, one, no_travel, self.live, text, encoded)
+            found = lookup(
+                conn, self.store.domain, self.settings, one, no_travel, self.live, text, encoded, pushes=False
+            )
             seconds.update({f"lookup_{k}": v for k, v in found.seconds.items()})
             clock = time.perf_counter()
             others = _partners(found.pairs.a, found.pairs.b, UNSTORED)

@@ -275,6 +275,7 @@ def reverse_for_one(
     k: int,
     threshold: float,
     window: int = WINDOW,
+    pushes: bool = True,
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The other side of one mention's string-pass pairs in one block: of a slab of the block
     (rows in the block's order, the mention at `position`, up to `window` rows on each side of
@@ -284,7 +285,8 @@ def reverse_for_one(
 
     A row's window reaches at most `window // 2` beyond it, so the rows whose windows hold the
     mention lie in its own window, and their windows in the slab; a window the slab cuts (a
-    dropped pick's, far from the mention) counts as keeping the pair."""
+    dropped pick's, far from the mention) counts as keeping the pair. Without `pushes` (a mention
+    that is only asked about, never stored), the pairs taken out are not looked for."""
     pk_array = np.asarray(pks, np.int64)
     n = len(pk_array)
     ranks = _ranks(np.asarray(orders, np.int64), pk_array)
@@ -305,8 +307,8 @@ def reverse_for_one(
     if not near:
         return np.zeros(0, np.int64), []
     takers = _takers(position, near, coded, ranks, all_starts, all_ends, k)
-    if not takers:
-        return np.zeros(0, np.int64), []
+    if not takers or not pushes:
+        return pk_array[takers], []
     rows = np.array(takers, np.intp)
     with_it = _tops_in_slab(coded, ranks, rows, [bounds_of(r) for r in takers], k, threshold)
     # the takers' picks in the block without the mention (their windows shift by a row where the

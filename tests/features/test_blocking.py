@@ -213,3 +213,6 @@ def test_one_mention_s_string_pairs_from_both_sides_are_the_block_s(
     assert set(lost) <= gone
     if n <= window:
         assert set(lost) == gone
+    # asked without the pairs it pushes out (a `match`), the same rows take it
+    quick, none = reverse_for_one(at - lo, pks[lo:hi], orders[lo:hi], names[lo:hi], k, 0.5, window, False)
+    assert quick.tolist() == takers.tolist() and none == []

@@ -282,6 +282,21 @@ def test_an_arrival_finds_the_pairs_a_batch_of_all_gives_it_and_those_it_takes_f
                 live,
                 record_texts(one, settings.text_template)[0],
             )
+            # asked without what it pushes out (a `match`), it finds the same pairs
+            quick = lookup(
+                conn,
+                store.domain,
+                settings,
+                one,
+                _no_interactions(),
+                live,
+                record_texts(one, settings.text_template)[0],
+                pushes=False,
+            )
+            assert quick.pushed_out == []
+            assert quick.pairs.a.tolist() == found.pairs.a.tolist()
+            assert quick.pairs.b.tolist() == found.pairs.b.tolist()
+            assert quick.pairs.blockers.tolist() == found.pairs.blockers.tolist()
             ids = {*found.pairs.a.tolist(), *found.pairs.b.tolist()} | {
                 x for p in found.pushed_out for x in p[:2]
             }
