@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, and_, delete, select, update
 
-from profiles.store.db import bulk_insert, driver_time, indexes_deferred, plain_rows, rows_in
+from profiles.store.db import bulk_insert, driver_time, indexes_deferred, mark_of, plain_rows, rows_in
 from profiles.store.schema import candidate_pairs, embeddings
 
 CHUNK = 20_000
@@ -203,18 +203,24 @@ def pairs_among(conn: Connection, domain: str, pks: Iterable[int]) -> tuple[np.n
 def _withdraw(conn: Connection, rows: Iterable[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
     """Take blocker bits off stored pairs: each (a, b, the pair's blockers, the bits to take off);
     a pair no blocker proposes any more is deleted. The pairs deleted (a < b)."""
-    dropped: set[tuple[int, int]] = set()
+    kept: list[tuple[int, int, int]] = []
+    dropped: list[tuple[int, int]] = []
     for a, b, flags, bits in rows:
         left = int(flags) & ~int(bits)
         if left == int(flags):
             continue
-        where = and_(candidate_pairs.c.mention_a == int(a), candidate_pairs.c.mention_b == int(b))
         if left:
-            conn.execute(update(candidate_pairs).where(where).values(blockers=left))
+            kept.append((left, int(a), int(b)))
         else:
-            conn.execute(delete(candidate_pairs).where(where))
-            dropped.add((int(a), int(b)))
-    return dropped
+            dropped.append((int(a), int(b)))
+    # one statement run for every pair (an arrival can take a few dozen pairs out)
+    q = mark_of(conn.dialect.paramstyle)
+    where = f"WHERE mention_a = {q} AND mention_b = {q}"
+    if kept:
+        conn.exec_driver_sql(f"UPDATE candidate_pairs SET blockers = {q} {where}", kept)
+    if dropped:
+        conn.exec_driver_sql(f"DELETE FROM candidate_pairs {where}", dropped)
+    return set(dropped)
 
 
 def drop_pairs_of_block(

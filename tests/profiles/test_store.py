@@ -152,3 +152,41 @@ def test_a_store_from_before_hotel_booking_contacts_gets_them_from_its_payloads(
     assert len(stored) == 3
     assert all(a["contact_emails"] == ["Ana.G@Mail.com"] and a["contact_phones"] == [] for a in stored)
     assert ensure_keys(store, settings)
+
+
+def _withdrawing(store: Store, settings: Settings, tmp_path: Path) -> None:
+    import numpy as np
+
+    from profiles.store.reads import mention_ids
+    from profiles.store.schema import candidate_pairs
+    from profiles.store.vectors import add_pairs, withdraw_blockers
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines(*(guest(f"G-{i}") for i in range(4))))
+    ingest_jsonl(store, settings, path)
+    with store.transaction() as conn:
+        ids = sorted(
+            mention_ids(conn, store.domain, [f"pms/guest_profile/G-{i}#traveller" for i in range(4)]).values()
+        )
+        a, b = np.array(ids[:3], np.int64), np.array(ids[1:], np.int64)
+        add_pairs(conn, store.domain, a, b, np.array([1 | 2, 2, 4], np.int64), np.zeros(3, np.float32))
+        # one pair keeps another blocker, one loses its only one, one is asked for a bit it lacks
+        dropped = withdraw_blockers(conn, [(ids[0], ids[1], 2), (ids[1], ids[2], 2), (ids[2], ids[3], 1)])
+        left = conn.execute(
+            select(
+                candidate_pairs.c.mention_a, candidate_pairs.c.mention_b, candidate_pairs.c.blockers
+            ).where(candidate_pairs.c.domain == store.domain)
+        ).all()
+    assert dropped == {(ids[1], ids[2])}
+    assert sorted(tuple(r) for r in left) == [(ids[0], ids[1], 1), (ids[2], ids[3], 4)]
+
+
+def test_withdrawing_blockers_keeps_the_pairs_another_blocker_proposes(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    _withdrawing(store, settings, tmp_path)
+
+
+@pytest.mark.postgres
+def test_withdrawing_blockers_on_postgres(pg_store: Store, settings: Settings, tmp_path: Path) -> None:
+    _withdrawing(pg_store, settings, tmp_path)
