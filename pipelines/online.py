@@ -339,10 +339,12 @@ class OnlineResolver:
             clock = time.perf_counter()
             membership, _ = membership_of(conn, self.store.domain, others.tolist(), profiles_too=False)
         keys = dict(zip(frame["mention_pk"].tolist(), frame["mention_key"].tolist(), strict=True))
-        explained = _explain(champion, features)
         candidates = []
         score, decision, rule = (decided[c].tolist() for c in ("score", "decision", "rule"))
-        for i in np.argsort(-np.asarray(score, np.float64), kind="stable")[:top].tolist():
+        best = np.argsort(-np.asarray(score, np.float64), kind="stable")[:top]
+        # only the candidates answered are explained (a crowd can propose a hundred)
+        explained = _explain(champion, features.iloc[best])
+        for n, i in enumerate(best.tolist()):
             other = int(others[i]) if len(others) else 0
             candidates.append(
                 Candidate(
@@ -352,7 +354,7 @@ class OnlineResolver:
                     decision=str(decision[i]),
                     rule=rule[i],
                     blockers=_blocker_names(int(found.pairs.blockers[i])),
-                    explanation=explained[i] if explained else {},
+                    explanation=explained[n] if explained else {},
                 )
             )
         decision, profile = "no_match", None
