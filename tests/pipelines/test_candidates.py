@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from features.blocking import Blocker
 from features.frame import load_interactions, load_mentions
@@ -16,7 +19,7 @@ from features.pairs import load_candidate_table
 from pipelines.block import run_block
 from pipelines.candidates import UNSTORED, lookup
 from pipelines.ingest import ingest_path
-from pipelines.live_index import LiveIndex
+from pipelines.live_index import LiveIndex, _distinct_rows
 from pipelines.synthetic import GeneratorConfig, write_dataset
 from profiles.settings import Settings
 from profiles.store import Store, open_store
@@ -372,3 +375,15 @@ def _blocked_without(
         _frame_of_record(UNSTORED, mention.key, last.source, mention.normalized),
         LiveIndex(store, settings),
     )
+
+
+@given(st.lists(st.integers(0, 4), min_size=0, max_size=40), st.integers(1, 6))
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_a_crowd_s_vectors_are_searched_once_per_distinct_vector(picks: list[int], width: int) -> None:
+    """`_distinct_lists` searches each distinct vector once: the rows it keeps are distinct, and
+    every row is one of them, as `np.unique(axis=0)` tells them apart."""
+    palette = np.random.default_rng(width).random((5, width)).astype(np.float32)
+    vectors = palette[np.array(picks, np.intp)].reshape(len(picks), width)
+    first, row_of = _distinct_rows(vectors)
+    assert np.array_equal(vectors[first][row_of], vectors)
+    assert len(first) == len(np.unique(vectors, axis=0))
