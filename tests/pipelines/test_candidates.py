@@ -275,27 +275,11 @@ def test_an_arrival_finds_the_pairs_a_batch_of_all_gives_it_and_those_it_takes_f
     for last in guests:
         settings = Settings(home=tmp_path / last.id)
         store, mention, one, live = _blocked_without(lines, last, settings, tmp_path / f"{last.id}.jsonl")
+        text = record_texts(one, settings.text_template)[0]
         with store.reading() as conn:
-            found = lookup(
-                conn,
-                store.domain,
-                settings,
-                one,
-                _no_interactions(),
-                live,
-                record_texts(one, settings.text_template)[0],
-            )
+            found = lookup(conn, store.domain, settings, one, _no_interactions(), live, text)
             # asked without what it pushes out (a `match`), it finds the same pairs
-            quick = lookup(
-                conn,
-                store.domain,
-                settings,
-                one,
-                _no_interactions(),
-                live,
-                record_texts(one, settings.text_template)[0],
-                pushes=False,
-            )
+            quick = lookup(conn, store.domain, settings, one, _no_interactions(), live, text, pushes=False)
             assert quick.pushed_out == []
             assert quick.pairs.a.tolist() == found.pairs.a.tolist()
             assert quick.pairs.b.tolist() == found.pairs.b.tolist()
