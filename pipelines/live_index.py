@@ -232,6 +232,8 @@ class LiveIndex:
                 # list's reach enters it; only those about as near as its last are ranked
                 sure = near_sims > radius + TIE_TOLERANCE
                 unsure = near[~sure]
+                if not len(unsure):
+                    return np.sort(near), []
                 lists = self._lists_of(unsure, keep, floor, ties, searched)
                 enters, _ = self._entered(unsure, lists, pk, vector, order, floor, ties)
                 return np.sort(np.concatenate([near[sure], unsure[enters]])), []

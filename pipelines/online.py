@@ -185,10 +185,10 @@ def contact_homes_in_store(
     for contact in located:
         ids = [pk for pk in held[contact] if pk in places]
         if ids:
-            found = {address_key(*places[pk]) for pk in ids} - {None}
+            found = (address_key(*places[pk]) for pk in ids)
             homes[contact] = (len(ids), frozenset(h for h in found if h is not None))
     # and the request's mentions not stored among them (the one a `match` asks about)
-    unstored = frame[~frame["mention_pk"].isin(places)]
+    unstored = frame[~frame["mention_pk"].isin(list(places))]
     for contact, (count, where) in homes_of_contacts(unstored, located).items():
         had, there = homes.get(contact, (0, frozenset()))
         homes[contact] = (had + count, there | where)
