@@ -55,14 +55,7 @@ def window_bounds(position: int, size: int, window: int = WINDOW) -> tuple[int, 
 def _scores(names_a: Sequence[str], names_b: Sequence[str]) -> np.ndarray:
     """Jaro-Winkler of every (a, b), computed once per distinct pair of names and spread back
     (a block of travel data repeats its names hundreds of times)."""
-    pos_a: dict[str, int] = {}
-    pos_b: dict[str, int] = {}
-    rows = np.fromiter((pos_a.setdefault(n, len(pos_a)) for n in names_a), np.intp, len(names_a))
-    cols = np.fromiter((pos_b.setdefault(n, len(pos_b)) for n in names_b), np.intp, len(names_b))
-    distinct = process.cdist(
-        list(pos_a), list(pos_b), scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1
-    )
-    return distinct[np.ix_(rows, cols)]
+    return _Coded.of(names_b).scores(names_a, slice(None))
 
 
 @dataclass(frozen=True)
