@@ -183,11 +183,7 @@ def shared_contact_values(
                 out.add(part[at])
             elif spelled_as > max_names or dated > 1:
                 several.append(part[at])
-    canonical = (
-        "json_extract(m.normalized, '$.first_name_canonical')"
-        if conn.dialect.name == "sqlite"
-        else "m.normalized ->> 'first_name_canonical'"
-    )
+    canonical = _json_field(conn, "m.normalized", "first_name_canonical")
     # the entries of every such value in one statement per hundred values, counted per value
     entries: dict[str, list[NameEntry]] = {}
     for start in range(0, len(several), 100):
@@ -249,16 +245,16 @@ def addresses_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int,
     """store id -> (normalized street, normalized postal code) of these matchable mentions: the
     two fields of a home, read out of the normalized record by the database (a booking contact's
     two hundred holders, without parsing or framing their records)."""
-    template = _ADDRESSES_SQL[conn.dialect.name == "sqlite"]
+    fields = ", ".join(_json_field(conn, "normalized", f) for f in ("street", "postal_code"))
+    template = f"SELECT id, {fields}, domain, matchable FROM mentions WHERE id IN ({{marks}})"
     rows = rows_in(conn, template, sorted({int(pk) for pk in pks}))
     return {
         pk: (street, postal) for pk, street, postal, where, matchable in rows if where == domain and matchable
     }
 
 
-_ADDRESSES_SQL = {
-    True: "SELECT id, json_extract(normalized, '$.street'), json_extract(normalized, '$.postal_code'), "
-    "domain, matchable FROM mentions WHERE id IN ({marks})",
-    False: "SELECT id, normalized ->> 'street', normalized ->> 'postal_code', domain, matchable "
-    "FROM mentions WHERE id IN ({marks})",
-}
+def _json_field(conn: Connection, column: str, field: str) -> str:
+    """SQL reading one text field of a JSON column, in the connection's dialect."""
+    if conn.dialect.name == "sqlite":
+        return f"json_extract({column}, '$.{field}')"
+    return f"{column} ->> '{field}'"
