@@ -64,6 +64,7 @@ RAISES_MATCH = frozenset(
         "booker_contact_eq",
         "same_booker",
         "booked_from_home",
+        "same_booker_home",
     }
 )
 LOWERS_MATCH = frozenset(

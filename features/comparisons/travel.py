@@ -6,7 +6,8 @@ apart. Every mention belongs to one object, so it has at most one booking refere
 contact (an air booking's contact block, a hotel booking's holder's email and phone) belongs to
 whoever booked it, usually one of its travellers: a passenger with nothing but a name is tied to
 the guest profile that holds the contact, and a family member travelling on a trip another member
-booked is tied to the profiles at the booker's home (`booked_from_home`).
+booked is tied to the profiles at the booker's home (`booked_from_home`), and two trips booked
+from one home, whatever contact each was booked from, are one household's (`same_booker_home`).
 """
 
 from __future__ import annotations
@@ -41,10 +42,16 @@ class TravelComparison:
         homes_a, homes_b = pairs.has("booker_homes")
         home_a, home_b = pairs.has("own_home")
         from_home = pairs.crossed("booker_homes", "own_home")
+        # Booked from one home: both travel on bookings made from contacts of people living at one
+        # address (a family booking its trips from a parent's email one time, another's phone the
+        # next): the guest and the passenger of one name are then one member of that household.
+        # NaN unless both sides have such a home.
+        one_home = pairs.shared("booker_homes") > 0
         return {
             "booker_contact_eq": where_both((booked_a & own_b) | (booked_b & own_a), booker),
             "booked_from_home": where_both((homes_a & home_b) | (homes_b & home_a), from_home),
             "same_booker": where_both(booked_a & booked_b, pairs.shared("booking_contacts") > 0),
+            "same_booker_home": where_both(homes_a & homes_b, one_home),
             "shared_booking": shared.astype(np.float32),
             "holder_and_guest": holder_guest.astype(np.float32),
             "travelled_together": companions.astype(np.float32),

@@ -131,6 +131,42 @@ def test_who_booked_ties_a_passenger_to_the_guest_whose_contact_the_booking_carr
     assert out.loc[7, "booker_contact_eq"] == 1  # the companion too: the names must tell them apart
 
 
+def test_trips_booked_from_one_home_whatever_contact_each_was_booked_from() -> None:
+    home = {"line1": "Rue de la Paix 48", "city": "Nice", "postal_code": "06030", "country": "FR"}
+    elsewhere = {"line1": "Rue Victor Hugo 3", "city": "Lyon", "postal_code": "69002", "country": "FR"}
+    travel = interactions_of(
+        [
+            (1, "pss/PNR1", "passenger"),
+            (2, "pms/HB2", "guest"),
+            (4, "pss/PNR3", "passenger"),
+            (6, "pss/PNR4", "passenger"),
+        ],
+        contacts={
+            "pss/PNR1": ("jean@x.fr",),
+            "pms/HB2": ("marie@x.fr",),
+            "pss/PNR3": ("md@y.fr",),
+            "pss/PNR4": ("nobody@z.fr",),
+        },
+    )
+    out = features_of(
+        {"first_name": "Marie"},  # 1: booked by her husband's email
+        {"first_name": "Marie"},  # 2: booked by her own email
+        {"first_name": "Jean", "emails": [{"address": "jean@x.fr"}], "addresses": [home]},  # 3
+        {"first_name": "Marie"},  # 4: booked from a home elsewhere
+        {"first_name": "Marie", "emails": [{"address": "md@y.fr"}], "addresses": [elsewhere]},  # 5
+        {"first_name": "Marie"},  # 6: booked from a contact nobody is known to live at
+        {"first_name": "Marie", "emails": [{"address": "marie@x.fr"}], "addresses": [home]},  # 7
+        pairs=[(1, 2), (1, 4), (1, 6), (1, 3), (2, 7)],
+        travel=travel,
+    )
+    assert out.loc[0, "same_booker"] == 0  # two contacts...
+    assert out.loc[0, "same_booker_home"] == 1  # ...of one home
+    assert out.loc[1, "same_booker_home"] == 0
+    assert np.isnan(out.loc[2, "same_booker_home"])  # no home to hold the other's against
+    assert np.isnan(out.loc[3, "same_booker_home"])  # Jean travels on nothing
+    assert out.loc[4, "booked_from_home"] == 1 and np.isnan(out.loc[4, "same_booker_home"])
+
+
 name = st.sampled_from(["", "ana", "anna", "bob", "robert", "garcia", "garzia", "lee"])
 person = st.fixed_dictionaries(
     {

@@ -25,6 +25,7 @@ FEATURES = [
     "travelled_together",
     "loyalty_conflict",
     "booked_from_home",
+    "same_booker_home",
     "phone_suffix_eq",
 ]
 # features a pair lacks unless a test gives them: no phone on one side is no phone conflict
@@ -115,6 +116,20 @@ def test_a_name_on_a_trip_booked_from_the_others_home_merges() -> None:
     level, _ = rules.apply(features, mentions({pk: () for pk in range(1, 9)}))
     names = [rules.levels[i].name if i >= 0 else None for i in level]
     assert names == ["same_name_booked_from_home", None, None, None]
+
+
+def test_one_name_on_two_trips_booked_from_one_home_merges() -> None:
+    rules = load_rules()
+    features = pairs(
+        {"same_booker_home": 1, "first_jw": 1, "last_jw": 1},
+        {"same_booker_home": 1, "first_jw": 0.6, "last_jw": 1},  # two members of the household
+        {"same_booker_home": 1, "first_jw": 1, "last_jw": 1, "travelled_together": 1},  # namesakes
+        {"same_booker_home": 1, "first_jw": 1, "last_jw": 1, "dob_conflict": 1},  # father and son
+        {"same_booker_home": 0, "first_jw": 1, "last_jw": 1},
+    )
+    level, _ = rules.apply(features, mentions({pk: () for pk in range(1, 11)}))
+    names = [rules.levels[i].name if i >= 0 else None for i in level]
+    assert names == ["same_name_booked_from_home", None, None, None, None]
 
 
 def test_a_missing_value_never_satisfies_a_condition() -> None:
