@@ -52,8 +52,8 @@ EMBED_BATCH = 4096
 # Bump when blocking proposes other pairs for the same mentions and settings, so that stored
 # pairs computed by an earlier version are never taken as current (every mention is searched
 # again). 2: ties between equally near candidates go to the smaller order key
-# (`features.blocking.order`), no longer to the smaller id.
-BLOCKING_VERSION = 2
+# (`features.blocking.order`), no longer to the smaller id. 3: the home keys (`Blocker.HOME`).
+BLOCKING_VERSION = 3
 
 
 def _quiet(_: str, __: int) -> Callable[[int], None]:

@@ -34,12 +34,23 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from features.blocking import Blocker, BlockingConfig, CandidatePairs, union
-from features.blocking.keys import STRING_BLOCKS, block_limit, row_keys
+from features.blocking.keys import (
+    MOST_HOME_RESIDENTS,
+    STRING_BLOCKS,
+    block_limit,
+    home_key,
+    own_homes,
+    row_keys,
+    surname_sound,
+    travel_homes,
+)
 from features.blocking.order import LAST, order_key, order_keys
 from features.blocking.strings import WINDOW, reverse_for_one, top_for_one, window_bounds
+from features.comparisons.base import located, own_contacts_of
+from pipelines.homes import contact_homes_in_store, homes_of_stored_contacts
 from profiles.settings import Settings
-from profiles.store.keys import probe_keys, windows_around
-from profiles.store.reads import mention_keys_of
+from profiles.store.keys import probe_keys, stored_keys, windows_around
+from profiles.store.reads import last_names_of, mention_keys_of
 
 UNSTORED = 0xFFFFFFFF  # above every stored id; pairs pack two ids in 64 bits (features.blocking.union)
 STRING_THRESHOLD = BlockingConfig().string_threshold
@@ -113,6 +124,68 @@ def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[in
             zip(interactions["ref"].tolist(), map(tuple, interactions["contacts"].tolist()), strict=True)
         )
     return row_keys(row, travel)
+
+
+# Travellers of one booking contact a home block reads at most: a contact located at a home (all its
+# holders live there) and on more bookings than this is an agency's run from a flat; past it an
+# online home block is cut short where the batch's is not.
+MOST_TRAVELLERS = 10_000
+
+
+def home_blocks(
+    conn: Connection, domain: str, mention: pd.DataFrame, interactions: pd.DataFrame
+) -> dict[str, list[int]]:
+    """The batch's home-key blocks (`features.blocking.keys.home_keys`) of the one mention in
+    `mention`, as stored ids (the mention among them once stored): per home key, the mentions of
+    its surname's sound living at the home, and those on trips booked from a contact of someone
+    living there (the contacts its residents hold, where every holder of the contact lives there:
+    `features.comparisons.base.located`). What the whole domain's frame gives a batch, read from
+    the store: the residents by their stored home rows, their contacts by their contact keys, the
+    bookings made from those by the travel keys."""
+    row = mention.iloc[0]
+    sound = surname_sound(row["last_name"] or "")
+    if not sound:
+        return {}
+    own = own_homes(mention)[0]
+    booked_from = travel_homes(
+        mention, interactions, contact_homes_in_store(conn, domain, mention, interactions)
+    )[0]
+    homes = list(dict.fromkeys(((own,) if own else ()) + booked_from))
+    if not homes:
+        return {}
+    pk = int(row["mention_pk"])
+    lived = probe_keys(conn, domain, [(int(Blocker.HOME), h) for h in homes], MOST_HOME_RESIDENTS + 1)
+    residents = {h: set(lived[(int(Blocker.HOME), h)]) | ({pk} if h == own else set()) for h in homes}
+    homes = [h for h in homes if len(residents[h]) <= MOST_HOME_RESIDENTS]
+    everyone = sorted({r for h in homes for r in residents[h]} - {pk})
+    held: dict[int, set[str]] = {}
+    for holder, kind, key in stored_keys(conn, domain, everyone)[["mention_pk", "kind", "key"]].itertuples(
+        index=False
+    ):
+        if kind in (int(Blocker.EMAIL), int(Blocker.PHONE)):
+            held.setdefault(int(holder), set()).add(key)
+    if own is not None:
+        held[pk] = set(own_contacts_of(mention)[0])
+    contacts = {c for h in homes for r in residents[h] for c in held.get(r, ())}
+    where = homes_of_stored_contacts(conn, domain, contacts, mention)
+    from_home = {c: located(where.get(c)) for c in contacts}
+    booked = probe_keys(
+        conn,
+        domain,
+        [(int(Blocker.TRAVEL), c) for c in sorted(c for c, h in from_home.items() if h)],
+        MOST_TRAVELLERS,
+    )
+    out: dict[str, list[int]] = {}
+    members = {h: set(residents[h]) for h in homes}
+    for (_, contact), ids in booked.items():
+        for h in from_home[contact]:
+            if h in members:
+                members[h].update(ids)
+    names = last_names_of(conn, domain, {m for h in homes for m in members[h]} - {pk})
+    for h in homes:
+        same = sorted(m for m in members[h] if m != pk and surname_sound(names.get(m, "")) == sound)
+        out[home_key(h, sound)] = [pk, *same]
+    return out
 
 
 def _slabs(
@@ -200,6 +273,20 @@ def lookup(
         else:
             add(sorted(others), kind)
     seconds["keys"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    # the homes it lives at or travels from, under its surname's sound (the stored home rows are
+    # where each mention lives, not keys to pair by: they are followed here)
+    home_limit = block_limit(Blocker.HOME, settings.max_block, settings.max_name_block)
+    for home in home_blocks(conn, domain, mention, interactions).values():
+        others = set(home) - {pk}
+        if len(others) + 1 > home_limit:
+            giant += 1
+            if len(others - arriving) <= home_limit and stored:
+                made_generic.append((int(Blocker.HOME), sorted(others)))
+        else:
+            add(sorted(others), int(Blocker.HOME))
+    seconds["homes"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     # co-travellers: a booking reference or contact shared, and the holders of those contacts

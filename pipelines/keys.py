@@ -26,7 +26,8 @@ from profiles.store.schema import mentions, objects
 
 # Bump when `mention_keys` derives other rows for the same mentions: stores are filled afresh.
 # 2: every row carries its mention's order key (migration 0008).
-KEYS_VERSION = "2"
+# 3: every mention with an address keeps a row of its home (`Blocker.HOME`).
+KEYS_VERSION = "3"
 
 
 def _marker(domain: str) -> str:

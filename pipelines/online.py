@@ -45,10 +45,8 @@ from features.blocking import Blocker
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
 from features.comparisons.base import (
     MOST_CONTACT_HOLDERS,
-    ContactHomes,
     address_key,
     contacts_rehomed,
-    homes_of_contacts,
     own_contacts_of,
 )
 from features.embedding.similarity import pair_cosines
@@ -65,6 +63,7 @@ from pipelines.assign import Assignment, assign, edge_decisions, write_assignmen
 from pipelines.candidates import UNSTORED, Found, lookup
 from pipelines.champion import Champion, ChampionCache, rules_only
 from pipelines.decide import PairsToDecide, decide, with_imported_scores
+from pipelines.homes import contact_holders, contact_homes_in_store
 from pipelines.ingest import write_records
 from pipelines.keys import ensure_keys
 from pipelines.live_index import LiveIndex
@@ -92,7 +91,6 @@ from profiles.store.profiles_io import (
     queue_reviews,
 )
 from profiles.store.reads import (
-    addresses_of,
     holders_of,
     mention_ids,
     mention_keys_of,
@@ -160,50 +158,6 @@ class MatchResult:
     model_version: str
     thresholds: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def contact_homes_in_store(
-    conn: Connection, domain: str, frame: pd.DataFrame, interactions: pd.DataFrame
-) -> ContactHomes:
-    """Where the contacts these bookings were made from live, as the store and the request hold
-    them (`frame`: the request's mentions, one maybe not stored yet): what `homes_of_contacts`
-    gives over the whole domain's frame in a batch, for these contacts (their stored holders found
-    by the contact blocking keys, a contact on more mentions than the cap cut short there as the
-    batch leaves it out)."""
-    if not len(interactions) or "contacts" not in interactions:
-        return {}
-    contacts = {c for found in interactions["contacts"] if found for c in found}
-    if not contacts:
-        return {}
-    held = contact_holders(conn, domain, contacts)
-    # a contact on more mentions than the cap locates nobody (`_located`): its holders, up to
-    # two hundred rows of a corporate phone, are not read
-    located = {c for c, ids in held.items() if len(ids) <= MOST_CONTACT_HOLDERS}
-    # the stored holders' contacts are the keys they were found by
-    places = addresses_of(conn, domain, {pk for c in located for pk in held[c]})
-    homes: dict[str, tuple[int, frozenset[str]]] = {}
-    for contact in located:
-        ids = [pk for pk in held[contact] if pk in places]
-        if ids:
-            found = (address_key(*places[pk]) for pk in ids)
-            homes[contact] = (len(ids), frozenset(h for h in found if h is not None))
-    # and the request's mentions not stored among them (the one a `match` asks about)
-    unstored = frame[~frame["mention_pk"].isin(list(places))]
-    for contact, (count, where) in homes_of_contacts(unstored, located).items():
-        had, there = homes.get(contact, (0, frozenset()))
-        homes[contact] = (had + count, there | where)
-    for contact, ids in held.items():
-        if len(ids) > MOST_CONTACT_HOLDERS:
-            homes[contact] = (len(ids), frozenset())
-    return homes
-
-
-def contact_holders(conn: Connection, domain: str, contacts: set[str]) -> dict[str, list[int]]:
-    """The stored mentions holding each booking contact (an email, a phone suffix) as their own,
-    by the contact blocking keys: at most one more than `MOST_CONTACT_HOLDERS` (enough to tell a
-    contact that locates nobody)."""
-    probes = [(int(Blocker.EMAIL if "@" in c else Blocker.PHONE), c) for c in sorted(contacts)]
-    return {c: ids for (_, c), ids in probe_keys(conn, domain, probes, MOST_CONTACT_HOLDERS + 1).items()}
 
 
 def _partners(a: np.ndarray, b: np.ndarray, pk: int) -> np.ndarray:
@@ -599,7 +553,7 @@ class OnlineResolver:
         if not booked:
             return set()
         held = contact_holders(conn, domain, set(booked))
-        # a contact on more mentions than the cap locates nobody, before and after (`_located`):
+        # a contact on more mentions than the cap locates nobody, before and after (`located`):
         # its holders are not read, as in `contact_homes_in_store`
         booked = {c: ids for c, ids in booked.items() if len(held[c]) <= MOST_CONTACT_HOLDERS}
         if not booked:

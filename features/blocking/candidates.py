@@ -11,6 +11,7 @@ import pandas as pd
 from features.blocking.blockers import Blocker
 from features.blocking.keys import (
     block_limit,
+    home_keys,
     key_tables,
     pairs_from_keys,
     travel_keys,
@@ -95,6 +96,7 @@ def block(
     if interactions is not None and len(interactions):
         travel = travel_keys(interactions, frame["mention_pk"])
         tables[Blocker.TRAVEL] = with_contact_holders(travel, tables[Blocker.EMAIL], tables[Blocker.PHONE])
+    tables[Blocker.HOME] = home_keys(frame, interactions)
     for blocker, keys in tables.items():
         limit = block_limit(blocker, config.max_block, config.max_name_block)
         a, b, skipped = pairs_from_keys(keys, limit)

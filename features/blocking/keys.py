@@ -6,8 +6,15 @@ not used: it would make thousands of pairs that are almost all false; such keys 
 
 `mention_keys` is every key of some mentions as one table, the rows the store keeps per mention
 (`blocking_keys`) so that one mention's candidates are index probes: the identifier and name
-keys, the travel keys (booking references and booking contacts) and the string pass's blocks
-with the name it compares.
+keys, the travel keys (booking references and booking contacts), the home a mention lives at,
+and the string pass's blocks with the name it compares.
+
+A home key (`Blocker.HOME`, `home_keys`) is a home and a surname sound: a mention living at that
+address has it, and so has a traveller on a trip booked from the contact of someone living there
+(a guest with nothing but a name on the booking a parent made). Where a contact lives is a fact
+about the whole domain (`features.comparisons.base.ContactHomes`), so the store keeps only where
+each mention lives; an online lookup follows the home's residents to their contacts and the
+bookings made from them (`pipelines.candidates.home_block`).
 """
 
 from __future__ import annotations
@@ -21,12 +28,22 @@ import pandas as pd
 
 from features.blocking.blockers import Blocker
 from features.blocking.strings import block_columns, pass_names
+from features.comparisons.base import (
+    ContactHomes,
+    address_key,
+    booker_homes,
+    booking_contacts_by_mention,
+    homes_of_contacts,
+)
 from features.normalize.names import phonetic
 from features.normalize.phones import phone_suffix
 
 # The string pass's blocks, kept beside the key kinds (above every Blocker bit).
 STRING_YEAR, STRING_PHONETIC, STRING_POSTAL = 1 << 16, 1 << 17, 1 << 18
 STRING_BLOCKS = (STRING_YEAR, STRING_PHONETIC, STRING_POSTAL)
+# An address written for more mentions than this is a hotel's, an office's or a placeholder's, not
+# a family's home: it gives no home key (the same cap as a contact's holders).
+MOST_HOME_RESIDENTS = 200
 # Keys people share by chance (names, birth dates) get the tighter block limit.
 NAME_KEYS = (Blocker.NAME, Blocker.NAME_DOB, Blocker.PHONETIC_YEAR, Blocker.DOB_POSTAL)
 
@@ -82,6 +99,52 @@ def key_tables(frame: pd.DataFrame) -> dict[Blocker, pd.DataFrame]:
     return out
 
 
+def travel_homes(
+    frame: pd.DataFrame, interactions: pd.DataFrame | None, contact_homes: ContactHomes | None = None
+) -> list[tuple[str, ...]]:
+    """Per mention of `frame` (in its order), the homes of whoever booked the trips it is on;
+    `contact_homes` (`homes_of_contacts`) is worked out from `frame` when not given, which is right
+    only when `frame` is the whole domain."""
+    booked = booking_contacts_by_mention(interactions)
+    contacts = [booked.get(pk, ()) for pk in frame["mention_pk"].tolist()] if booked else []
+    if not any(contacts):
+        return [()] * len(frame)
+    if contact_homes is None:
+        contact_homes = homes_of_contacts(frame)
+    return booker_homes(contacts, contact_homes)
+
+
+def own_homes(frame: pd.DataFrame) -> list[str | None]:
+    """Per mention of `frame`, the home it lives at (`address_key`), None without one."""
+    places = zip(frame["street"].tolist(), frame["postal_code"].tolist(), strict=True)
+    return [address_key(street, postal) for street, postal in places]
+
+
+def home_key(home: str, sound: str) -> str:
+    """The key of one home and one surname sound."""
+    return f"{home}|{sound}"
+
+
+def home_keys(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.DataFrame:
+    """(mention_pk, key) of the home keys of a whole domain's frame: each mention's own home and
+    the homes its trips were booked from (`travel_homes`), each with its surname's sound (none
+    without a surname); a home with more than `MOST_HOME_RESIDENTS` residents is no home."""
+    own = own_homes(frame)
+    residents = pd.Series([h for h in own if h is not None], dtype=object).value_counts()
+    crowded = set(residents.index[residents > MOST_HOME_RESIDENTS].tolist())
+    sounds = phonetic(frame["last_name"]).tolist()
+    rows = []
+    for pk, home, booked_from, sound in zip(
+        frame["mention_pk"].tolist(), own, travel_homes(frame, interactions), sounds, strict=True
+    ):
+        if not sound:
+            continue
+        for where in dict.fromkeys(((home,) if home else ()) + booked_from):
+            if where not in crowded:
+                rows.append((pk, home_key(where, sound)))
+    return pd.DataFrame(rows, columns=["mention_pk", "key"]).astype({"mention_pk": np.int64, "key": object})
+
+
 def pairs_from_keys(keys: pd.DataFrame, max_block: int) -> tuple[np.ndarray, np.ndarray, int]:
     """All pairs (a < b) of mentions sharing a key, skipping keys held by more than `max_block`.
 
@@ -129,7 +192,8 @@ def with_contact_holders(travel: pd.DataFrame, emails: pd.DataFrame, phones: pd.
 ROW_BY_ROW_BELOW = 64
 
 
-def _metaphone(last: str) -> str:
+def surname_sound(last: str) -> str:
+    """The sound of a surname's last word, as the phonetic keys use it (`phonetic` row by row)."""
     import jellyfish
 
     return jellyfish.metaphone(last.split()[-1]) if last else ""
@@ -156,7 +220,7 @@ def row_keys(
         out.append((int(Blocker.NAME_DOB), f"{first}|{last}|{dob}", ""))
     if dob and postal:
         out.append((int(Blocker.DOB_POSTAL), f"{dob}|{postal}", ""))
-    sound, year = _metaphone(last), dob[:4]
+    sound, year = surname_sound(last), dob[:4]
     if sound and year:
         out.append((int(Blocker.PHONETIC_YEAR), f"{sound}|{year}", ""))
     if first and last:
@@ -165,6 +229,9 @@ def row_keys(
     for ref, contacts in travel:
         out.append((int(Blocker.TRAVEL), str(ref), ""))
         out += [(int(Blocker.TRAVEL), str(c), "") for c in contacts if c is not None]
+    home = address_key(row["street"], postal)
+    if home is not None:
+        out.append((int(Blocker.HOME), home, ""))
     name = f"{first} {last}".strip()
     if name:
         for string_kind, block in zip(STRING_BLOCKS, (year, sound, postal), strict=True):
@@ -190,6 +257,7 @@ def _row_by_row(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.Da
         "last_name",
         "date_of_birth",
         "postal_code",
+        "street",
         "emails",
         "phones",
         "phone_digits",
@@ -215,8 +283,9 @@ def _row_by_row(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.Da
 
 def mention_keys(frame: pd.DataFrame, interactions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every stored key of these mentions as (mention_pk, kind, key, name): the deterministic
-    blockers' keys (`name` empty), the travel keys, and the string pass's blocks with the name it
-    compares. Contact holders are not stored: they follow from the email, phone and travel rows.
+    blockers' keys (`name` empty), the travel keys, the home each lives at (`Blocker.HOME`, the
+    address alone: the home keys themselves rest on the whole domain, `home_keys`), and the
+    string pass's blocks with the name it compares. Contact holders are not stored: they follow from the email, phone and travel rows.
     Rows come sorted by (mention_pk, kind, key)."""
     if len(frame) < ROW_BY_ROW_BELOW:
         return _sorted_keys(_row_by_row(frame, interactions))
@@ -228,6 +297,18 @@ def _vectorized(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.Da
     for blocker, table in key_tables(frame).items():
         parts.append(table.assign(kind=int(blocker), name=""))
     parts.append(travel_keys(interactions, frame["mention_pk"]).assign(kind=int(Blocker.TRAVEL), name=""))
+    homes = pd.Series(own_homes(frame), index=frame.index, dtype=object)
+    lived = homes.notna()
+    parts.append(
+        pd.DataFrame(
+            {
+                "mention_pk": frame["mention_pk"][lived],
+                "key": homes[lived],
+                "kind": int(Blocker.HOME),
+                "name": "",
+            }
+        )
+    )
     names = pass_names(frame)
     for kind, block in zip(STRING_BLOCKS, block_columns(frame), strict=True):
         usable = (names != "") & (block != "")

@@ -119,7 +119,7 @@ def _phone_suffixes(phones: list[Any], digits: list[Any]) -> list[tuple[str, ...
 # MOST_CONTACT_HOLDERS, or at more than MOST_CONTACT_HOMES address, is a desk's, several
 # households' or namesakes' (two James Smiths writing one address) and locates nobody. In a batch
 # the whole domain's frame answers (`homes_of_contacts`); online, the store
-# (`pipelines.online.contact_homes_in_store`).
+# (`pipelines.homes.contact_homes_in_store`).
 ContactHomes = dict[str, tuple[int, frozenset[str]]]
 MOST_CONTACT_HOLDERS = 200
 MOST_CONTACT_HOMES = 1
@@ -156,19 +156,19 @@ def homes_of_contacts(frame: pd.DataFrame, contacts: set[str] | None = None) -> 
     return {c: (n, frozenset(homes.get(c, ()))) for c, n in holders.items()}
 
 
-def _located(entry: tuple[int, frozenset[str]] | None) -> frozenset[str]:
+def located(entry: tuple[int, frozenset[str]] | None) -> frozenset[str]:
     """The homes a contact locates its bookings at (none where it locates nobody)."""
     held, where = entry or (0, frozenset())
     return where if held <= MOST_CONTACT_HOLDERS and len(where) <= MOST_CONTACT_HOMES else frozenset()
 
 
-def _booker_homes(booked: list[tuple[str, ...]], homes: ContactHomes) -> list[tuple[str, ...]]:
+def booker_homes(booked: list[tuple[str, ...]], homes: ContactHomes) -> list[tuple[str, ...]]:
     """Per mention, the homes of whoever booked the trips it is on (see `ContactHomes`)."""
     out = []
     for contacts in booked:
         found: dict[str, None] = {}
         for contact in contacts:
-            found.update(dict.fromkeys(sorted(_located(homes.get(contact)))))
+            found.update(dict.fromkeys(sorted(located(homes.get(contact)))))
         out.append(tuple(found))
     return out
 
@@ -189,7 +189,7 @@ def contacts_rehomed(holders: pd.DataFrame, contacts: set[str], arriving: set[in
     before = homes_of_contacts(holders[~holders["mention_pk"].isin(arriving)], contacts)
     out = {}
     for c in contacts:
-        was, is_ = _located(before.get(c)), _located(now.get(c))
+        was, is_ = located(before.get(c)), located(now.get(c))
         if was != is_:
             out[c] = not was
     return out
@@ -279,7 +279,7 @@ class MentionArrays:
         if any(lists["booking_contacts"]):
             if contact_homes is None:
                 contact_homes = homes_of_contacts(frame)
-            lists["booker_homes"] = _booker_homes(lists["booking_contacts"], contact_homes)
+            lists["booker_homes"] = booker_homes(lists["booking_contacts"], contact_homes)
         else:
             lists["booker_homes"] = [()] * len(pks)
         for name, values in lists.items():

@@ -253,6 +253,13 @@ def addresses_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int,
     }
 
 
+def last_names_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, str]:
+    """store id -> normalized last name ("" without one) of these matchable mentions."""
+    template = "SELECT id, last_name, domain, matchable FROM mentions WHERE id IN ({marks})"
+    rows = rows_in(conn, template, sorted({int(pk) for pk in pks}))
+    return {pk: last or "" for pk, last, where, matchable in rows if where == domain and matchable}
+
+
 def _json_field(conn: Connection, column: str, field: str) -> str:
     """SQL reading one text field of a JSON column, in the connection's dialect."""
     if conn.dialect.name == "sqlite":

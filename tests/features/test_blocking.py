@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.blocking import Blocker, BlockingConfig, block, evaluate, knn_pairs, union
-from features.blocking.keys import key_tables, pairs_from_keys
+from features.blocking import keys as blocking_keys
+from features.blocking.keys import home_keys, key_tables, pairs_from_keys
 from features.blocking.strings import _block_pairs, reverse_for_one, string_pairs, top_for_one, window_bounds
 from tests.features.people import frame_of, interactions_of
 
@@ -137,6 +139,67 @@ def test_travel_pairs_mentions_of_one_booking() -> None:
         zip(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True), pairs.blockers.tolist(), strict=True)
     )
     assert flags[(1, 2)] & Blocker.TRAVEL
+
+
+HOME = {"line1": "Rue de la Paix 48", "city": "Nice", "postal_code": "06030", "country": "FR"}
+ELSEWHERE = {"line1": "Rue Victor Hugo 3", "city": "Lyon", "postal_code": "69002", "country": "FR"}
+
+
+def _family() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = frame_of(
+        {
+            "first_name": "Jean",
+            "last_name": "Dubois",
+            "emails": [{"address": "jean@x.fr"}],
+            "addresses": [HOME],
+        },
+        {
+            "first_name": "Marie",
+            "last_name": "Dubois",
+            "emails": [{"address": "marie@x.fr"}],
+            "addresses": [HOME],
+        },
+        {"first_name": "Marie", "last_name": "Dubois"},  # 3: a guest on a trip Jean booked
+        {"first_name": "Marie", "last_name": "Dubois"},  # 4: a guest on a trip booked from Lyon
+        {
+            "first_name": "Marie",
+            "last_name": "Dubois",
+            "emails": [{"address": "md@y.fr"}],
+            "addresses": [ELSEWHERE],
+        },
+        {"first_name": "Paul", "last_name": "Martin"},  # 6: a friend on Jean's trip
+        {"first_name": "Marie", "last_name": "Dubois"},  # 7: a guest on a trip booked from nowhere known
+    )
+    travel = interactions_of(
+        [
+            (3, "pms/HB-1", "guest"),
+            (6, "pms/HB-1", "guest"),
+            (4, "pms/HB-2", "guest"),
+            (7, "pms/HB-3", "guest"),
+        ],
+        contacts={"pms/HB-1": ("jean@x.fr",), "pms/HB-2": ("md@y.fr",), "pms/HB-3": ("who@z.fr",)},
+    )
+    return frame, travel
+
+
+def test_a_home_key_meets_a_family_and_the_trips_booked_from_its_home() -> None:
+    frame, travel = _family()
+    a, b, _ = pairs_from_keys(home_keys(frame, travel), 50)
+    # the residents of one surname, and the guest booked from their home; a friend on that trip
+    # has another surname; a guest booked from nowhere known has no home
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(1, 2), (1, 3), (2, 3), (4, 5)}
+    pairs = block(frame, BlockingConfig(), interactions=travel)
+    flags = dict(
+        zip(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True), pairs.blockers.tolist(), strict=True)
+    )
+    assert flags[(2, 3)] & Blocker.HOME
+
+
+def test_an_address_of_too_many_is_no_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame, travel = _family()
+    monkeypatch.setattr(blocking_keys, "MOST_HOME_RESIDENTS", 1)
+    a, b, _ = pairs_from_keys(home_keys(frame, travel), 50)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(4, 5)}
 
 
 def test_evaluate_reports_recall_transitive_recall_and_contributions() -> None:

@@ -16,6 +16,7 @@ DOB = st.sampled_from([None, "1984-07-19", "2001-01-02", "1950-12-31"])
 EMAIL = st.sampled_from(["ana@example.com", "A.Garcia+x@Example.com", "bad-email", "j@x.org"])
 PHONE = st.sampled_from(["+34 612 345 678", "612345678", "0044 20 7946 0958", "12", "+1 (415) 555-0101"])
 POSTAL = st.sampled_from([None, "28001", "SW1A 1AA", "10115"])
+STREET = st.sampled_from([None, "Calle Mayor 1", "10 Downing St"])
 
 
 @st.composite
@@ -27,6 +28,8 @@ def people(draw: st.DrawFn) -> dict:
     person["phones"] = [{"number": n} for n in draw(st.lists(PHONE, max_size=2))]
     if postal := draw(POSTAL):
         person["addresses"] = [{"postal_code": postal, "city": "Madrid"}]
+        if street := draw(STREET):  # with a street, a home (`Blocker.HOME`)
+            person["addresses"][0]["line1"] = street
     person["loyalty"] = [
         {"program": "ff", "id": i} for i in draw(st.lists(st.sampled_from(["A1", "b-2"]), max_size=2))
     ]

@@ -13,8 +13,8 @@ import pytest
 from features.comparisons import MentionArrays, compare
 from features.comparisons.base import homes_of_contacts
 from features.frame import load_interactions, load_mentions
+from pipelines.homes import contact_homes_in_store
 from pipelines.ingest import ingest_path
-from pipelines.online import contact_homes_in_store
 from profiles.settings import Settings
 from profiles.store import Store, open_store
 
