@@ -39,17 +39,16 @@ from features.blocking.keys import (
     STRING_BLOCKS,
     block_limit,
     home_key,
-    own_homes,
     row_keys,
     surname_sound,
     travel_homes,
 )
 from features.blocking.order import LAST, order_key, order_keys
 from features.blocking.strings import WINDOW, reverse_for_one, top_for_one, window_bounds
-from features.comparisons.base import located, own_contacts_of
+from features.comparisons.base import address_key, located, own_contacts_of
 from pipelines.homes import contact_homes_in_store, homes_of_stored_contacts
 from profiles.settings import Settings
-from profiles.store.keys import probe_keys, stored_keys, windows_around
+from profiles.store.keys import keys_of_kinds, probe_keys, windows_around
 from profiles.store.reads import last_names_of, mention_keys_of
 
 UNSTORED = 0xFFFFFFFF  # above every stored id; pairs pack two ids in 64 bits (features.blocking.union)
@@ -142,14 +141,15 @@ def home_blocks(
     `features.comparisons.base.located`). What the whole domain's frame gives a batch, read from
     the store: the residents by their stored home rows, their contacts by their contact keys, the
     bookings made from those by the travel keys."""
-    row = mention.iloc[0]
+    row = dict(zip(mention.columns, mention.iloc[0].tolist(), strict=True))
     sound = surname_sound(row["last_name"] or "")
     if not sound:
         return {}
-    own = own_homes(mention)[0]
-    booked_from = travel_homes(
-        mention, interactions, contact_homes_in_store(conn, domain, mention, interactions)
-    )[0]
+    own = address_key(row["street"], row["postal_code"])
+    booked_from: tuple[str, ...] = ()
+    if len(interactions):
+        where = contact_homes_in_store(conn, domain, mention, interactions)
+        booked_from = travel_homes(mention, interactions, where)[0]
     homes = list(dict.fromkeys(((own,) if own else ()) + booked_from))
     if not homes:
         return {}
@@ -158,16 +158,12 @@ def home_blocks(
     residents = {h: set(lived[(int(Blocker.HOME), h)]) | ({pk} if h == own else set()) for h in homes}
     homes = [h for h in homes if len(residents[h]) <= MOST_HOME_RESIDENTS]
     everyone = sorted({r for h in homes for r in residents[h]} - {pk})
-    held: dict[int, set[str]] = {}
-    for holder, kind, key in stored_keys(conn, domain, everyone)[["mention_pk", "kind", "key"]].itertuples(
-        index=False
-    ):
-        if kind in (int(Blocker.EMAIL), int(Blocker.PHONE)):
-            held.setdefault(int(holder), set()).add(key)
+    held = keys_of_kinds(conn, domain, everyone, (int(Blocker.EMAIL), int(Blocker.PHONE)))
     if own is not None:
-        held[pk] = set(own_contacts_of(mention)[0])
+        held[pk] = list(own_contacts_of(mention)[0])
     contacts = {c for h in homes for r in residents[h] for c in held.get(r, ())}
-    where = homes_of_stored_contacts(conn, domain, contacts, mention)
+    # a stored mention holds its contacts by its stored keys; one not stored yet is counted from its row
+    where = homes_of_stored_contacts(conn, domain, contacts, None if pk != UNSTORED else mention)
     from_home = {c: located(where.get(c)) for c in contacts}
     booked = probe_keys(
         conn,

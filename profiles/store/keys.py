@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, delete, func, select
 
-from profiles.store.db import bulk_insert, mark_of, plain_rows
+from profiles.store.db import bulk_insert, mark_of, plain_rows, rows_in
 from profiles.store.schema import blocking_keys
 
 COLUMNS = ("mention_pk", "domain", "kind", "key", "name", "order_key")
@@ -68,6 +68,20 @@ def stored_keys(conn: Connection, domain: str, mention_pks: Sequence[int] | None
     frame = pd.DataFrame(rows, columns=["mention_pk", "kind", "key", "name", "order_key"])
     frame["name"] = frame["name"].fillna("")
     return frame
+
+
+def keys_of_kinds(
+    conn: Connection, domain: str, mention_pks: Sequence[int], kinds: Sequence[int]
+) -> dict[int, list[str]]:
+    """mention id -> its stored keys of these kinds (a home's residents' contacts, in one raw
+    statement per 500 mentions: an online lookup reads them)."""
+    kinds_sql = ", ".join(str(int(k)) for k in kinds)
+    template = f"SELECT mention_pk, key, domain FROM blocking_keys WHERE kind IN ({kinds_sql}) AND mention_pk IN ({{marks}})"
+    out: dict[int, list[str]] = {}
+    for pk, key, where in rows_in(conn, template, sorted({int(p) for p in mention_pks})):
+        if where == domain:
+            out.setdefault(int(pk), []).append(key)
+    return out
 
 
 def probe_keys(
