@@ -148,8 +148,8 @@ def home_blocks(
     own = address_key(row["street"], row["postal_code"])
     booked_from: tuple[str, ...] = ()
     if len(interactions):
-        where = contact_homes_in_store(conn, domain, mention, interactions)
-        booked_from = travel_homes(mention, interactions, where)[0]
+        bookers = contact_homes_in_store(conn, domain, mention, interactions)
+        booked_from = travel_homes(mention, interactions, bookers)[0]
     homes = list(dict.fromkeys(((own,) if own else ()) + booked_from))
     if not homes:
         return {}

@@ -14,7 +14,7 @@ address has it, and so has a traveller on a trip booked from the contact of some
 (a guest with nothing but a name on the booking a parent made). Where a contact lives is a fact
 about the whole domain (`features.comparisons.base.ContactHomes`), so the store keeps only where
 each mention lives; an online lookup follows the home's residents to their contacts and the
-bookings made from them (`pipelines.candidates.home_block`).
+bookings made from them (`pipelines.candidates.home_blocks`).
 """
 
 from __future__ import annotations
@@ -285,8 +285,8 @@ def mention_keys(frame: pd.DataFrame, interactions: pd.DataFrame | None = None) 
     """Every stored key of these mentions as (mention_pk, kind, key, name): the deterministic
     blockers' keys (`name` empty), the travel keys, the home each lives at (`Blocker.HOME`, the
     address alone: the home keys themselves rest on the whole domain, `home_keys`), and the
-    string pass's blocks with the name it compares. Contact holders are not stored: they follow from the email, phone and travel rows.
-    Rows come sorted by (mention_pk, kind, key)."""
+    string pass's blocks with the name it compares. Contact holders are not stored: they follow
+    from the email, phone and travel rows. Rows come sorted by (mention_pk, kind, key)."""
     if len(frame) < ROW_BY_ROW_BELOW:
         return _sorted_keys(_row_by_row(frame, interactions))
     return _sorted_keys(_vectorized(frame, interactions))
