@@ -38,6 +38,7 @@ from features.blocking.keys import (
     MOST_HOME_RESIDENTS,
     STRING_BLOCKS,
     block_limit,
+    first_initials,
     home_key,
     row_keys,
     surname_sound,
@@ -49,7 +50,7 @@ from features.comparisons.base import address_key, located, own_contacts_of
 from pipelines.homes import contact_homes_in_store, homes_of_stored_contacts
 from profiles.settings import Settings
 from profiles.store.keys import keys_of_kinds, probe_keys, windows_around
-from profiles.store.reads import last_names_of, mention_keys_of
+from profiles.store.reads import mention_keys_of, names_of
 
 UNSTORED = 0xFFFFFFFF  # above every stored id; pairs pack two ids in 64 bits (features.blocking.union)
 STRING_THRESHOLD = BlockingConfig().string_threshold
@@ -136,14 +137,15 @@ def home_blocks(
 ) -> dict[str, list[int]]:
     """The batch's home-key blocks (`features.blocking.keys.home_keys`) of the one mention in
     `mention`, as stored ids (the mention among them once stored): per home key, the mentions of
-    its surname's sound living at the home, and those on trips booked from a contact of someone
-    living there (the contacts its residents hold, where every holder of the contact lives there:
-    `features.comparisons.base.located`). What the whole domain's frame gives a batch, read from
+    its surname's sound and first initial living at the home, and those on trips booked from a
+    contact of someone living there (the contacts its residents hold, where every holder of the
+    contact lives there: `features.comparisons.base.located`). What the whole domain's frame gives a batch, read from
     the store: the residents by their stored home rows, their contacts by their contact keys, the
     bookings made from those by the travel keys."""
     row = dict(zip(mention.columns, mention.iloc[0].tolist(), strict=True))
     sound = surname_sound(row["last_name"] or "")
-    if not sound:
+    initials = first_initials(row["first_name"], row["first_name_canonical"])
+    if not sound or not initials:
         return {}
     own = address_key(row["street"], row["postal_code"])
     booked_from: tuple[str, ...] = ()
@@ -177,10 +179,16 @@ def home_blocks(
         for h in from_home[contact]:
             if h in members:
                 members[h].update(ids)
-    names = last_names_of(conn, domain, {m for h in homes for m in members[h]} - {pk})
+    names = names_of(conn, domain, {m for h in homes for m in members[h]} - {pk})
+    goes_by = {
+        m: first_initials(first, forms)
+        for m, (first, last, forms) in names.items()
+        if surname_sound(last) == sound
+    }
     for h in homes:
-        same = sorted(m for m in members[h] if m != pk and surname_sound(names.get(m, "")) == sound)
-        out[home_key(h, sound)] = [pk, *same]
+        for initial in initials:
+            same = sorted(m for m in members[h] if m != pk and initial in goes_by.get(m, ()))
+            out[home_key(h, sound, initial)] = [pk, *same]
     return out
 
 

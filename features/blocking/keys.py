@@ -120,28 +120,42 @@ def own_homes(frame: pd.DataFrame) -> list[str | None]:
     return [address_key(street, postal) for street, postal in places]
 
 
-def home_key(home: str, sound: str) -> str:
-    """The key of one home and one surname sound."""
-    return f"{home}|{sound}"
+def first_initials(first: Any, canonical: Any) -> tuple[str, ...]:
+    """The initials a first name goes by: its own and its canonical forms' (`Bob` and `Robert`
+    meet at r)."""
+    names = (first, *(canonical if canonical is not None else ()))
+    return tuple(dict.fromkeys(n[0] for n in names if isinstance(n, str) and n))
+
+
+def home_key(home: str, sound: str, initial: str) -> str:
+    """The key of one home, one surname sound and one first initial."""
+    return f"{home}|{sound}|{initial}"
 
 
 def home_keys(frame: pd.DataFrame, interactions: pd.DataFrame | None) -> pd.DataFrame:
     """(mention_pk, key) of the home keys of a whole domain's frame: each mention's own home and
-    the homes its trips were booked from (`travel_homes`), each with its surname's sound (none
-    without a surname); a home with more than `MOST_HOME_RESIDENTS` residents is no home."""
+    the homes its trips were booked from (`travel_homes`), each with its surname's sound and each
+    initial its first name goes by (`first_initials`; none without both names: the members of a
+    family are told apart by their first names, and the block of a whole family's trips was
+    twice as many pairs for the same true ones); a home with more than `MOST_HOME_RESIDENTS`
+    residents is no home."""
     own = own_homes(frame)
     residents = pd.Series([h for h in own if h is not None], dtype=object).value_counts()
     crowded = set(residents.index[residents > MOST_HOME_RESIDENTS].tolist())
     sounds = phonetic(frame["last_name"]).tolist()
+    initials = [
+        first_initials(f, c)
+        for f, c in zip(frame["first_name"].tolist(), frame["first_name_canonical"].tolist(), strict=True)
+    ]
     rows = []
-    for pk, home, booked_from, sound in zip(
-        frame["mention_pk"].tolist(), own, travel_homes(frame, interactions), sounds, strict=True
+    for pk, home, booked_from, sound, firsts in zip(
+        frame["mention_pk"].tolist(), own, travel_homes(frame, interactions), sounds, initials, strict=True
     ):
         if not sound:
             continue
         for where in dict.fromkeys(((home,) if home else ()) + booked_from):
             if where not in crowded:
-                rows.append((pk, home_key(where, sound)))
+                rows += [(pk, home_key(where, sound, initial)) for initial in firsts]
     return pd.DataFrame(rows, columns=["mention_pk", "key"]).astype({"mention_pk": np.int64, "key": object})
 
 

@@ -253,11 +253,17 @@ def addresses_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int,
     }
 
 
-def last_names_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, str]:
-    """store id -> normalized last name ("" without one) of these matchable mentions."""
-    template = "SELECT id, last_name, domain, matchable FROM mentions WHERE id IN ({marks})"
+def names_of(conn: Connection, domain: str, pks: Iterable[int]) -> dict[int, tuple[str, str, list[str]]]:
+    """store id -> (normalized first name, last name, canonical first names) of these matchable
+    mentions ("" and [] where they have none)."""
+    canonical = _json_field(conn, "normalized", "first_name_canonical")
+    template = f"SELECT id, first_name, last_name, {canonical}, domain, matchable FROM mentions WHERE id IN ({{marks}})"
     rows = rows_in(conn, template, sorted({int(pk) for pk in pks}))
-    return {pk: last or "" for pk, last, where, matchable in rows if where == domain and matchable}
+    return {
+        pk: (first or "", last or "", json.loads(forms) if forms else [])
+        for pk, first, last, forms, where, matchable in rows
+        if where == domain and matchable
+    }
 
 
 def _json_field(conn: Connection, column: str, field: str) -> str:
