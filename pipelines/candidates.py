@@ -139,9 +139,9 @@ def home_blocks(
     `mention`, as stored ids (the mention among them once stored): per home key, the mentions of
     its surname's sound and first initial living at the home, and those on trips booked from a
     contact of someone living there (the contacts its residents hold, where every holder of the
-    contact lives there: `features.comparisons.base.located`). What the whole domain's frame gives a batch, read from
-    the store: the residents by their stored home rows, their contacts by their contact keys, the
-    bookings made from those by the travel keys."""
+    contact lives there: `features.comparisons.base.located`). What the whole domain's frame
+    gives a batch, read from the store: the residents by their stored home rows, their contacts by
+    their contact keys, the bookings made from those by the travel keys."""
     row = dict(zip(mention.columns, mention.iloc[0].tolist(), strict=True))
     sound = surname_sound(row["last_name"] or "")
     initials = first_initials(row["first_name"], row["first_name_canonical"])

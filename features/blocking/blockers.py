@@ -17,8 +17,9 @@ class Blocker(IntFlag):
     STRING = 256
     TRAVEL = 512  # the two mentions share a booking, PNR, web session or call
     DOB_POSTAL = 1024  # date of birth + postal code: a person whose name was misspelt or changed
-    # one home and one surname sound: a mention living there, and a traveller on a trip booked from
-    # the contact of someone living there (a family member's booking, `features.blocking.keys`)
+    # one home, surname sound and first initial: a mention living there, and a traveller on a trip
+    # booked from the contact of someone living there (a family member's booking,
+    # `features.blocking.keys`)
     HOME = 2048
 
     @classmethod

@@ -9,9 +9,9 @@ not used: it would make thousands of pairs that are almost all false; such keys 
 keys, the travel keys (booking references and booking contacts), the home a mention lives at,
 and the string pass's blocks with the name it compares.
 
-A home key (`Blocker.HOME`, `home_keys`) is a home and a surname sound: a mention living at that
-address has it, and so has a traveller on a trip booked from the contact of someone living there
-(a guest with nothing but a name on the booking a parent made). Where a contact lives is a fact
+A home key (`Blocker.HOME`, `home_keys`) is a home, a surname sound and a first initial: a mention
+living at that address has it, and so has a traveller on a trip booked from the contact of someone
+living there (a guest with nothing but a name on the booking a parent made). Where a contact lives is a fact
 about the whole domain (`features.comparisons.base.ContactHomes`), so the store keeps only where
 each mention lives; an online lookup follows the home's residents to their contacts and the
 bookings made from them (`pipelines.candidates.home_blocks`).
