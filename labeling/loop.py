@@ -59,7 +59,7 @@ def estimate(pool: Pool) -> dict[str, float]:
     x, y = pool.training_set()
     if len(np.unique(y)) < 2:
         return {}
-    p = make_model(auto_model_name(y)).fit(x, y).predict_proba(pool.features)
+    p = make_model(auto_model_name(y), pool.prior).fit(x, y).predict_proba(pool.features)
     chosen = p >= 0.5
     return {
         "labels": float(len(y)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -20,6 +21,7 @@ from features.blocking import Blocker
 from features.pairs import mix64
 from models.base import feature_matrix
 from models.classifiers import LightGBMMatcher, Matcher, auto_model_name, make_model
+from models.fellegi_sunter import FellegiSunter
 from profiles.errors import ConfigError, ValidationFailed
 
 # Similarities that mean "same person" when high, averaged into an unsupervised seed score.
@@ -68,6 +70,12 @@ class Pool:
     def unlabelled(self, asked: set[int]) -> np.ndarray:
         rows = np.arange(len(self.features))
         return rows[~np.isin(rows, np.fromiter(asked, dtype=np.int64))] if asked else rows
+
+    @cached_property
+    def prior(self) -> FellegiSunter:
+        """The unsupervised model of these candidate pairs that `upt train` fits on the same pool
+        (`models.fellegi_sunter`): questions are asked of the model that will be trained."""
+        return FellegiSunter.fit(self.features)
 
     def training_set(self) -> tuple[pd.DataFrame, np.ndarray]:
         rows = np.fromiter(self.labelled, dtype=np.int64)
@@ -192,14 +200,21 @@ class UncertaintySampling:
     own_seed = False
 
     def __init__(self, model_factory: Callable[[np.ndarray], Matcher] | None = None) -> None:
-        self.model_factory = model_factory or (lambda y: make_model(auto_model_name(y)))
+        self.model_factory = model_factory
+
+    def model_for(self, pool: Pool, y: np.ndarray) -> Matcher:
+        """The unfitted model that would learn these labels: `upt train`'s choice, with the
+        pool's prior, unless the sampler was given a factory."""
+        if self.model_factory is not None:
+            return self.model_factory(y)
+        return make_model(auto_model_name(y), pool.prior)
 
     def select(self, pool: Pool, n: int, asked: set[int], rng: np.random.Generator) -> list[int]:
         fallback = _one_class_fallback(pool, n, asked, rng)
         if fallback is not None:
             return fallback
         x, y = pool.training_set()
-        model = self.model_factory(y).fit(x, y)
+        model = self.model_for(pool, y).fit(x, y)
         free = pool.unlabelled(asked)
         p = model.predict_proba(pool.features.iloc[free])
         return _balanced(pool, free, _diverse(pool, free[np.argsort(np.abs(p - 0.5), kind="stable")], n), n)

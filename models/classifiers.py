@@ -19,10 +19,15 @@ import numpy as np
 import pandas as pd
 
 from models.base import feature_matrix
+from models.fellegi_sunter import FellegiSunter
 from profiles.errors import ConfigError, NotReady, ValidationFailed
 
-FORMAT_VERSION = 1
+# 2: a logistic regression may carry its pool prior (`models.fellegi_sunter`), which a reader of
+# format 1 would drop without a word and score differently; format 1 models read as before.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 ISOTONIC_MIN_PER_CLASS = 100
+PRIOR_COLUMN = "pool_mixture"  # the unsupervised prior's log-odds in an explanation
 PREDICT_BLOCK = 16_384  # rows per block in the linear model's predict
 
 
@@ -92,7 +97,7 @@ class Matcher(ABC):
         if len(np.unique(y)) < 2:
             raise NotReady("training needs labelled matches and non-matches: label more pairs (`upt label`)")
         self.columns_ = [c for c in features.columns if c not in ("mention_a", "mention_b")]
-        x = feature_matrix(features, self.columns_)
+        x = self._design(features)
         self.fitted_ = self._fit_raw(x, y)
         oof = np.zeros(len(y))
         with warnings.catch_warnings():
@@ -110,8 +115,29 @@ class Matcher(ABC):
         return self
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        x = feature_matrix(features, self.columns_)
+        x = self._design(features)
         return np.asarray(self.calibrator_(self._raw(self.fitted_, x)), dtype=np.float64)
+
+    # an unsupervised model of the candidate pool whose log-odds the classifier corrects (an
+    # offset: `models.fellegi_sunter`); None learns from the labels alone
+    prior: FellegiSunter | None = None
+
+    def _design(self, features: pd.DataFrame) -> np.ndarray:
+        """The matrix the classifier reads: the comparison vectors in training order, and the
+        prior's log-odds as a last column when there is a prior."""
+        x = feature_matrix(features, self.columns_)
+        if self.prior is None:
+            return x
+        return np.column_stack([x, self.prior.log_odds(features).astype(np.float32)])
+
+    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(comparison vectors, the prior's log-odds: zeros without a prior) of a design matrix."""
+        if self.prior is None:
+            return x, np.zeros(len(x))
+        return x[:, :-1], x[:, -1].astype(np.float64)
+
+    def _prior_dict(self) -> dict[str, Any]:
+        return {"prior": self.prior.to_dict()} if self.prior is not None else {}
 
     @abstractmethod
     def explain(self, features: pd.DataFrame) -> pd.DataFrame: ...
@@ -133,7 +159,9 @@ class LightGBMMatcher(Matcher):
         num_leaves: int = 15,
         min_child_samples: int = 3,
         seed: int = 0,
+        prior: FellegiSunter | None = None,
     ) -> None:
+        self.prior = prior
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -143,6 +171,7 @@ class LightGBMMatcher(Matcher):
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
         from lightgbm import LGBMClassifier
 
+        x, offset = self._split(x)
         model = LGBMClassifier(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -152,15 +181,24 @@ class LightGBMMatcher(Matcher):
             random_state=self.seed,
             verbose=-1,
             n_jobs=1,
-        ).fit(x, y)
+        ).fit(x, y, init_score=offset if self.prior is not None else None)
         return model.booster_
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
-        return np.asarray(fitted.predict(x), dtype=np.float64)
+        from scipy.special import expit
+
+        x, offset = self._split(x)
+        if self.prior is None:
+            return np.asarray(fitted.predict(x), dtype=np.float64)
+        # trees fitted from the prior's log-odds (`init_score`) predict only the correction
+        return np.asarray(expit(fitted.predict(x, raw_score=True) + offset), dtype=np.float64)
 
     def explain(self, features: pd.DataFrame) -> pd.DataFrame:
         contrib = self.fitted_.predict(feature_matrix(features, self.columns_), pred_contrib=True)
-        return pd.DataFrame(contrib, columns=[*self.columns_, "bias"])
+        out = pd.DataFrame(contrib, columns=[*self.columns_, "bias"])
+        if self.prior is not None:
+            out.insert(len(self.columns_), PRIOR_COLUMN, self.prior.log_odds(features))
+        return out
 
     def importance(self) -> dict[str, float]:
         gains = self.fitted_.feature_importance(importance_type="gain")
@@ -173,13 +211,14 @@ class LightGBMMatcher(Matcher):
             "columns": self.columns_,
             "booster": self.fitted_.model_to_string(),
             "calibrator": self.calibrator_.to_dict(),
+            **self._prior_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LightGBMMatcher:
         import lightgbm
 
-        model = cls()
+        model = cls(prior=_prior_of(data))
         model.columns_ = list(data["columns"])
         model.fitted_ = lightgbm.Booster(model_str=data["booster"])
         model.calibrator_ = Calibrator(data["calibrator"]["method"], data["calibrator"]["params"])
@@ -214,7 +253,7 @@ class _Linear:
     def standardized(self, x: np.ndarray) -> np.ndarray:
         return (self._filled(x) - self.mean) / self.scale
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, log_odds: np.ndarray | None = None) -> np.ndarray:
         """The same as expit(standardized(x) @ coef + intercept), with the standardization folded
         into the weights: one pass over a million-pair matrix instead of three temporaries."""
         from scipy.special import expit
@@ -225,6 +264,8 @@ class _Linear:
         # in blocks that stay in cache: a filled float64 copy of 1.1M pairs at once is half a GB
         for start in range(0, len(x), PREDICT_BLOCK):
             out[start : start + PREDICT_BLOCK] = self._filled(x[start : start + PREDICT_BLOCK]) @ weights
+        if log_odds is not None:
+            out += log_odds
         return np.asarray(expit(out + offset))
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,7 +295,9 @@ class _Linear:
         )
 
 
-def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, signs: list[int]) -> tuple[np.ndarray, float]:
+def _fit_logistic(
+    z: np.ndarray, y: np.ndarray, c: float, signs: list[int], offset: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """L2-regularized logistic regression (scikit-learn's objective: ||w||^2 / 2 + C * log-loss)
     whose weights keep the given signs (+1: >= 0, -1: <= 0, 0: free), by L-BFGS-B with bounds.
 
@@ -266,10 +309,11 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, signs: list[int]) -> t
 
     target = np.where(y == 1, 1.0, -1.0)
     d = z.shape[1]
+    base = np.zeros(len(y)) if offset is None else offset
 
     def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = v[:d], v[d]
-        margin = target * (z @ w + b)
+        margin = target * (base + z @ w + b)
         loss = 0.5 * float(w @ w) + c * float(np.logaddexp(0.0, -margin).sum())
         g = -c * target * expit(-margin)
         return loss, np.concatenate([w + z.T @ g, [g.sum()]])
@@ -304,23 +348,32 @@ class LogisticMatcher(Matcher):
     an absent email count as more against a match than two different emails, which a few dozen
     labels could not undo: on eight 2,000-person travel sets, 50 labels each, pairwise F1 0.584
     -> 0.677 (every set equal or better), on 100,000 travel mentions 0.412 -> 0.613.
+
+    With a `prior` (an unsupervised model of the candidate pool, `models.fellegi_sunter`; `upt
+    train` and the labeller give it one), the log-odds start from the prior's and the weights
+    learn only the correction (an offset in the regression): the L2 penalty then pulls towards
+    the pool's opinion instead of towards "no idea". On eight generated travel sets with 50
+    labels and five labelling seeds each, pairwise F1 0.902 -> 0.919 (worst seed 0.726 -> 0.793;
+    BENCHMARKS.md).
     """
 
     name = "logistic"
 
-    def __init__(self, c: float = 1.0, signed: bool = True) -> None:
+    def __init__(self, c: float = 1.0, signed: bool = True, prior: FellegiSunter | None = None) -> None:
         self.c = c
         self.signed = signed
+        self.prior = prior
 
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
         from features.comparisons import feature_sign
 
+        x, offset = self._split(x)
         fill = neutral_fill(x)
         filled = np.where(np.isnan(x), fill, x)
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
         scale[scale == 0] = 1.0
         signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]
-        coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs)
+        coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs, offset)
         # No extrapolation past what the labels showed: a column nearly constant in training (one
         # labelled pair with a city, say) has a tiny scale, and a value far from it would count
         # hundreds of standard deviations (one 50-label model gave a shared city +14 log-odds and
@@ -328,11 +381,14 @@ class LogisticMatcher(Matcher):
         return _Linear(fill, mean, scale, coef, intercept, filled.min(axis=0), filled.max(axis=0))
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
-        return np.asarray(fitted.predict(x), dtype=np.float64)
+        x, offset = self._split(x)
+        return np.asarray(fitted.predict(x, offset), dtype=np.float64)
 
     def explain(self, features: pd.DataFrame) -> pd.DataFrame:
         z = self.fitted_.standardized(feature_matrix(features, self.columns_))
         out = pd.DataFrame(z * self.fitted_.coef, columns=self.columns_)
+        if self.prior is not None:
+            out[PRIOR_COLUMN] = self.prior.log_odds(features)
         out["bias"] = self.fitted_.intercept
         return out
 
@@ -346,11 +402,12 @@ class LogisticMatcher(Matcher):
             "columns": self.columns_,
             "linear": self.fitted_.to_dict(),
             "calibrator": self.calibrator_.to_dict(),
+            **self._prior_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogisticMatcher:
-        model = cls()
+        model = cls(prior=_prior_of(data))
         model.columns_ = list(data["columns"])
         model.fitted_ = _Linear.from_dict(data["linear"])
         model.calibrator_ = Calibrator(data["calibrator"]["method"], data["calibrator"]["params"])
@@ -480,16 +537,31 @@ def auto_model_name(labels: np.ndarray) -> str:
     return "lightgbm" if fewest >= AUTO_TREES_MIN_PER_CLASS else "logistic"
 
 
-def make_model(name: str) -> Matcher:
+def _prior_of(data: dict[str, Any]) -> FellegiSunter | None:
+    return FellegiSunter.from_dict(data["prior"]) if "prior" in data else None
+
+
+# The models that take the pool's prior: dedupe's classifier is dedupe's own (it knows no offset),
+# and the ensemble's members would count it twice.
+TAKE_PRIOR = frozenset({"logistic", "lightgbm"})
+
+
+def make_model(name: str, prior: FellegiSunter | None = None) -> Matcher:
+    """A new, unfitted model by name; `prior` (an unsupervised model of the candidate pool) is
+    given to the logistic regression and LightGBM (`TAKE_PRIOR`), whose labels then correct it,
+    and not to the others."""
     if name not in MODELS:
         raise ValidationFailed("model", f"unknown model {name!r}; choose from {sorted(MODELS)}")
-    return MODELS[name]()
+    model = MODELS[name]()
+    if name in TAKE_PRIOR:
+        model.prior = prior
+    return model
 
 
 def load_model(data: dict[str, Any]) -> Matcher:
     """A model from its `to_dict` form, refusing formats this version cannot read."""
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_FORMATS:
         raise NotReady(
-            f"model format {data.get('format_version')} is not {FORMAT_VERSION}; retrain or upgrade UPT"
+            f"model format {data.get('format_version')} is not one of {READABLE_FORMATS}; retrain or upgrade UPT"
         )
     return MODELS[data["kind"]].from_dict(data)

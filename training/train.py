@@ -1,6 +1,8 @@
 """`upt train`: fit the match model on the labels, evaluate it, log and register it in MLflow.
 
-Metrics are cross-validated (out-of-fold probabilities). The auto-merge threshold is the one
+The logistic regression (the default below 100 labels of a class) starts from an unsupervised
+Fellegi-Sunter model of the candidate pool and learns from the labels how to correct it
+(`models.fellegi_sunter`). Metrics are cross-validated (out-of-fold probabilities). The auto-merge threshold is the one
 whose merges have the best expected F1 over the candidate pool, the calibrated probabilities of
 every candidate pair standing in for labels, counting only the merges the resolver's guards let
 stand (`training.metrics.pool_f1_threshold`); with `--target-precision P` and at least 50 labels
@@ -30,6 +32,7 @@ from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
 from models.bundle import Bundle, Thresholds
 from models.classifiers import auto_model_name, make_model
+from models.fellegi_sunter import FellegiSunter
 from profiles.errors import NotReady
 from profiles.settings import Settings
 from profiles.store import Store
@@ -167,10 +170,13 @@ def train(
         )
     if model_name == "auto":
         model_name = auto_model_name(y)
-    model = make_model(model_name).fit(features, y)
-    oof = model.oof_proba_
     with store.reading() as conn:
         pool = load_candidate_features(conn, store.domain, frame).features
+    # What the candidate pool says without a label, which the labels then correct
+    # (`models.fellegi_sunter`; the logistic regression takes it as its prior, the others not).
+    mixture = FellegiSunter.fit(pool)
+    model = make_model(model_name, prior=mixture).fit(features, y)
+    oof = model.oof_proba_
     pool_p = model.predict_proba(pool) if len(pool) else np.zeros(0)
     # A precision of 0.995 cannot be measured on a few dozen labels, and a model calibrated on
     # them may never score near 1: the threshold is the one with the best expected F1 over the
@@ -190,6 +196,8 @@ def train(
         "pool_expected_precision_threshold": pool_merge_threshold(pool_p, reported),
         "pool_pairs": float(len(pool)),
         "pool_expected_merges": float((pool_p >= merge).sum()),
+        "pool_mixture_match_share": mixture.match_share,
+        "pool_mixture_expected_matches": float(mixture.match_probability(pool).sum()) if len(pool) else 0.0,
         "average_precision": float(average_precision_score(y, oof)),
         "brier": float(brier_score_loss(y, oof)),
         "labels": float(len(y)),
@@ -245,6 +253,8 @@ def train(
             mlflow.log_artifact(str(path), "plots")
         (folder / "feature_importance.json").write_text(json.dumps(model.importance(), indent=1))
         mlflow.log_artifact(str(folder / "feature_importance.json"))
+        (folder / "pool_mixture.json").write_text(json.dumps(mixture.to_dict(), indent=1))
+        mlflow.log_artifact(str(folder / "pool_mixture.json"))
         bundle.save(folder / "bundle.json")
         example = features.drop(columns=["mention_a", "mention_b"]).head(3)
         info = mlflow.pyfunc.log_model(

@@ -26,7 +26,7 @@ from labeling.strategies import (
     seed_round,
     seed_score,
 )
-from models.classifiers import auto_model_name
+from models.classifiers import LogisticMatcher, auto_model_name
 from profiles.errors import ValidationFailed
 from profiles.store import Store
 
@@ -144,10 +144,14 @@ def test_back_undoes_the_previous_answer_everywhere() -> None:
 
 def test_uncertainty_sampling_asks_for_the_model_training_will_fit() -> None:
     sampler = UncertaintySampling()
+    p, _ = pool(n=400, seed=3)
     few = np.array([1] * 10 + [0] * 30)
     many = np.array([1] * 150 + [0] * 150)
-    assert sampler.model_factory(few).name == auto_model_name(few) == "logistic"
-    assert sampler.model_factory(many).name == auto_model_name(many) == "lightgbm"
+    linear = sampler.model_for(p, few)
+    assert linear.name == auto_model_name(few) == "logistic"
+    # with the prior `upt train` gives it: the unsupervised model of this very pool
+    assert isinstance(linear, LogisticMatcher) and linear.prior is p.prior
+    assert sampler.model_for(p, many).name == auto_model_name(many) == "lightgbm"
 
 
 def test_scarce_matches_are_topped_up_by_seed_score_not_by_a_one_match_model() -> None:

@@ -40,6 +40,9 @@ def test_train_logs_registers_and_promotion_is_guarded(labelled: tuple[Store, Se
     # 40 oracle labels hold 10 or more of each class here: no caution
     assert first.caution is None
     assert 0.1 <= first.thresholds["review"] <= first.thresholds["merge"] <= 1.0
+    # the unsupervised model of the candidate pool found matches there, and its figures are logged
+    assert 0.0 < first.metrics["pool_mixture_match_share"] < 1.0
+    assert first.metrics["pool_mixture_expected_matches"] > first.labels / 4
     second = train(store, settings, "logistic")
     assert second.aliases == ["challenger"]
     versions = registry.list_versions(store, settings)
@@ -129,3 +132,4 @@ def test_the_pool_threshold_counts_only_merges_the_guards_let_stand() -> None:
     # a pool whose likely matches score 0.45-0.5: merging from 0.45 has the best expected F1
     q = np.concatenate([np.linspace(0.45, 0.5, 200), np.full(800, 0.01)])
     assert pool_f1_threshold(q, np.ones(1000, bool)) == 0.45
+
