@@ -132,4 +132,3 @@ def test_the_pool_threshold_counts_only_merges_the_guards_let_stand() -> None:
     # a pool whose likely matches score 0.45-0.5: merging from 0.45 has the best expected F1
     q = np.concatenate([np.linspace(0.45, 0.5, 200), np.full(800, 0.01)])
     assert pool_f1_threshold(q, np.ones(1000, bool)) == 0.45
-
