@@ -1,6 +1,6 @@
 """`upt train`: fit the match model on the labels, evaluate it, log and register it in MLflow.
 
-The logistic regression (the default below 100 labels of a class) starts from an unsupervised
+The logistic regression (the default below 500 labels of a class) starts from an unsupervised
 Fellegi-Sunter model of the candidate pool and learns from the labels how to correct it
 (`models.fellegi_sunter`). Metrics are cross-validated (out-of-fold probabilities). The auto-merge threshold is the one
 whose merges have the best expected F1 over the candidate pool, the calibrated probabilities of

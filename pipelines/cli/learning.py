@@ -143,7 +143,7 @@ def train(
     model: Annotated[
         str,
         typer.Option(
-            help="auto (logistic below 100 labels of a class, LightGBM from there), lightgbm, logistic, "
+            help="auto (logistic below 500 labels of a class, LightGBM from there), lightgbm, logistic, "
             "ensemble (both, averaged) or dedupe (dedupe's classifier; extra upt[dedupe])."
         ),
     ] = "auto",

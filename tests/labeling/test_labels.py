@@ -146,7 +146,7 @@ def test_uncertainty_sampling_asks_for_the_model_training_will_fit() -> None:
     sampler = UncertaintySampling()
     p, _ = pool(n=400, seed=3)
     few = np.array([1] * 10 + [0] * 30)
-    many = np.array([1] * 150 + [0] * 150)
+    many = np.array([1] * 500 + [0] * 500)
     linear = sampler.model_for(p, few)
     assert linear.name == auto_model_name(few) == "logistic"
     # with the prior `upt train` gives it: the unsupervised model of this very pool

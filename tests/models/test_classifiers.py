@@ -80,7 +80,8 @@ def test_bundle_scores_and_decides_with_its_thresholds() -> None:
 
 def test_auto_picks_the_linear_model_with_few_labels_and_trees_with_many() -> None:
     assert auto_model_name(np.array([1] * 30 + [0] * 500)) == "logistic"
-    assert auto_model_name(np.array([1] * 100 + [0] * 100)) == "lightgbm"
+    assert auto_model_name(np.array([1] * 300 + [0] * 300)) == "logistic"
+    assert auto_model_name(np.array([1] * 500 + [0] * 500)) == "lightgbm"
 
 
 def test_ensemble_contributions_add_up_to_its_averaged_log_odds() -> None:
