@@ -22,8 +22,9 @@ from models.base import feature_matrix
 from models.fellegi_sunter import FellegiSunter
 from profiles.errors import ConfigError, NotReady, ValidationFailed
 
-# 2: a logistic regression may carry its pool prior (`models.fellegi_sunter`), which a reader of
-# format 1 would drop without a word and score differently; format 1 models read as before.
+# 2: a logistic regression or LightGBM model may carry its pool prior (`models.fellegi_sunter`),
+# which a reader of format 1 would drop without a word and score differently; format 1 models
+# read as before.
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 ISOTONIC_MIN_PER_CLASS = 100
@@ -83,6 +84,9 @@ class Matcher(ABC):
     """Shared fit/predict: a classifier plus a calibrator fitted on out-of-fold scores."""
 
     name = "base"
+    # an unsupervised model of the candidate pool whose log-odds the classifier corrects (an
+    # offset: `models.fellegi_sunter`); None learns from the labels alone
+    prior: FellegiSunter | None = None
 
     @abstractmethod
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any: ...
@@ -117,10 +121,6 @@ class Matcher(ABC):
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         x = self._design(features)
         return np.asarray(self.calibrator_(self._raw(self.fitted_, x)), dtype=np.float64)
-
-    # an unsupervised model of the candidate pool whose log-odds the classifier corrects (an
-    # offset: `models.fellegi_sunter`); None learns from the labels alone
-    prior: FellegiSunter | None = None
 
     def _design(self, features: pd.DataFrame) -> np.ndarray:
         """The matrix the classifier reads: the comparison vectors in training order, and the

@@ -197,7 +197,7 @@ def train(
         "pool_pairs": float(len(pool)),
         "pool_expected_merges": float((pool_p >= merge).sum()),
         "pool_mixture_match_share": mixture.match_share,
-        "pool_mixture_expected_matches": float(mixture.match_probability(pool).sum()) if len(pool) else 0.0,
+        "pool_mixture_expected_matches": mixture.match_share * len(pool),
         "average_precision": float(average_precision_score(y, oof)),
         "brier": float(brier_score_loss(y, oof)),
         "labels": float(len(y)),
