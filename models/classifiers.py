@@ -1,9 +1,10 @@
-"""Match classifiers: LightGBM (default), logistic regression and dedupe's classifier, calibrated,
-saved as JSON.
+"""Match classifiers: logistic regression (`auto`'s choice below 500 labels of a class), LightGBM
+and dedupe's classifier, calibrated, saved as JSON; the first two correct an unsupervised prior
+of the candidate pool (`models.fellegi_sunter`).
 
 One calibrator maps the classifier's raw score to a probability; it is fitted on out-of-fold
 scores (cross-validation), isotonic when each class has at least 100 labels, else Platt
-(sigmoid): with 50 labels isotonic overfits. The learned state is plain data (LightGBM's text
+(sigmoid, on Platt's smoothed targets): with 50 labels isotonic overfits. The learned state is plain data (LightGBM's text
 model, coefficients, calibration parameters), never a pickle, so a saved model is a contract
 (`to_dict` / `from_dict`, stamped with a format version).
 Explanations: LightGBM `pred_contrib` (SHAP values in log-odds) or coefficient x standardized value.
@@ -50,11 +51,8 @@ class Calibrator:
             iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, labels)
             self.params = {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
         else:
-            from sklearn.linear_model import LogisticRegression
-
             logits = _logit(scores)
-            lr = LogisticRegression(C=1e4, max_iter=1000).fit(logits[:, None], labels)
-            a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+            a, b = _platt(logits, np.asarray(labels))
             if a <= 0:
                 # Out-of-fold scores that do not rise with the labels (one or two matches, each
                 # scored by a fold that never saw a match) would turn the ranking upside down:
@@ -73,6 +71,29 @@ class Calibrator:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "params": self.params}
+
+
+def _platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt's sigmoid p = expit(a * logit + b), fitted to his smoothed targets: (N+ + 1) / (N+ + 2)
+    for a match, 1 / (N- + 2) for a non-match, not 1 and 0. Out-of-fold scores that separate a
+    few dozen labels perfectly would otherwise give an unbounded slope, and one labelled sample
+    would make the calibrated probabilities 1e-13 and 1.0 (Platt 1999, section 2.2)."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    positives = float((labels == 1).sum())
+    negatives = float(len(labels) - positives)
+    target = np.where(labels == 1, (positives + 1.0) / (positives + 2.0), 1.0 / (negatives + 2.0))
+
+    def loss(v: np.ndarray) -> tuple[float, np.ndarray]:
+        z = v[0] * logits + v[1]
+        # cross-entropy against soft targets: log(1 + e^z) - t z
+        value = float((np.logaddexp(0.0, z) - target * z).sum())
+        g = expit(z) - target
+        return value, np.array([float(g @ logits), float(g.sum())])
+
+    result = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -114,6 +114,22 @@ def test_one_labelled_match_still_ranks_pairs_the_right_way(name: str) -> None:
     assert y[top].mean() > 0.8
 
 
+def test_platt_scaling_of_scores_that_separate_the_labels_stays_bounded() -> None:
+    from models.classifiers import Calibrator
+
+    # 36 matches scored 0.6-0.99 and 14 non-matches 0.01-0.3 out of fold: a perfect separation,
+    # which an unpenalized sigmoid would turn into a step (1e-13 just below it, 1.0 just above)
+    scores = np.r_[np.linspace(0.6, 0.99, 36), np.linspace(0.01, 0.3, 14)]
+    labels = np.r_[np.ones(36, int), np.zeros(14, int)]
+    calibrator = Calibrator("sigmoid").fit(scores, labels)
+    # Platt's targets (37/38 for a match, 1/16 for a non-match) keep the slope finite: the pairs
+    # nearest the gap keep a doubt, and the gap itself is no certainty either way
+    assert 0 < calibrator.params["a"] < 5
+    near = calibrator(np.array([0.3, 0.45, 0.6]))
+    assert 0.05 < near[0] < near[1] < near[2] < 0.95
+    assert near[1] == pytest.approx(0.5, abs=0.25)
+
+
 def test_platt_scaling_never_reverses_the_order_of_scores() -> None:
     from models.classifiers import Calibrator
 
