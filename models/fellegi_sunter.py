@@ -132,8 +132,8 @@ class FellegiSunter:
         patterns, counts = np.unique(stacked, axis=0, return_counts=True)
         weights = counts.astype(np.float64)
         sizes = [int(patterns[:, j].max()) for j in range(len(names))]
-        m = [np.linspace(1.0, 3.0, k) ** 2 if k else np.zeros(0) for k in sizes]
-        u = [np.linspace(3.0, 1.0, k) ** 2 if k else np.zeros(0) for k in sizes]
+        m: list[np.ndarray] = [np.linspace(1.0, 3.0, k) ** 2 if k else np.zeros(0) for k in sizes]
+        u: list[np.ndarray] = [np.linspace(3.0, 1.0, k) ** 2 if k else np.zeros(0) for k in sizes]
         m = [v / v.sum() if len(v) else v for v in m]
         u = [v / v.sum() if len(v) else v for v in u]
         share = 0.1
@@ -141,7 +141,8 @@ class FellegiSunter:
         for iterations in range(1, max_iterations + 1):  # noqa: B007 - the count is kept
             g = _posterior(patterns, share, m, u)
             new_share = float(np.clip((g * weights).sum() / weights.sum(), 1e-6, 1 - 1e-6))
-            new_m, new_u = [], []
+            new_m: list[np.ndarray] = []
+            new_u: list[np.ndarray] = []
             for j, k in enumerate(sizes):
                 lev = patterns[:, j]
                 seen = lev > 0
