@@ -181,11 +181,11 @@ class FellegiSunter:
 
         if not 0.0 < self.match_share < 1.0:
             return np.zeros(len(features))
-        prior = np.log(self.match_share / (1.0 - self.match_share))
-        return np.asarray(expit(prior + self.log_bayes_factors(features)), np.float64)
+        return np.asarray(expit(self.log_odds(features)), np.float64)
 
     def log_odds(self, features: pd.DataFrame) -> np.ndarray:
-        """The posterior log-odds of a match: the pool's prior odds times the Bayes factors."""
+        """The posterior log-odds of a match: the pool's prior odds times the Bayes factors (0
+        where the pool held no match or nothing else)."""
         if not 0.0 < self.match_share < 1.0:
             return np.zeros(len(features))
         return np.log(self.match_share / (1.0 - self.match_share)) + self.log_bayes_factors(features)
