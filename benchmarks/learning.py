@@ -66,8 +66,11 @@ def _asking_order(
     return order
 
 
-def _trained_scores(base: Any, y_all: np.ndarray, rows: np.ndarray, model_name: str) -> dict[str, Any]:
-    """The model trained on these labelled rows as `upt train` trains it, scored on every pair."""
+def _trained_scores(
+    base: Any, y_all: np.ndarray, rows: np.ndarray, model_name: str, prior: Any = None
+) -> dict[str, Any]:
+    """The model trained on these labelled rows as `upt train` trains it (with the pool's `prior`),
+    scored on every pair."""
     from models.classifiers import make_model
     from training.metrics import choose_merge_threshold, pair_scores
 
@@ -75,7 +78,7 @@ def _trained_scores(base: Any, y_all: np.ndarray, rows: np.ndarray, model_name: 
     if len(np.unique(y)) < 2:
         return {"labels": len(rows), "f1": None, "note": "one class only"}
     started = time.perf_counter()
-    model = make_model(model_name).fit(base.features.iloc[rows], y)
+    model = make_model(model_name, prior).fit(base.features.iloc[rows], y)
     merge, _ = choose_merge_threshold(y, model.oof_proba_)
     train_s = time.perf_counter() - started
     scores = pair_scores(y_all, model.predict_proba(base.features), merge)
@@ -88,14 +91,19 @@ def _trained_scores(base: Any, y_all: np.ndarray, rows: np.ndarray, model_name: 
 
 
 def curves(home: Path, truth: Path) -> dict[str, Any]:
+    from models.fellegi_sunter import FellegiSunter
+
     pairs, base, y_all = _pool(home, truth)
+    prior = FellegiSunter.fit(base.features)
     out: dict[str, Any] = {"candidate_pairs": len(y_all), "true_pairs_among_candidates": int(y_all.sum())}
     for strategy in STRATEGIES:
         order = _asking_order(pairs, base, y_all, strategy, max(BUDGETS), seed=0)
         for model_name in MODELS:
             for n in BUDGETS:
                 key = f"{strategy}/{model_name}/{n}"
-                out[key] = _trained_scores(base, y_all, np.array(order[:n], dtype=np.int64), model_name)
+                out[key] = _trained_scores(
+                    base, y_all, np.array(order[:n], dtype=np.int64), model_name, prior
+                )
                 print(f"[bench]   learning {home.name} {key}: {json.dumps(out[key])}", flush=True)
     return out
 
@@ -112,13 +120,17 @@ SEEDS = (0, 1, 2, 3, 4)
 
 
 def seeded(home: Path, truth: Path) -> dict[str, Any]:
+    from models.fellegi_sunter import FellegiSunter
+
     pairs, base, y_all = _pool(home, truth)
+    prior = FellegiSunter.fit(base.features)
     out: dict[str, Any] = {}
     for path, (strategy, model_name) in SEEDED_PATHS.items():
         for seed in SEEDS:
             order = _asking_order(pairs, base, y_all, strategy, max(SEEDED_BUDGETS), seed)
             for n in SEEDED_BUDGETS:
-                f1 = _trained_scores(base, y_all, np.array(order[:n], dtype=np.int64), model_name)["f1"]
+                rows = np.array(order[:n], dtype=np.int64)
+                f1 = _trained_scores(base, y_all, rows, model_name, prior)["f1"]
                 out.setdefault(f"{path}/{n}", []).append(0.0 if f1 is None else f1)
             print(f"[bench]   learning {home.name} {path} seed {seed}: done", flush=True)
     return out
