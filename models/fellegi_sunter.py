@@ -27,15 +27,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.comparisons import BEYOND_NAME, FIRST_NAMES_DIFFER_BELOW
+
 FORMAT_VERSION = 1
 MAX_ITERATIONS = 200
 TOLERANCE = 1e-7
 # Added to every level's count in the M step (a Dirichlet prior): a level no pair reaches gets a
 # small probability instead of a log of zero.
 PSEUDO_COUNT = 1.0
-FIRST_NAME_CLOSE = 0.85  # the line `features.comparisons.FIRST_NAMES_DIFFER_BELOW` draws
+# the lines the resolver's guards draw: first names this close are one person's (a typo), a street
+# this close is an address in common (`features.comparisons`)
+FIRST_NAME_CLOSE = FIRST_NAMES_DIFFER_BELOW
+STREET_CLOSE = dict(BEYOND_NAME)["street_token_set"]
 LAST_NAME_CLOSE = 0.85
-STREET_CLOSE = 0.8
 
 
 def _column(features: pd.DataFrame, name: str) -> np.ndarray:
