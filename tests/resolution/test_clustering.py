@@ -87,3 +87,34 @@ def test_equal_scores_are_taken_in_rank_order_whatever_the_node_numbers() -> Non
     # by node numbers alone the other guest would have joined in the other numbering
     plain, _ = cluster(ClusterInputs(4, renamed, cannot_link=[(1, 0)]))
     assert sorted(({swap[n] for n in g} for g in groups(plain)), key=min) != groups(first)
+
+
+def test_a_rules_merge_weighs_at_least_a_model_merge_at_the_threshold() -> None:
+    import pandas as pd
+
+    from pipelines.assign import cluster_inputs
+
+    # Two groups of one person ({0, 1} and {2, 3} by the model) that the rules tie across:
+    # the model put its doubt (0.05) on the rule's pairs, and the re-check must not read that doubt
+    # as the groups disagreeing.
+    effective = pd.DataFrame(
+        {
+            "a": [0, 2, 1, 0, 1],
+            "b": [1, 3, 2, 2, 3],
+            "decision": ["merge", "merge", "merge", "merge", "merge"],
+            "source": ["model", "model", "rule", "rule", "rule"],
+            "score": [0.9, 0.95, 0.05, 0.04, 0.06],
+        }
+    )
+    pks = np.arange(4)
+    inputs = cluster_inputs(effective, pks[:0], pks[:0], 4, pks, merge_threshold=0.4)
+    assert sorted(s for _, _, s in inputs.edges) == [0.4, 0.4, 0.4, 0.9, 0.95]
+    labels, report = cluster(inputs)
+    assert groups(labels) == [{0, 1, 2, 3}] and report.refused_recheck == 0
+    # the model's own doubt still counts: the same pairs as model reviews keep the groups apart
+    doubted = effective.assign(
+        decision=["merge", "merge", "merge", "review", "review"],
+        source=["model", "model", "rule", "model", "model"],
+    )
+    labels, report = cluster(cluster_inputs(doubted, pks[:0], pks[:0], 4, pks, merge_threshold=0.4))
+    assert groups(labels) == [{0, 1}, {2, 3}] and report.refused_recheck == 1
