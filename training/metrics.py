@@ -66,17 +66,26 @@ def merge_threshold(y: np.ndarray, p: np.ndarray, target_precision: float) -> fl
     return float(max(0.5, ps[ok[-1]]))
 
 
-def review_threshold(merge: float, y: np.ndarray, p: np.ndarray) -> float:
-    """Below the merge threshold, the band worth a person's look: from where at least one in five
-    out-of-fold scores is a real match, never below 0.1 or above the merge threshold."""
-    below = p < merge
-    if not below.any() or not (y[below] == 1).any():
-        return min(merge, 0.5)
-    order = np.argsort(-p[below], kind="stable")
-    ys, ps = y[below][order], p[below][order]
-    rate = np.cumsum(ys == 1) / np.arange(1, len(ys) + 1)
-    ok = np.flatnonzero(rate >= 0.2)
-    return float(min(merge, max(0.1, ps[ok[-1]]))) if len(ok) else min(merge, 0.5)
+REVIEW_MATCH_RATE = 0.2
+REVIEW_FLOOR = 0.1
+
+
+def review_threshold(merge: float, p: np.ndarray, rate: float = REVIEW_MATCH_RATE) -> float:
+    """Below the merge threshold, the band worth a person's look: down to where the calibrated
+    probabilities of the candidate pool's pairs (`p`) still expect one real match in five
+    (`rate`) over the band; never below 0.1 or above the merge threshold.
+
+    Read off the pool, as the merge threshold is, not off a few dozen labels: a labelling session
+    whose 50 labels held no match below the merge threshold had no band at all (every pair under
+    the threshold judged no match, none shown to a reviewer, and each counted 0 by the
+    clustering's re-check)."""
+    below = np.sort(p[p < merge])[::-1]
+    if not len(below):
+        return float(min(merge, REVIEW_FLOOR))
+    expected = np.cumsum(below) / np.arange(1, len(below) + 1)
+    ok = np.flatnonzero(expected >= rate)
+    lowest = float(below[ok[-1]]) if len(ok) else merge
+    return float(min(merge, max(REVIEW_FLOOR, lowest)))
 
 
 def pool_merge_threshold(p: np.ndarray, target_precision: float) -> float:

@@ -184,7 +184,7 @@ def train(
     allowed = model_may_merge(pool) if len(pool) else np.zeros(0, bool)
     merge, rule = choose_merge_threshold(y, oof, target_precision, pool_p, allowed)
     reported = target_precision if target_precision is not None else REPORTED_PRECISION_TARGET
-    review = review_threshold(merge, y, oof)
+    review = review_threshold(merge, pool_p)
     at_merge = pair_scores(y, oof, merge)
     from sklearn.metrics import average_precision_score, brier_score_loss
 

@@ -132,3 +132,18 @@ def test_the_pool_threshold_counts_only_merges_the_guards_let_stand() -> None:
     # a pool whose likely matches score 0.45-0.5: merging from 0.45 has the best expected F1
     q = np.concatenate([np.linspace(0.45, 0.5, 200), np.full(800, 0.01)])
     assert pool_f1_threshold(q, np.ones(1000, bool)) == 0.45
+
+
+def test_the_review_band_reaches_down_to_one_match_in_five_over_the_pool() -> None:
+    from training.metrics import review_threshold
+
+    # below a merge threshold of 0.6: 100 pairs at 0.5, 100 at 0.3, 200 at 0.05, 600 at 0.01
+    p = np.concatenate([np.full(100, 0.5), np.full(100, 0.3), np.full(200, 0.05), np.full(600, 0.01), [0.9]])
+    # the band of the 0.5s and 0.3s expects 0.4 matches a pair; with the 0.05s, 0.225; with all, 0.09
+    assert review_threshold(0.6, p) == 0.1  # down into the 0.05s, but never below 0.1
+    assert review_threshold(0.6, p, rate=0.45) == 0.3  # a third of the 0.3s keep it at 0.45
+    assert review_threshold(0.6, p, rate=0.5) == 0.5
+    # no band where the pairs below the threshold are not worth a look, never one above it
+    assert review_threshold(0.25, p) == 0.25
+    assert review_threshold(0.05, p) == 0.05
+    assert review_threshold(0.6, np.full(10, 0.9)) == 0.1  # nothing below: the floor
