@@ -261,9 +261,11 @@ class _Linear:
         intercept: float,
         low: np.ndarray | None = None,
         high: np.ndarray | None = None,
+        c: float | None = None,
     ) -> None:
         self.fill, self.mean, self.scale, self.coef, self.intercept = fill, mean, scale, coef, intercept
         self.low, self.high = low, high
+        self.c = c  # the inverse L2 strength it was fitted with (None: not recorded)
 
     def _filled(self, x: np.ndarray) -> np.ndarray:
         filled = np.where(np.isnan(x), self.fill, x).astype(np.float64, copy=False)
@@ -301,6 +303,7 @@ class _Linear:
                 if self.low is not None and self.high is not None
                 else {}
             ),
+            **({"c": self.c} if self.c is not None else {}),
         }
 
     @classmethod
@@ -313,6 +316,7 @@ class _Linear:
             data["intercept"],
             np.array(data["low"]) if "low" in data else None,
             np.array(data["high"]) if "high" in data else None,
+            data.get("c"),
         )
 
 
@@ -351,6 +355,35 @@ def _fit_logistic(
     return np.asarray(result.x[:d]), float(result.x[d])
 
 
+# How far the labels may pull the weights from the pool's prior: scikit-learn's C (the inverse of
+# the L2 strength) tried at each of these.
+PRIOR_PULLS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def prior_pull(z: np.ndarray, y: np.ndarray, signs: list[int], offset: np.ndarray) -> float:
+    """The C of `PRIOR_PULLS` whose fits, starting from the prior's log-odds (`offset`), predict
+    held-out labels best (cross-validated log-loss, folds as `Matcher.fit` makes them; the
+    strongest pull towards the prior wins a tie): how much a few dozen labels are allowed to
+    correct the pool's opinion is itself read off the labels. 1.0 with fewer than two labels of
+    a class."""
+    from scipy.special import expit
+    from sklearn.model_selection import StratifiedKFold
+
+    if int(min((y == 1).sum(), (y == 0).sum())) < 2:
+        return 1.0
+    folds = list(StratifiedKFold(_folds(y), shuffle=True, random_state=0).split(z, y))
+    best, best_loss = 1.0, np.inf
+    for c in PRIOR_PULLS:
+        loss = 0.0
+        for train, test in folds:
+            w, b = _fit_logistic(z[train], y[train], c, signs, offset[train])
+            p = np.clip(expit(offset[test] + z[test] @ w + b), 1e-9, 1 - 1e-9)
+            loss -= float(np.sum(np.where(y[test] == 1, np.log(p), np.log1p(-p))))
+        if loss < best_loss - 1e-9:
+            best, best_loss = c, loss
+    return best
+
+
 def neutral_fill(x: np.ndarray) -> np.ndarray:
     """Per column, the mean of its present values (0 where a column has none)."""
     present = ~np.isnan(x)
@@ -381,7 +414,10 @@ class LogisticMatcher(Matcher):
 
     name = "logistic"
 
-    def __init__(self, c: float = 1.0, signed: bool = True, prior: FellegiSunter | None = None) -> None:
+    def __init__(
+        self, c: float | None = None, signed: bool = True, prior: FellegiSunter | None = None
+    ) -> None:
+        # None: chosen by cross-validation with a prior (`prior_pull`), 1.0 without one
         self.c = c
         self.signed = signed
         self.prior = prior
@@ -395,12 +431,14 @@ class LogisticMatcher(Matcher):
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
         scale[scale == 0] = 1.0
         signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]
-        coef, intercept = _fit_logistic((filled - mean) / scale, y, self.c, signs, offset)
+        z = (filled - mean) / scale
+        c = self.c if self.c is not None else 1.0 if self.prior is None else prior_pull(z, y, signs, offset)
+        coef, intercept = _fit_logistic(z, y, c, signs, offset)
         # No extrapolation past what the labels showed: a column nearly constant in training (one
         # labelled pair with a city, say) has a tiny scale, and a value far from it would count
         # hundreds of standard deviations (one 50-label model gave a shared city +14 log-odds and
         # merged namesakes with different birth dates at 0.99).
-        return _Linear(fill, mean, scale, coef, intercept, filled.min(axis=0), filled.max(axis=0))
+        return _Linear(fill, mean, scale, coef, intercept, filled.min(axis=0), filled.max(axis=0), c)
 
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray:
         x, offset = self._split(x)

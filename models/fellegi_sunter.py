@@ -12,8 +12,8 @@ do. `models.classifiers.LogisticMatcher` starts from this model's log-odds and l
 labels only how to correct them, so what the labels never showed keeps the pool's weight.
 
 The comparisons are coarse levels read from UPT's comparison vectors (`comparison_levels`):
-the first and last names, the birth date, email, phone, address, loyalty id, document, the
-booking context and gender. Level 0 means the pair cannot be compared on that field and adds
+the first and last names, the birth date, email, whether an email names a mention that has no
+other name, phone, address, loyalty id, document, the booking context and gender. Level 0 means the pair cannot be compared on that field and adds
 nothing (missing is neither agreement nor disagreement). Names are not adjusted for their
 frequency (Splink's term-frequency adjustment), and the comparisons are taken as independent,
 which a family is not (one surname, one home, one booking contact): the labels correct that.
@@ -77,6 +77,11 @@ def comparison_levels(features: pd.DataFrame) -> dict[str, np.ndarray]:
     level = np.where(_column(features, "email_missing") == 0, 1, 0)
     level[_column(features, "email_exact") == 1] = 2
     out["email"] = level
+
+    # a mention with nothing but an email against one with a name: whether the email's local
+    # part names them (a web session's only tie to a guest)
+    named = _column(features, "email_names_first")
+    out["email_name"] = np.where(named == 1, 2, np.where(named == 0, 1, 0))
 
     level = np.where(_column(features, "phone_missing") == 0, 1, 0)
     level[_column(features, "phone_suffix_eq") == 1] = 2

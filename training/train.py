@@ -247,6 +247,10 @@ def train(
                 "threshold_rule": rule,
             }
         )
+        # how far the labels were let pull the weights from the pool's prior (`prior_pull`)
+        chosen_c = getattr(getattr(model, "fitted_", None), "c", None)
+        if chosen_c is not None:
+            mlflow.log_param("logistic_c", chosen_c)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_metrics({"threshold_merge": merge, "threshold_review": review})
         for path in _plots(folder, y, oof, model.importance(), merge):

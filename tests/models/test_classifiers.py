@@ -243,3 +243,23 @@ def test_a_column_the_labels_barely_saw_cannot_outweigh_the_rest() -> None:
     fitted = model.fitted_
     assert fitted.coef[j] > 0
     assert fitted.coef[j] * (1.0 - fitted.mean[j]) / fitted.scale[j] > 10 * seen
+
+
+def test_the_labels_pull_from_the_prior_as_far_as_held_out_labels_ask() -> None:
+    from scipy.special import expit
+
+    from models.classifiers import PRIOR_PULLS, prior_pull
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(60, 3))
+    # labels drawn from the prior's own probabilities, features that are noise: keep to the prior
+    prior = rng.normal(0, 2, 60)
+    drawn = (rng.random(60) < expit(prior)).astype(int)
+    assert prior_pull(noise, drawn, [0, 0, 0], prior) <= 0.1
+    # a prior that knows nothing and a feature that decides: let the labels speak
+    y = np.array([1, 0] * 30)
+    telling = noise.copy()
+    telling[:, 0] = (2 * y - 1) + rng.normal(0, 0.5, 60)
+    assert prior_pull(telling, y, [0, 0, 0], np.zeros(60)) == PRIOR_PULLS[-1]
+    # a single label of a class cannot be cross-validated
+    assert prior_pull(noise[:31], np.r_[1, np.zeros(30, int)], [0, 0, 0], np.zeros(31)) == 1.0
