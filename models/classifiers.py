@@ -409,7 +409,9 @@ class LogisticMatcher(Matcher):
     the pool's opinion instead of towards "no idea". On eight generated travel sets with 50
     labels and five labelling seeds each, pairwise F1 0.902 -> 0.919 with the prior in training
     alone (worst seed 0.726 -> 0.793), 0.927 (worst 0.884) when the labeller asks its questions of
-    the same model (BENCHMARKS.md).
+    the same model (BENCHMARKS.md). How far the labels may pull from the prior (C) is chosen by
+    cross-validated log-loss over them (`prior_pull`), and the missingness indicators are left
+    to the prior (a field written on one side only is neutral).
     """
 
     name = "logistic"
@@ -423,11 +425,20 @@ class LogisticMatcher(Matcher):
         self.prior = prior
 
     def _fit_raw(self, x: np.ndarray, y: np.ndarray) -> Any:
-        from features.comparisons import feature_sign
+        from features.comparisons import MISSINGNESS, feature_sign
 
         x, offset = self._split(x)
         fill = neutral_fill(x)
         filled = np.where(np.isnan(x), fill, x)
+        if self.prior is not None:
+            # With the pool's prior a field written on one side only is what the prior says it
+            # is, neither for nor against a match, and the labels do not correct that: 50 pairs
+            # chosen for being hard are no sample of what absence says. One labelling seed's
+            # labels held nameless strangers, and its model put -2.2 log-odds on every pair with
+            # a nameless side, an email naming the other mention or not (one travel set's
+            # pairwise F1 0.887 on that seed, 0.93 on the other four). A column held constant
+            # gets no weight.
+            filled[:, [j for j, name in enumerate(self.columns_) if name in MISSINGNESS]] = 0.0
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
         scale[scale == 0] = 1.0
         signs = [feature_sign(c) if self.signed else 0 for c in self.columns_]

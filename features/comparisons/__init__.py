@@ -78,6 +78,12 @@ LOWERS_MATCH = frozenset(
     }
 )
 
+# Whether a field is written on one side only: what a Fellegi-Sunter model reads as "cannot be
+# compared" (its level 0, neither for nor against a match).
+MISSINGNESS = frozenset(
+    {"first_missing", "last_missing", "dob_missing", "email_missing", "phone_missing", "address_missing"}
+)
+
 
 # What a pair can agree on besides the name, as (feature, at least): a contact, a birth date or a
 # near-typo of it, an identifier, an address, a booking. A name is no identity: the resolver wants

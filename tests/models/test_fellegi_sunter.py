@@ -112,6 +112,22 @@ def test_labels_correct_the_pool_prior_and_the_model_keeps_what_they_never_showe
     assert np.allclose(explained.sum(axis=1), logit(raw))
 
 
+def test_with_the_prior_a_field_written_on_one_side_only_stays_neutral() -> None:
+    from models.classifiers import LogisticMatcher
+
+    features, y = _pool(3_000, 7_000, seed=7)
+    mixture = FellegiSunter.fit(features)
+    # 40 labels whose non-matches all lack an email on one side and whose matches all have both:
+    # alone they teach that a missing email is evidence against a match
+    one_sided = features["email_missing"].to_numpy() == 1
+    rows = np.r_[np.flatnonzero(~one_sided & (y == 1))[:20], np.flatnonzero(one_sided & (y == 0))[:20]]
+    plain = LogisticMatcher().fit(features.iloc[rows], y[rows])
+    prior = LogisticMatcher(prior=mixture).fit(features.iloc[rows], y[rows])
+    weight = {m: dict(zip(m.columns_, m.fitted_.coef, strict=True))["email_missing"] for m in (plain, prior)}
+    assert weight[plain] < 0 and weight[prior] == 0.0
+    assert (prior.explain(features.head(20))["email_missing"] == 0).all()
+
+
 def test_trees_learn_the_correction_of_the_prior_too() -> None:
     from models.classifiers import PRIOR_COLUMN, LightGBMMatcher, load_model, make_model
 
