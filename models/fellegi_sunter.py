@@ -13,8 +13,9 @@ labels only how to correct them, so what the labels never showed keeps the pool'
 
 The comparisons are coarse levels read from UPT's comparison vectors (`comparison_levels`):
 the first and last names, the birth date, email, whether an email names a mention that has no
-other name, phone, address, loyalty id, document, the booking context and gender. Level 0 means the pair cannot be compared on that field and adds
-nothing (missing is neither agreement nor disagreement). Names are not adjusted for their
+other name, phone, address, loyalty id, document, the booking context and gender. Level 0 means
+the pair cannot be compared on that field and adds nothing (missing is neither agreement nor
+disagreement). Names are not adjusted for their
 frequency (Splink's term-frequency adjustment), and the comparisons are taken as independent,
 which a family is not (one surname, one home, one booking contact): the labels correct that.
 """

@@ -193,7 +193,7 @@ def cluster_inputs(
     # is the model's probability, which a model that learned from its 50 labels to doubt name
     # and home evidence put at 0.05 on pairs the rules merged, and the re-check, which weighs
     # two groups by the scores across them, then kept a household's trips apart from the guest
-    # they were booked for (a travel set's recall 0.80 on one labelling seed, 0.90 on the others).
+    # they were booked for (a travel set's recall 0.79 on one labelling seed, 0.90 on the others).
     score = effective["score"].to_numpy(np.float64)
     score = np.where(merge & (source == "rule"), np.fmax(score, min(merge_threshold, 1.0)), score)
     manual = source == "manual"
