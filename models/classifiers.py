@@ -37,6 +37,18 @@ def _folds(labels: np.ndarray) -> int:
     return max(2, min(5, int(min((labels == 1).sum(), (labels == 0).sum()))))
 
 
+def label_folds(labels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) rows of the cross-validation over labels: stratified, shuffled with a
+    fixed seed, up to five folds. A class with a single label cannot be in every fold; the
+    callers handle a fold without both classes."""
+    from sklearn.model_selection import StratifiedKFold
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        split = StratifiedKFold(_folds(labels), shuffle=True, random_state=0)
+        return list(split.split(np.zeros((len(labels), 1)), labels))
+
+
 class Calibrator:
     """Raw score -> probability: Platt (a, b on the logit) or isotonic (interpolated steps)."""
 
@@ -116,8 +128,6 @@ class Matcher(ABC):
     def _raw(self, fitted: Any, x: np.ndarray) -> np.ndarray: ...
 
     def fit(self, features: pd.DataFrame, labels: np.ndarray) -> Matcher:
-        from sklearn.model_selection import StratifiedKFold
-
         y = np.asarray(labels, dtype=np.int64)
         if len(np.unique(y)) < 2:
             raise NotReady("training needs labelled matches and non-matches: label more pairs (`upt label`)")
@@ -125,11 +135,7 @@ class Matcher(ABC):
         x = self._design(features)
         self.fitted_ = self._fit_raw(x, y)
         oof = np.zeros(len(y))
-        with warnings.catch_warnings():
-            # a class with a single label cannot be in every fold: such folds are handled below
-            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-            folds = list(StratifiedKFold(_folds(y), shuffle=True, random_state=0).split(x, y))
-        for train, test in folds:
+        for train, test in label_folds(y):
             if len(np.unique(y[train])) < 2:
                 oof[test] = y[train].mean()
                 continue
@@ -362,16 +368,15 @@ PRIOR_PULLS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 def prior_pull(z: np.ndarray, y: np.ndarray, signs: list[int], offset: np.ndarray) -> float:
     """The C of `PRIOR_PULLS` whose fits, starting from the prior's log-odds (`offset`), predict
-    held-out labels best (cross-validated log-loss, folds as `Matcher.fit` makes them; the
+    held-out labels best (cross-validated log-loss over `label_folds`, as `Matcher.fit`'s; the
     strongest pull towards the prior wins a tie): how much a few dozen labels are allowed to
     correct the pool's opinion is itself read off the labels. 1.0 with fewer than two labels of
     a class."""
     from scipy.special import expit
-    from sklearn.model_selection import StratifiedKFold
 
     if int(min((y == 1).sum(), (y == 0).sum())) < 2:
         return 1.0
-    folds = list(StratifiedKFold(_folds(y), shuffle=True, random_state=0).split(z, y))
+    folds = label_folds(y)
     best, best_loss = 1.0, np.inf
     for c in PRIOR_PULLS:
         loss = 0.0

@@ -79,13 +79,21 @@ def review_threshold(merge: float, p: np.ndarray, rate: float = REVIEW_MATCH_RAT
     whose 50 labels held no match below the merge threshold had no band at all (every pair under
     the threshold judged no match, none shown to a reviewer, and each counted 0 by the
     clustering's re-check)."""
-    below = np.sort(p[p < merge])[::-1]
+    below = p[p < merge]
     if not len(below):
         return float(min(merge, REVIEW_FLOOR))
-    expected = np.cumsum(below) / np.arange(1, len(below) + 1)
+    lowest = lowest_expecting(below, rate)
+    return float(min(merge, max(REVIEW_FLOOR, merge if lowest is None else lowest)))
+
+
+def lowest_expecting(p: np.ndarray, rate: float) -> float | None:
+    """The lowest of the calibrated probabilities `p` such that the pairs at or above it expect
+    `rate` matches a pair on average (their mean probability); None where even the highest does
+    not."""
+    ps = np.sort(p)[::-1]
+    expected = np.cumsum(ps) / np.arange(1, len(ps) + 1)
     ok = np.flatnonzero(expected >= rate)
-    lowest = float(below[ok[-1]]) if len(ok) else merge
-    return float(min(merge, max(REVIEW_FLOOR, lowest)))
+    return float(ps[ok[-1]]) if len(ok) else None
 
 
 def pool_merge_threshold(p: np.ndarray, target_precision: float) -> float:
@@ -96,12 +104,8 @@ def pool_merge_threshold(p: np.ndarray, target_precision: float) -> float:
     """
     if len(p) == 0:
         return 0.99
-    ps = np.sort(p)[::-1]
-    expected = np.cumsum(ps) / np.arange(1, len(ps) + 1)
-    ok = np.flatnonzero(expected >= target_precision)
-    if len(ok) == 0:
-        return float(max(0.5, ps[0]))
-    return float(max(0.5, ps[ok[-1]]))
+    lowest = lowest_expecting(p, target_precision)
+    return float(max(0.5, float(p.max()) if lowest is None else lowest))
 
 
 def f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
