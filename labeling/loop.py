@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labeling.strategies import Pool, Strategy, seed_round
-from models.classifiers import auto_model_name, make_model
 
 BACK = "back"
 Ask = Callable[[int], str | None]  # pool row -> "match" | "non_match" | "unsure" | "back" | None (quit)
@@ -56,10 +55,10 @@ def _forget(pool: Pool, report: LoopReport, previous: tuple[int, str]) -> None:
 def estimate(pool: Pool) -> dict[str, float]:
     """The expected precision and recall at p >= 0.5 over the whole pool of the model `upt train`
     would fit on these labels (`auto`), by its own calibrated probabilities."""
-    x, y = pool.training_set()
+    _, y = pool.training_set()
     if len(np.unique(y)) < 2:
         return {}
-    p = make_model(auto_model_name(y), pool.prior).fit(x, y).predict_proba(pool.features)
+    p = pool.trained().predict_proba(pool.features)
     chosen = p >= 0.5
     return {
         "labels": float(len(y)),

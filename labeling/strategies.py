@@ -10,7 +10,7 @@ are near-duplicates of ones already chosen in the round (diversity).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
@@ -59,6 +59,7 @@ class Pool:
     # one pseudo-random number per row from the pair's content (`PairFeatures.draws`): random
     # picks take the smallest after salting, so they do not depend on row order or row count
     draws: np.ndarray | None = None
+    _trained: tuple[tuple[tuple[int, int], ...], Matcher] | None = field(default=None, init=False, repr=False)
 
     def pick(self, rows: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
         """`n` of `rows` at random: the smallest draws salted by `rng` (the labelling seed)."""
@@ -80,6 +81,17 @@ class Pool:
     def training_set(self) -> tuple[pd.DataFrame, np.ndarray]:
         rows = np.fromiter(self.labelled, dtype=np.int64)
         return self.features.iloc[rows], np.fromiter(self.labelled.values(), dtype=np.int64)
+
+    def trained(self) -> Matcher:
+        """The model `upt train` would fit on the labels so far (`auto`, with the pool's prior),
+        fitted once per state of the labels: the estimate after a round and the next round's
+        choice of questions ask for the same fit (half the labeller's fitting time). The key is
+        the labels in the order given, as the fit's folds depend on it."""
+        key = tuple(self.labelled.items())
+        if self._trained is None or self._trained[0] != key:
+            x, y = self.training_set()
+            self._trained = (key, make_model(auto_model_name(y), self.prior).fit(x, y))
+        return self._trained[1]
 
 
 # A kind of pair that lacks a field on one side (a web session has no name) and is this common in
@@ -214,7 +226,7 @@ class UncertaintySampling:
         if fallback is not None:
             return fallback
         x, y = pool.training_set()
-        model = self.model_for(pool, y).fit(x, y)
+        model = pool.trained() if self.model_factory is None else self.model_for(pool, y).fit(x, y)
         free = pool.unlabelled(asked)
         p = model.predict_proba(pool.features.iloc[free])
         return _balanced(pool, free, _diverse(pool, free[np.argsort(np.abs(p - 0.5), kind="stable")], n), n)
