@@ -58,7 +58,7 @@ def estimate(pool: Pool) -> dict[str, float]:
     _, y = pool.training_set()
     if len(np.unique(y)) < 2:
         return {}
-    p = pool.trained().predict_proba(pool.features)
+    p = pool.trained()[1]
     chosen = p >= 0.5
     return {
         "labels": float(len(y)),

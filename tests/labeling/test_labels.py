@@ -157,16 +157,19 @@ def test_uncertainty_sampling_asks_for_the_model_training_will_fit() -> None:
 def test_the_pool_fits_once_per_state_of_the_labels_and_again_when_they_change() -> None:
     p, y = pool(n=400, seed=3)
     p.labelled = {int(r): int(y[r]) for r in range(30)}
-    first = p.trained()
-    assert p.trained() is first  # the estimate after a round and the next round share the fit
+    first, scores = p.trained()
+    assert p.trained()[0] is first  # the estimate after a round and the next round share the fit
     x, labels = p.training_set()
     fresh = LogisticMatcher(prior=p.prior).fit(x, labels)
-    np.testing.assert_array_equal(first.predict_proba(p.features), fresh.predict_proba(p.features))
+    np.testing.assert_array_equal(scores, fresh.predict_proba(p.features))
+    # the scores of some rows alone are those rows' scores of the whole pool
+    rows = np.array([5, 17, 399, 200])
+    np.testing.assert_array_equal(first.predict_proba(p.features.iloc[rows]), scores[rows])
     p.labelled[30] = int(y[30])
-    second = p.trained()
+    second = p.trained()[0]
     assert second is not first and len(second.oof_proba_) == 31
     p.labelled = dict(reversed(list(p.labelled.items())))  # the folds follow the order given
-    assert p.trained() is not second
+    assert p.trained()[0] is not second
 
 
 def test_scarce_matches_are_topped_up_by_seed_score_not_by_a_one_match_model() -> None:
