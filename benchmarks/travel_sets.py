@@ -12,7 +12,8 @@ line per run and a Markdown table: pairwise and B-cubed F1, mean and worst seed,
 all sets. `make bench` runs it without `--base` (`run`).
 
 Beside UPT, on every set, the anchor tools run on the same store's normalized mention table
-(`benchmarks.anchors`, each in its own process): Splink (unsupervised, once per set) and
+(`benchmarks.anchors`, each in its own process): Splink (unsupervised, once per set, in two
+configurations: its documented recipe and the fuller one of its FEBRL demos) and
 recordlinkage (logistic regression on the 50 labels UPT's seed-0 run chose; ECM unsupervised).
 dedupe is not run (its memory: `quality.DEDUPE_MAX_MENTIONS`).
 """
@@ -34,7 +35,7 @@ from benchmarks.compare_commits import upt_in
 from benchmarks.quality import RECORDLINKAGE_MAX_MENTIONS
 
 # dedupe is left out: 10.6 GB on 5,000 records (see quality.DEDUPE_MAX_MENTIONS)
-TRAVEL_ANCHORS = ("splink", "recordlinkage-logistic", "recordlinkage-ecm")
+TRAVEL_ANCHORS = ("splink", "splink-full", "recordlinkage-logistic", "recordlinkage-ecm")
 
 # (name, generator settings besides the number of people and the seed): one knob moved at a time
 # from the generator's defaults (household share 0.3, typo rate 0.08, nickname rate 0.15,
