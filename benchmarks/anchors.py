@@ -56,12 +56,34 @@ def _clusters(keys: list[str], pairs: list[tuple[str, str]]) -> dict[str, str]:
     return {k: find(k) for k in keys}
 
 
+def _splink_linker(df: pd.DataFrame, comparisons: list[Any], rules: list[Any]) -> Any:
+    """A Splink linker (DuckDB, deduplication) over the flat mention table."""
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    settings = SettingsCreator(
+        link_type="dedupe_only", comparisons=comparisons, blocking_rules_to_generate_predictions=rules
+    )
+    return Linker(DuckDBAPI().register(df), settings)
+
+
+def _splink_clusters(linker: Any, predict_at: float, cluster_at: float, assignment: Path) -> dict[str, Any]:
+    """Pairs predicted at `predict_at`, connected at `cluster_at`, written as an assignment."""
+    predictions = linker.inference.predict(threshold_match_probability=predict_at)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, cluster_at
+    ).as_pandas_dataframe()
+    clusters[["unique_id", "cluster_id"]].rename(
+        columns={"unique_id": "mention_key", "cluster_id": "profile_id"}
+    ).to_csv(assignment, index=False)
+    return {"pairs_predicted": len(predictions.as_pandas_dataframe())}
+
+
 def run_splink(records: Path, assignment: Path) -> dict[str, Any]:
     """Splink on the flat mention table, its documented recipe: names, birth date, email,
     phone, address and document compared; u by 2 million random pairs, m by EM on names and on
     birth date; predictions at 0.5, clusters at 0.9."""
     import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import block_on
 
     df = pd.read_parquet(records)
     used = [c for c in FLAT_COLUMNS if df[c].notna().mean() > 0.01]
@@ -80,27 +102,14 @@ def run_splink(records: Path, assignment: Path) -> dict[str, Any]:
     rules = [block_on("first_name", "last_name"), block_on("last_name", "dob"), block_on("first_name", "dob")]
     rules += [block_on(c) for c in ("email", "phone", "document") if c in used]
     rules += [block_on("postal_code", "first_name")] if "postal_code" in used else []
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[comparisons[c] for c in used],
-        blocking_rules_to_generate_predictions=rules,
-    )
-    db = DuckDBAPI()
-    linker = Linker(db.register(df), settings)
+    linker = _splink_linker(df, [comparisons[c] for c in used], rules)
     deterministic = [block_on("first_name", "last_name", "dob")]
     deterministic += [block_on("email")] if "email" in used else []
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("first_name", "last_name"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
-    predictions = linker.inference.predict(threshold_match_probability=0.5)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, 0.9
-    ).as_pandas_dataframe()
-    clusters[["unique_id", "cluster_id"]].rename(
-        columns={"unique_id": "mention_key", "cluster_id": "profile_id"}
-    ).to_csv(assignment, index=False)
-    return {"pairs_predicted": len(predictions.as_pandas_dataframe())}
+    return _splink_clusters(linker, 0.5, 0.9, assignment)
 
 
 # Splink's own recipe, as its FEBRL3/FEBRL4 demos and documentation configure it (and as issue 21
@@ -115,7 +124,7 @@ def run_splink_full(records: Path, assignment: Path) -> dict[str, Any]:
     term-frequency adjustments; the prior from deterministic rules, u from 10 million random
     pairs, m by EM blocked on birth date and on email; connected components at 0.5."""
     import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import block_on
 
     df = pd.read_parquet(records)
     if "loyalty" not in df:  # a table written before the column existed
@@ -139,13 +148,7 @@ def run_splink_full(records: Path, assignment: Path) -> dict[str, Any]:
     rules += [block_on("dob")] if "dob" in used else []
     rules += [block_on(c) for c in ("email", "phone", "loyalty", "document") if c in used]
     rules += [block_on("last_name", "postal_code")] if "postal_code" in used else []
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[comparisons[c] for c in used],
-        blocking_rules_to_generate_predictions=rules,
-    )
-    db = DuckDBAPI()
-    linker = Linker(db.register(df), settings)
+    linker = _splink_linker(df, [comparisons[c] for c in used], rules)
     deterministic = [block_on("first_name", "last_name", "dob")]
     deterministic += [block_on(c) for c in ("email", "loyalty", "document") if c in used]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
@@ -153,14 +156,7 @@ def run_splink_full(records: Path, assignment: Path) -> dict[str, Any]:
     for rule in ("dob", "email"):
         if rule in used:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(rule))
-    predictions = linker.inference.predict(threshold_match_probability=SPLINK_CLUSTER_AT)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, SPLINK_CLUSTER_AT
-    ).as_pandas_dataframe()
-    clusters[["unique_id", "cluster_id"]].rename(
-        columns={"unique_id": "mention_key", "cluster_id": "profile_id"}
-    ).to_csv(assignment, index=False)
-    return {"pairs_predicted": len(predictions.as_pandas_dataframe())}
+    return _splink_clusters(linker, SPLINK_CLUSTER_AT, SPLINK_CLUSTER_AT, assignment)
 
 
 def _recordlinkage_features(df: pd.DataFrame) -> tuple[pd.MultiIndex, pd.DataFrame]:
