@@ -132,7 +132,7 @@ class Matcher(ABC):
         if len(np.unique(y)) < 2:
             raise NotReady("training needs labelled matches and non-matches: label more pairs (`upt label`)")
         self.columns_ = [c for c in features.columns if c not in ("mention_a", "mention_b")]
-        x = self._design(features)
+        x = self.design(features)
         self.fitted_ = self._fit_raw(x, y)
         oof = np.zeros(len(y))
         for train, test in label_folds(y):
@@ -146,10 +146,20 @@ class Matcher(ABC):
         return self
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        x = self._design(features)
+        return self.predict_design(self.design(features))
+
+    def predict_design(self, x: np.ndarray) -> np.ndarray:
+        """`predict_proba` of a design matrix (`design`, which depends on `design_key` only) made
+        once for many fits that read the same columns with the same prior: the labeller scores one
+        pool after each round's fit."""
         return np.asarray(self.calibrator_(self._raw(self.fitted_, x)), dtype=np.float64)
 
-    def _design(self, features: pd.DataFrame) -> np.ndarray:
+    def design_key(self) -> tuple[Any, ...]:
+        """What the design matrix of a frame depends on: the columns in training order and the
+        prior (by identity)."""
+        return (tuple(self.columns_), id(self.prior))
+
+    def design(self, features: pd.DataFrame) -> np.ndarray:
         """The matrix the classifier reads: the comparison vectors in training order, and the
         prior's log-odds as a last column when there is a prior."""
         x = feature_matrix(features, self.columns_)

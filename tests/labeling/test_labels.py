@@ -166,8 +166,11 @@ def test_the_pool_fits_once_per_state_of_the_labels_and_again_when_they_change()
     rows = np.array([5, 17, 399, 200])
     np.testing.assert_array_equal(first.predict_proba(p.features.iloc[rows]), scores[rows])
     p.labelled[30] = int(y[30])
+    design = p._design
     second = p.trained()[0]
     assert second is not first and len(second.oof_proba_) == 31
+    assert p._design is design  # the pool's design matrix is built once for every fit
+    np.testing.assert_array_equal(p.trained()[1], second.predict_proba(p.features))
     p.labelled = dict(reversed(list(p.labelled.items())))  # the folds follow the order given
     assert p.trained()[0] is not second
 

@@ -108,7 +108,7 @@ def test_labels_correct_the_pool_prior_and_the_model_keeps_what_they_never_showe
     assert np.allclose(explained[PRIOR_COLUMN], mixture.log_odds(features.head(5)))
     from scipy.special import logit
 
-    raw = prior._raw(prior.fitted_, prior._design(features.head(5)))
+    raw = prior._raw(prior.fitted_, prior.design(features.head(5)))
     assert np.allclose(explained.sum(axis=1), logit(raw))
 
 
@@ -142,5 +142,5 @@ def test_trees_learn_the_correction_of_the_prior_too() -> None:
     head = features.head(5)
     explained = trees.explain(head)
     assert np.allclose(explained[PRIOR_COLUMN], mixture.log_odds(head))
-    raw = trees._raw(trees.fitted_, trees._design(head))
+    raw = trees._raw(trees.fitted_, trees.design(head))
     assert np.allclose(explained.sum(axis=1), np.log(raw / (1 - raw)), atol=1e-6)
