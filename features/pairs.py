@@ -103,12 +103,19 @@ def load_candidate_table(conn: Connection, domain: str) -> CandidateTable:
     return CandidateTable(ids[:, 0], ids[:, 1], ids[:, 2], cosine)
 
 
-def load_candidate_features(conn: Connection, domain: str, frame: pd.DataFrame | None = None) -> PairFeatures:
+def mention_arrays(conn: Connection, domain: str, frame: pd.DataFrame) -> MentionArrays:
+    """The comparison arrays of a domain's mentions (`frame`, the whole domain) and their travel."""
+    return MentionArrays.build(frame, load_interactions(conn, domain))
+
+
+def load_candidate_features(
+    conn: Connection, domain: str, frame: pd.DataFrame | None = None, arrays: MentionArrays | None = None
+) -> PairFeatures:
     """Every stored candidate pair of a domain with its comparison vector (`frame`: the domain's
-    mentions when the caller has loaded them already)."""
+    mentions, `arrays`: their `mention_arrays`, when the caller has them already)."""
     frame = load_mentions(conn, domain) if frame is None else frame
     table = load_candidate_table(conn, domain)
-    arrays = MentionArrays.build(frame, load_interactions(conn, domain))
+    arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
     features = compare(arrays, table.a, table.b, table.cosine)
     return PairFeatures(frame, features, table.blockers)
 
@@ -120,10 +127,12 @@ def features_for_pairs(
     a: np.ndarray,
     b: np.ndarray,
     frame: pd.DataFrame | None = None,
+    arrays: MentionArrays | None = None,
 ) -> pd.DataFrame:
-    """Comparison vectors for any pairs of stored mentions (labelled pairs need not be candidates)."""
+    """Comparison vectors for any pairs of stored mentions (labelled pairs need not be candidates;
+    `frame` and `arrays` as in `load_candidate_features`)."""
     frame = load_mentions(conn, domain) if frame is None else frame
     pks, vectors = load_vectors(conn, domain, encoder)
     cosine = pair_cosines(pks, vectors, a, b)
-    arrays = MentionArrays.build(frame, load_interactions(conn, domain))
+    arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
     return compare(arrays, a, b, cosine)
