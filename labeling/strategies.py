@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,7 @@ class Pool:
     _trained: tuple[tuple[tuple[int, int], ...], Matcher, np.ndarray] | None = field(
         default=None, init=False, repr=False
     )
-    _design: tuple[tuple[Any, ...], np.ndarray] | None = field(default=None, init=False, repr=False)
+    _design: tuple[tuple[str, ...], np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def pick(self, rows: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
         """`n` of `rows` at random: the smallest draws salted by `rng` (the labelling seed)."""
@@ -96,9 +96,9 @@ class Pool:
         if self._trained is None or self._trained[0] != key:
             x, y = self.training_set()
             model = make_model(auto_model_name(y), self.prior).fit(x, y)
-            if self._design is None or self._design[0] != model.design_key():
-                # the pool's comparison vectors and the prior's log-odds, the same every round
-                self._design = (model.design_key(), model.design(self.features))
+            if self._design is None or self._design[0] != tuple(model.columns_):
+                # the pool's comparison vectors and its prior's log-odds, the same every round
+                self._design = (tuple(model.columns_), model.design(self.features))
             self._trained = (key, model, model.predict_design(self._design[1]))
         return self._trained[1], self._trained[2]
 

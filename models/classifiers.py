@@ -149,15 +149,9 @@ class Matcher(ABC):
         return self.predict_design(self.design(features))
 
     def predict_design(self, x: np.ndarray) -> np.ndarray:
-        """`predict_proba` of a design matrix (`design`, which depends on `design_key` only) made
-        once for many fits that read the same columns with the same prior: the labeller scores one
-        pool after each round's fit."""
+        """`predict_proba` of a design matrix (`design`), which depends only on the columns and
+        the prior: the labeller builds its pool's once and scores it after each round's fit."""
         return np.asarray(self.calibrator_(self._raw(self.fitted_, x)), dtype=np.float64)
-
-    def design_key(self) -> tuple[Any, ...]:
-        """What the design matrix of a frame depends on: the columns in training order and the
-        prior (by identity)."""
-        return (tuple(self.columns_), id(self.prior))
 
     def design(self, features: pd.DataFrame) -> np.ndarray:
         """The matrix the classifier reads: the comparison vectors in training order, and the
