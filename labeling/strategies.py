@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.blocking import Blocker
+from features.comparisons import MISSINGNESS
 from features.pairs import mix64
 from models.base import feature_matrix
 from models.classifiers import LightGBMMatcher, Matcher, auto_model_name, make_model
@@ -115,7 +116,7 @@ def _kinds_likeliest(pool: Pool, free: np.ndarray, scores: np.ndarray, rng: np.r
     learned that a missing name means no match: on a 20,000-mention travel set it scored every
     session's true pairs below 0.1 (pairwise F1 0.789 where the other four seeds gave 0.87-0.89)."""
     picks: list[int] = []
-    for column in sorted(c for c in pool.features.columns if c.endswith("_missing")):
+    for column in sorted(c for c in pool.features.columns if c in MISSINGNESS):
         flagged = pool.features[column].to_numpy()[free] == 1
         if not KIND_SHARE[0] <= flagged.mean() <= KIND_SHARE[1]:
             continue
