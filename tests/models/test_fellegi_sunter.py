@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from models.fellegi_sunter import FellegiSunter, comparison_levels
+from models.fellegi_sunter import FellegiSunter, comparison_levels, distinct_patterns
 
 
 def _pool(matches: int, non_matches: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -82,6 +85,29 @@ def test_the_fit_is_the_same_in_any_row_order_and_an_empty_pool_gives_no_matches
     empty = FellegiSunter.fit(features.iloc[:0])
     assert empty.match_share == 0.0 and len(empty.match_probability(features)) == len(features)
     assert not empty.match_probability(features).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 14).flatmap(
+        lambda width: arrays(
+            np.int64, st.tuples(st.integers(0, 300), st.just(width)), elements=st.integers(0, 6)
+        )
+    )
+)
+def test_distinct_patterns_are_numpys_unique_rows_with_their_counts(levels: np.ndarray) -> None:
+    expected = np.unique(levels, axis=0, return_counts=True)
+    patterns, counts = distinct_patterns(levels)
+    assert np.array_equal(patterns, expected[0]) and np.array_equal(counts, expected[1])
+
+
+def test_distinct_patterns_too_wide_for_one_number_still_count_right() -> None:
+    # 40 columns of 6 levels need more than 63 bits: the rows are compared as rows
+    levels = np.random.default_rng(0).integers(0, 6, size=(500, 40))
+    levels[250:] = levels[:250]
+    patterns, counts = distinct_patterns(levels)
+    assert len(patterns) == 250 and set(counts.tolist()) == {2}
+    assert np.array_equal(patterns, np.unique(levels, axis=0))
 
 
 def test_labels_correct_the_pool_prior_and_the_model_keeps_what_they_never_showed() -> None:
