@@ -7,6 +7,7 @@ training and resolution score; online serving builds the same frame for one reco
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ from sqlalchemy import Connection, select
 from features.blocking.order import key_hash
 from features.comparisons import MentionArrays, compare
 from features.embedding.similarity import pair_cosines
-from features.frame import load_interactions, load_mentions
+from features.frame import frame_fingerprint, load_interactions, load_mentions
+from features.pool_cache import keep_pool, pool_key, read_pool
 from profiles.store.db import plain_rows
 from profiles.store.schema import candidate_pairs
 from profiles.store.vectors import load_vectors
@@ -109,14 +111,29 @@ def mention_arrays(conn: Connection, domain: str, frame: pd.DataFrame) -> Mentio
 
 
 def load_candidate_features(
-    conn: Connection, domain: str, frame: pd.DataFrame | None = None, arrays: MentionArrays | None = None
+    conn: Connection,
+    domain: str,
+    frame: pd.DataFrame | None = None,
+    arrays: MentionArrays | None = None,
+    cache: Path | None = None,
 ) -> PairFeatures:
     """Every stored candidate pair of a domain with its comparison vector (`frame`: the domain's
-    mentions, `arrays`: their `mention_arrays`, when the caller has them already)."""
+    mentions, `arrays`: their `mention_arrays`, when the caller has them already). With `cache`
+    (a file path) the vectors are read from there when they are those of exactly these mentions,
+    travel and pairs, and kept there when they are computed (`features.pool_cache`)."""
     frame = load_mentions(conn, domain) if frame is None else frame
     table = load_candidate_table(conn, domain)
-    arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
+    if cache is None:
+        arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
+        return PairFeatures(frame, compare(arrays, table.a, table.b, table.cosine), table.blockers)
+    interactions = load_interactions(conn, domain)
+    key = pool_key(frame_fingerprint(frame, domain), interactions)
+    kept = read_pool(cache, key, table.a, table.b, table.blockers, table.cosine)
+    if kept is not None:
+        return PairFeatures(frame, kept, table.blockers)
+    arrays = MentionArrays.build(frame, interactions) if arrays is None else arrays
     features = compare(arrays, table.a, table.b, table.cosine)
+    keep_pool(cache, key, features, table.blockers, table.cosine)
     return PairFeatures(frame, features, table.blockers)
 
 
@@ -128,11 +145,46 @@ def features_for_pairs(
     b: np.ndarray,
     frame: pd.DataFrame | None = None,
     arrays: MentionArrays | None = None,
+    pool: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Comparison vectors for any pairs of stored mentions (labelled pairs need not be candidates;
-    `frame` and `arrays` as in `load_candidate_features`)."""
-    frame = load_mentions(conn, domain) if frame is None else frame
+    `frame` and `arrays` as in `load_candidate_features`). With `pool`, the domain's candidate
+    features, pairs that are all among them are read from it instead of compared again (the
+    comparisons are symmetric, so either order of a pair reads its row), their cosine computed
+    from the stored vectors like any pair's."""
     pks, vectors = load_vectors(conn, domain, encoder)
     cosine = pair_cosines(pks, vectors, a, b)
+    if pool is not None:
+        rows = pool_rows(pool, a, b)
+        if (rows >= 0).all():
+            return _taken(pool, rows, a, b, cosine)
+    frame = load_mentions(conn, domain) if frame is None else frame
     arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
     return compare(arrays, a, b, cosine)
+
+
+def pool_rows(pool: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The row of `pool` (a frame of pairs, mention_a < mention_b) holding each pair (a[i], b[i])
+    in either order; -1 where it holds none."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    codes = (pool["mention_a"].to_numpy(np.int64) << 32) | pool["mention_b"].to_numpy(np.int64)
+    wanted = (np.minimum(a, b) << 32) | np.maximum(a, b)
+    order = np.argsort(codes, kind="stable")
+    at = np.searchsorted(codes, wanted, sorter=order)
+    at[at >= len(codes)] = 0
+    rows = order[at] if len(codes) else np.zeros(len(wanted), np.int64)
+    found = codes[rows] == wanted if len(codes) else np.zeros(len(wanted), bool)
+    return np.where(found, rows, -1)
+
+
+def _taken(
+    pool: pd.DataFrame, rows: np.ndarray, a: np.ndarray, b: np.ndarray, cosine: np.ndarray
+) -> pd.DataFrame:
+    """The pool's vectors of these rows as `compare` lays out the pairs (a[i], b[i]) with these cosines."""
+    columns = [c for c in pool.columns if c not in ("mention_a", "mention_b")]
+    matrix = np.asfortranarray(pool[columns].to_numpy(np.float32)[rows])
+    matrix[:, columns.index("embedding_cosine")] = cosine
+    out = pd.DataFrame(matrix, columns=columns, copy=False)
+    out.insert(0, "mention_b", np.asarray(b, np.int64))
+    out.insert(0, "mention_a", np.asarray(a, np.int64))
+    return out

@@ -35,6 +35,7 @@ from features.embedding.index import (
 from features.embedding.similarity import pair_cosines
 from features.embedding.text import record_texts
 from features.frame import frame_fingerprint, load_interactions, load_mentions
+from features.pool_cache import interactions_fingerprint
 from profiles.errors import NotReady
 from profiles.settings import Settings
 from profiles.store import Store
@@ -111,10 +112,7 @@ def blocking_identity(
         index_config(settings),
     )
     digest.update(repr(settings_part).encode())
-    if len(interactions):
-        shared = interactions[["mention_pk", "object_pk", "kind", "role", "ref"]].astype(str)
-        shared = shared.assign(contacts=interactions["contacts"].map(repr))
-        digest.update(pd.util.hash_pandas_object(shared, index=False).to_numpy().tobytes())
+    digest.update(interactions_fingerprint(interactions))
     return digest.hexdigest()
 
 

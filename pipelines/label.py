@@ -8,23 +8,31 @@ from typing import Any
 
 import numpy as np
 
-from features.frame import PERSON_FIELDS
+from features.frame import PERSON_FIELDS, load_mentions
 from features.pairs import PairFeatures, load_candidate_features
 from labeling.loop import LoopReport, run_loop
 from labeling.store import Label, load_labels, remove_label, save_labels
 from labeling.strategies import Pool, make_strategy
 from profiles.errors import NotReady
+from profiles.settings import Settings
 from profiles.store import Store
 
 SHOWN = PERSON_FIELDS
 
 
-def build_pool(store: Store) -> tuple[PairFeatures, Pool]:
+def build_pool(store: Store, settings: Settings | None = None) -> tuple[PairFeatures, Pool]:
     """The candidate pairs with their features, and which of them are already labelled; in the
     order of their mention keys, with draws from them, so that the questions asked do not depend
-    on the order the data arrived in."""
+    on the order the data arrived in. With `settings`, the mentions and the pairs' vectors are
+    read from (and kept in) the home's caches."""
     with store.reading() as conn:
-        pairs = load_candidate_features(conn, store.domain).in_key_order()
+        if settings is None:
+            pairs = load_candidate_features(conn, store.domain)
+        else:
+            frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
+            cache = settings.candidate_features_path(store.domain)
+            pairs = load_candidate_features(conn, store.domain, frame, cache=cache)
+        pairs = pairs.in_key_order()
         existing = load_labels(conn, store.domain)
     pool = Pool(pairs.features, pairs.blockers, {}, pairs.frame, pairs.draws())
     if len(existing):
@@ -45,8 +53,9 @@ def label_pairs(
     strategy: str,
     progress: Callable[[LoopReport], None] | None = None,
     seed: int = 0,
+    settings: Settings | None = None,
 ) -> LoopReport:
-    pairs, pool = build_pool(store)
+    pairs, pool = build_pool(store, settings)
     if len(pool.features) == 0:
         raise NotReady("no candidate pairs in this domain: ingest data and run `upt block` first")
     keys = pairs.keys

@@ -12,7 +12,7 @@ lose the person's part), interactions, identifiers, blocking keys, embeddings, c
 index vectors, labels, decisions, review items, imported scores and rejected input that carry the
 person's strong identifiers; scrubs them from other bookings' contacts and from the membership
 lists and golden-record snapshots of the profile history; re-resolves what is left of their
-profiles; deletes the parsed-mentions cache; writes every recorded export again; marks registered
+profiles; deletes the domain's cache folder (parsed mentions, kept comparison vectors); writes every recorded export again; marks registered
 models trained on their labels; and on SQLite overwrites the freed pages (`secure_delete`) and
 empties the write-ahead log, so no copy stays in the database files. The receipt (counts per
 place, time, a hash of the request) goes to the audit log, which never holds the personal data.

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,9 @@ from features.blocking import CandidatePairs
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
 from features.comparisons.base import address_key, contacts_rehomed, own_contacts_of
 from features.embedding.similarity import pair_cosines
-from features.frame import PERSON_FIELDS, load_interactions, load_mentions
+from features.frame import PERSON_FIELDS, frame_fingerprint, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
+from features.pool_cache import keep_pool, pool_key, read_pool
 from models.bundle import Thresholds
 from pipelines.assign import assign, leave_changed_alone, merges_in_effect, write_assignment
 from pipelines.block import blocking_identity, blocking_is_current, compute_blocks, nothing_ingested
@@ -254,15 +256,8 @@ def run_resolve(
         if no_model is not None and len(work.a):
             raise no_model
         advance = step("compare and score", len(work.a))
-        arrays = MentionArrays.build(frame, interactions)
-        parts = []
-        for start in range(0, len(work.a), 500_000):
-            rows = slice(start, start + 500_000)
-            parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
-            advance(len(parts[-1]))
-        features = (
-            pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
-        )
+        cache = settings.candidate_features_path(store.domain)
+        features = _compared(frame, interactions, table, work, store.domain, cache, advance)
         outcome = decide(
             features, work, bundle, version, rules, frame, booking=booking_contacts_by_mention(interactions)
         )
@@ -331,6 +326,43 @@ def run_resolve(
     store.refresh_statistics()
     report.seconds["write"] = round(time.perf_counter() - clock, 2)
     return report
+
+
+def _compared(
+    frame: pd.DataFrame,
+    interactions: pd.DataFrame,
+    table: CandidateTable,
+    work: PairsToDecide,
+    domain: str,
+    cache: Path | None,
+    advance: Callable[[int], None],
+) -> pd.DataFrame:
+    """The comparison vectors of the pairs to decide. When they are all the candidate pairs (a
+    full run) they are read from, or kept in, `cache` (`features.pool_cache`), which `upt label`
+    and `upt train` share."""
+    whole = (
+        cache is not None
+        and len(work.a) == len(table)
+        and np.array_equal(work.a, table.a)
+        and np.array_equal(work.b, table.b)
+        and np.array_equal(work.cosine, table.cosine, equal_nan=True)
+    )
+    key = pool_key(frame_fingerprint(frame, domain), interactions) if whole else ""
+    if whole and cache is not None:
+        kept = read_pool(cache, key, table.a, table.b, table.blockers, table.cosine)
+        if kept is not None:
+            advance(len(kept))
+            return kept
+    arrays = MentionArrays.build(frame, interactions)
+    parts = []
+    for start in range(0, len(work.a), 500_000):
+        rows = slice(start, start + 500_000)
+        parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
+        advance(len(parts[-1]))
+    features = pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
+    if whole and cache is not None:
+        keep_pool(cache, key, features, table.blockers, table.cosine)
+    return features
 
 
 def _as_table(pairs: CandidatePairs) -> CandidateTable:

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     review_threshold: float | None = Field(
         None, ge=0, le=1, description="Override the champion model's review threshold."
     )
+    keep_candidate_features: bool = Field(
+        True,
+        description="Keep the candidate pairs' comparison vectors between `label`, `train` and "
+        "`resolve` (home/cache/DOMAIN; about 200 MB per million candidate pairs).",
+    )
     mlflow_tracking_uri: str = Field("mlruns", description="MLflow tracking and registry store.")
     write_wait_seconds: float = Field(
         30.0,
@@ -175,6 +180,13 @@ class Settings(BaseSettings):
         """Where the parsed mentions of a domain are kept between commands (see `load_mentions`);
         it holds personal data, so erasure removes it."""
         return self.home / "cache" / (domain or self.domain) / "mentions.parquet"
+
+    def candidate_features_path(self, domain: str | None = None) -> Path | None:
+        """Where the comparison vectors of a domain's candidate pairs are kept between commands
+        (`features.pool_cache`), beside the parsed mentions; None when keeping them is off."""
+        if not self.keep_candidate_features:
+            return None
+        return self.home / "cache" / (domain or self.domain) / "candidate_features.npz"
 
     def region_for_source(self, source: str) -> str | None:
         """Default phone region of a source, falling back to the global default."""

@@ -28,7 +28,7 @@ import pandas as pd
 
 from features.comparisons import COMPARISONS, MentionArrays, model_may_merge
 from features.frame import load_mentions
-from features.pairs import features_for_pairs, load_candidate_features, mention_arrays
+from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
 from models.bundle import Bundle, Thresholds
 from models.classifiers import auto_model_name, make_model
@@ -84,10 +84,15 @@ def caution_for(y: np.ndarray) -> str | None:
 
 
 def labelled_features(
-    store: Store, settings: Settings, frame: pd.DataFrame | None = None, arrays: MentionArrays | None = None
+    store: Store,
+    settings: Settings,
+    frame: pd.DataFrame | None = None,
+    arrays: MentionArrays | None = None,
+    pool: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Comparison vectors of the labelled pairs whose mentions are still stored, and their labels
-    (`frame` and `arrays`: the domain's mentions and their `mention_arrays`, when loaded)."""
+    (`frame`, `arrays` and `pool`: the domain's mentions, their `mention_arrays` and its candidate
+    features, when loaded; see `features_for_pairs`)."""
     with store.reading() as conn:
         labels = training_labels(load_labels(conn, store.domain))
         if frame is None:
@@ -96,7 +101,7 @@ def labelled_features(
         labels = labels[labels["mention_a"].isin(ids) & labels["mention_b"].isin(ids)].reset_index(drop=True)
         a = labels["mention_a"].map(ids).to_numpy(np.int64)
         b = labels["mention_b"].map(ids).to_numpy(np.int64)
-        features = features_for_pairs(conn, store.domain, settings.encoder, a, b, frame, arrays)
+        features = features_for_pairs(conn, store.domain, settings.encoder, a, b, frame, arrays, pool)
     return features, labels["y"].to_numpy(np.int64), labels
 
 
@@ -164,17 +169,17 @@ def train(
 ) -> TrainResult:
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
-        # built once for the labelled pairs and the whole pool (2.6 s each at 100,000 mentions)
-        arrays = mention_arrays(conn, store.domain, frame)
-    features, y, labels = labelled_features(store, settings, frame, arrays)
+        # kept by `upt label` when nothing changed since (`features.pool_cache`)
+        cache = settings.candidate_features_path(store.domain)
+        pool = load_candidate_features(conn, store.domain, frame, cache=cache).features
+    # labelled pairs are read from the pool when all are candidates (active learning asks only those)
+    features, y, labels = labelled_features(store, settings, frame, pool=pool)
     if len(np.unique(y)) < 2:
         raise NotReady(
             f"{len(y)} usable labels, not both matches and non-matches: label pairs first (`upt label`)"
         )
     if model_name == "auto":
         model_name = auto_model_name(y)
-    with store.reading() as conn:
-        pool = load_candidate_features(conn, store.domain, frame, arrays).features
     # What the candidate pool says without a label, which the labels then correct
     # (`models.fellegi_sunter`; the logistic regression takes it as its prior, the others not).
     mixture = FellegiSunter.fit(pool)

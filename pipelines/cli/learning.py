@@ -46,7 +46,16 @@ def label(
             ((a, b),) = pairs.keys([row])
             return sim.answer(a, b)
 
-        report = label_pairs(state.store, ask_oracle, sim.labeller, sim.origin, budget, strategy, seed=seed)
+        report = label_pairs(
+            state.store,
+            ask_oracle,
+            sim.labeller,
+            sim.origin,
+            budget,
+            strategy,
+            seed=seed,
+            settings=state.settings,
+        )
     else:
         who = labeller or current_user()
         asked = {"n": 0}
@@ -81,7 +90,17 @@ def label(
                 f"recall {estimate.get('estimated_recall', '?')}"
             )
 
-        report = label_pairs(state.store, ask_person, who, "cli", budget, strategy, progress, seed=seed)
+        report = label_pairs(
+            state.store,
+            ask_person,
+            who,
+            "cli",
+            budget,
+            strategy,
+            progress,
+            seed=seed,
+            settings=state.settings,
+        )
     result = {k: v for k, v in vars(report).items() if k != "estimates"}
     result["estimate"] = report.estimates[-1] if report.estimates else {}
     if as_json:

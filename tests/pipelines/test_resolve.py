@@ -61,6 +61,8 @@ def test_generate_ingest_block_label_train_resolve_export_evaluate(tmp_path: Pat
     upt(home, "block", "-q", env=env)
     labelled = json.loads(upt(home, "label", "--oracle", truth, "--budget", "40", "--json", env=env).stdout)
     assert labelled["asked"] == 40 and labelled["matches"] > 0 and labelled["non_matches"] > 0
+    # the pool's comparison vectors are kept for `train` and `resolve` (`features.pool_cache`)
+    assert (home / "cache" / "default" / "candidate_features.npz").exists()
     trained = json.loads(upt(home, "train", "--json", env=env).stdout)
     assert trained["aliases"] == ["champion"]
     models = json.loads(upt(home, "models", "list", "--json", env=env).stdout)
