@@ -108,6 +108,9 @@ def merge_decisions(
     old_source = np.full(len(decided), None, dtype=object)
     old_decision[found] = current_decision[rows]
     old_source[found] = current_source[rows]
+    # the stored decisions decided again in this run (stored pairs are unique: the index above)
+    redecided = np.zeros(len(current), bool)
+    redecided[rows] = True
     decision, source = decided["decision"].to_numpy(object), decided["source"].to_numpy(object)
     score = decided["score"].to_numpy(np.float64)
     manual = old_source == "manual"
@@ -133,7 +136,7 @@ def merge_decisions(
         stale = (
             live
             & ~is_manual
-            & ~np.isin(stored_code, decided_code)
+            & ~redecided
             & (np.isin(ca, dirty) | np.isin(cb, dirty))
         )
         stale &= current_decision != "no_match"
@@ -152,7 +155,7 @@ def merge_decisions(
             ):
                 columns[column] = columns[column] + values
     # stored decisions still in effect: pairs not decided in this run, and every manual one
-    keep = live & ~stale & (~np.isin(stored_code, decided_code) | is_manual)
+    keep = live & ~stale & (~redecided | is_manual)
     current_score = pd.to_numeric(current["score"], errors="coerce").to_numpy(np.float64)
     effective = pd.DataFrame(
         {
