@@ -98,9 +98,11 @@ def rebuild_benchmarks_md(order: list[str]) -> None:
         "compared is compared against a baseline measured in the same run, as a ratio.\n",
     ]
     for name in order:
-        path = RESULTS / f"{name}.md"
-        if path.exists():
-            parts.append(path.read_text(encoding="utf-8"))
+        # NAME.md is what the benchmark wrote; NAME.notes.md, read after it, what people wrote
+        # about it (a rerun rewrites the first and never touches the second)
+        for path in (RESULTS / f"{name}.md", RESULTS / f"{name}.notes.md"):
+            if path.exists():
+                parts.append(path.read_text(encoding="utf-8"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts), encoding="utf-8")
 
 
