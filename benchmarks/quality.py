@@ -152,11 +152,7 @@ def time_upt(name: str, work: Path, truth: Path) -> dict[str, Any]:
     shutil.rmtree(home, ignore_errors=True)
     if not report["blocking"].get("ran"):
         raise RuntimeError("the timed resolve did not block: the snapshot was not as ingested")
-    with assignment.open() as f:
-        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
-    with truth.open() as f:
-        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
-    scores = cluster_scores(expected, assigned)
+    scores = _scored(assignment, truth)
     return {
         "resolve_and_export_s": round(seconds, 1),
         "f1": round(scores["f1"], 4),
@@ -165,14 +161,56 @@ def time_upt(name: str, work: Path, truth: Path) -> dict[str, Any]:
     }
 
 
+def _scored(assignment: Path, truth: Path) -> dict[str, float]:
+    with assignment.open() as f:
+        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
+    with truth.open() as f:
+        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
+    return cluster_scores(expected, assigned)
+
+
+def time_labelled_path(name: str, work: Path, truth: Path) -> dict[str, Any]:
+    """The whole path after ingest that a data scientist waits for (issues 21 and 22): `upt block`,
+    `label --oracle --budget LABELS`, `train`, `resolve` and `export`, each its own command, on a
+    copy of the store as ingested with a registry of its own; the export is scored."""
+    home, mlruns = work / f"home-{name}-labelled", work / f"mlruns-{name}-labelled"
+    shutil.rmtree(mlruns, ignore_errors=True)
+    env = _upt_env(home, mlruns)
+    _snapshot(work / f"snapshot-{name}-ingested", home)
+    assignment = work / f"assignment-{name}-labelled.csv"
+    commands = {
+        "block": ("block", "-q"),
+        "label": ("label", "--oracle", str(truth), "--budget", str(LABELS), "--json"),
+        "train": ("train", "--json"),
+        "resolve": ("resolve", "--json"),
+        "export": ("export", "--mentions", str(assignment)),
+    }
+    steps = {}
+    for step, args in commands.items():
+        started = time.perf_counter()
+        _upt(home, env, *args)
+        steps[step] = round(time.perf_counter() - started, 1)
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(mlruns, ignore_errors=True)
+    scores = _scored(assignment, truth)
+    return {
+        "path_s": round(sum(steps.values()), 1),
+        "steps_s": steps,
+        "f1": round(scores["f1"], 4),
+        "b3_f1": round(scores["b3_f1"], 4),
+    }
+
+
 def repeat_speed(name: str, work: Path, truth: Path, first: dict[str, Any]) -> dict[str, Any]:
-    """UPT (one `upt resolve`, blocking included, + `upt export`) and Splink timed alternately,
-    `SPEED_ROUNDS` rounds (Splink's first is its quality run), with the median of each and the
-    ratio of the medians."""
+    """UPT (one `upt resolve`, blocking included, + `upt export`; and the labelled path of
+    `time_labelled_path`) and Splink timed alternately, `SPEED_ROUNDS` rounds (Splink's first is
+    its quality run), with the median of each and the ratios of the medians."""
     records = work / f"records-{name}.parquet"
     rounds = []
     for i in range(SPEED_ROUNDS):
         upt = time_upt(name, work, truth)
+        labelled = time_labelled_path(name, work, truth)
+        upt["labelled_path"] = labelled
         if i == 0:
             splink_s = first["splink"]["wall_s"]
         else:
@@ -184,12 +222,15 @@ def repeat_speed(name: str, work: Path, truth: Path, first: dict[str, Any]) -> d
         rounds.append({**upt, "splink_s": splink_s})
         print(f"[bench]   speed {name}: {json.dumps(rounds[-1])}", flush=True)
     median_upt = statistics.median(r["resolve_and_export_s"] for r in rounds)
+    median_labelled = statistics.median(r["labelled_path"]["path_s"] for r in rounds)
     median_splink = statistics.median(r["splink_s"] for r in rounds)
     return {
         "rounds": rounds,
         "upt_median_s": round(median_upt, 1),
+        "labelled_path_median_s": round(median_labelled, 1),
         "splink_median_s": round(median_splink, 1),
         "ratio_of_medians": round(median_upt / median_splink, 3),
+        "labelled_path_ratio_of_medians": round(median_labelled / median_splink, 3),
     }
 
 
@@ -307,5 +348,26 @@ def speed_lines(results: dict[str, Any]) -> list[str]:
         if steps:
             out.append(
                 f"\nSteps of the last timed `upt resolve` (seconds; block_write runs beside them): {steps}"
+            )
+        if "labelled_path_median_s" in speed:
+            out += [
+                "",
+                f"{name}, the path a data scientist waits for (issues 21 and 22): `upt block`, `label --oracle "
+                f"--budget {LABELS}`, `train`, `resolve`, `export`, each its own command on a copy of the store "
+                "as ingested, in the same rounds:\n",
+                "| round | block | label | train | resolve | export | UPT s | its F1 / B-cubed | Splink s | UPT / Splink |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for i, r in enumerate(speed["rounds"], 1):
+                path = r["labelled_path"]
+                steps_s = path["steps_s"]
+                out.append(
+                    f"| {i} | {steps_s['block']} | {steps_s['label']} | {steps_s['train']} | {steps_s['resolve']} "
+                    f"| {steps_s['export']} | {path['path_s']} | {path['f1']} / {path['b3_f1']} | {r['splink_s']} "
+                    f"| {path['path_s'] / r['splink_s']:.2f} |"
+                )
+            out.append(
+                f"| **median** | | | | | | **{speed['labelled_path_median_s']}** | | **{speed['splink_median_s']}** "
+                f"| **{speed['labelled_path_ratio_of_medians']:.2f}** |"
             )
     return out
