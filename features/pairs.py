@@ -20,7 +20,7 @@ from features.frame import frame_fingerprint, load_interactions, load_mentions
 from features.pool_cache import keep_pool, pool_key, read_pool
 from profiles.store.db import plain_rows
 from profiles.store.schema import candidate_pairs
-from profiles.store.vectors import load_vectors
+from profiles.store.vectors import vectors_by_ids
 
 
 @dataclass
@@ -152,8 +152,10 @@ def features_for_pairs(
     features, pairs that are all among them are read from it instead of compared again (the
     comparisons are symmetric, so either order of a pair reads its row), their cosine computed
     from the stored vectors like any pair's."""
-    pks, vectors = load_vectors(conn, domain, encoder)
-    cosine = pair_cosines(pks, vectors, a, b)
+    # only these mentions' vectors: all of them took 0.9 s at 100,000 mentions, for 50 labels
+    pks, vectors = vectors_by_ids(conn, domain, encoder, np.concatenate([a, b]).tolist())
+    order = np.argsort(pks, kind="stable")
+    cosine = pair_cosines(pks[order], vectors[order], a, b)
     if pool is not None:
         rows = pool_rows(pool, a, b)
         if (rows >= 0).all():
