@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one array per feature column
 _FEATURES = Path(__file__).resolve().parent
 
 
@@ -83,7 +83,11 @@ def read_pool(
                 stored = kept[name]
                 if stored.shape != values.shape or not np.array_equal(stored, values, equal_nan=True):
                     return None
-            matrix = np.asfortranarray(kept["matrix"])
+            # column by column into one column-major block, as `compare` lays it out: no second
+            # copy of the whole matrix at any time (2.3 GB at 12 million pairs)
+            matrix = np.empty((len(a), len(meta["columns"])), np.float32, order="F")
+            for j in range(matrix.shape[1]):
+                matrix[:, j] = kept[f"f{j}"]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None  # none kept, or a damaged file: compared afresh
     out = pd.DataFrame(matrix, columns=meta["columns"], copy=False)
@@ -98,6 +102,8 @@ def keep_pool(path: Path, key: str, features: pd.DataFrame, blockers: np.ndarray
     leaves no file: keeping is an optimization."""
     columns = [c for c in features.columns if c not in ("mention_a", "mention_b")]
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
+    # one array per column: a column of the frame is a view, the whole matrix would be a copy
+    vectors = {f"f{j}": features[c].to_numpy(np.float32) for j, c in enumerate(columns)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as f:
@@ -108,7 +114,7 @@ def keep_pool(path: Path, key: str, features: pd.DataFrame, blockers: np.ndarray
                 b=features["mention_b"].to_numpy(np.int64),
                 blockers=np.asarray(blockers),
                 cosine=np.asarray(cosine),
-                matrix=features[columns].to_numpy(np.float32),
+                **vectors,
             )
         os.replace(partial, path)
     except OSError:
