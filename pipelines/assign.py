@@ -133,12 +133,7 @@ def merge_decisions(
     is_manual = current_source == "manual"
     stale = np.zeros(len(current), bool)
     if dirty is not None and len(dirty):
-        stale = (
-            live
-            & ~is_manual
-            & ~redecided
-            & (np.isin(ca, dirty) | np.isin(cb, dirty))
-        )
+        stale = live & ~is_manual & ~redecided & (np.isin(ca, dirty) | np.isin(cb, dirty))
         stale &= current_decision != "no_match"
         if stale.any():
             n = int(stale.sum())
