@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sqlalchemy import select
 
 from pipelines.ingest import ingest_jsonl
@@ -12,6 +16,7 @@ from profiles.settings import Settings
 from profiles.store import Store, open_store
 from profiles.store.reads import list_rejections, store_stats
 from profiles.store.schema import metadata, objects
+from profiles.store.vectors import _among
 from tests.pipelines.helpers import guest, lines
 
 
@@ -190,3 +195,14 @@ def test_withdrawing_blockers_keeps_the_pairs_another_blocker_proposes(
 @pytest.mark.postgres
 def test_withdrawing_blockers_on_postgres(pg_store: Store, settings: Settings, tmp_path: Path) -> None:
     _withdrawing(pg_store, settings, tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(np.int64, st.integers(0, 60), elements=st.integers(0, 80)),
+    arrays(np.int64, st.integers(0, 60), elements=st.integers(0, 80)),
+)
+def test_which_stored_pairs_are_among_the_new_ones_is_numpys_isin(
+    values: np.ndarray, codes: np.ndarray
+) -> None:
+    assert np.array_equal(_among(values, codes), np.isin(values, codes))
