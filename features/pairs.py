@@ -14,10 +14,10 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from features.blocking.order import key_hash
-from features.comparisons import MentionArrays, compare
+from features.comparisons import MentionArrays, compare, pair_frame
 from features.embedding.similarity import pair_cosines
 from features.frame import frame_fingerprint, load_interactions, load_mentions
-from features.pool_cache import keep_pool, pool_key, read_pool
+from features.pool_cache import kept_or_compared, pool_key
 from profiles.store.db import plain_rows
 from profiles.store.schema import candidate_pairs
 from profiles.store.vectors import vectors_by_ids
@@ -128,12 +128,13 @@ def load_candidate_features(
         return PairFeatures(frame, compare(arrays, table.a, table.b, table.cosine), table.blockers)
     interactions = load_interactions(conn, domain)
     key = pool_key(frame_fingerprint(frame, domain), interactions)
-    kept = read_pool(cache, key, table.a, table.b, table.blockers, table.cosine)
-    if kept is not None:
-        return PairFeatures(frame, kept, table.blockers)
-    arrays = MentionArrays.build(frame, interactions) if arrays is None else arrays
-    features = compare(arrays, table.a, table.b, table.cosine)
-    keep_pool(cache, key, features, table.blockers, table.cosine)
+    given = arrays
+
+    def compare_all() -> pd.DataFrame:
+        arrays = MentionArrays.build(frame, interactions) if given is None else given
+        return compare(arrays, table.a, table.b, table.cosine)
+
+    features = kept_or_compared(cache, key, table.a, table.b, table.blockers, table.cosine, compare_all)
     return PairFeatures(frame, features, table.blockers)
 
 
@@ -186,7 +187,4 @@ def _taken(
     columns = [c for c in pool.columns if c not in ("mention_a", "mention_b")]
     matrix = np.asfortranarray(pool[columns].to_numpy(np.float32)[rows])
     matrix[:, columns.index("embedding_cosine")] = cosine
-    out = pd.DataFrame(matrix, columns=columns, copy=False)
-    out.insert(0, "mention_b", np.asarray(b, np.int64))
-    out.insert(0, "mention_a", np.asarray(a, np.int64))
-    return out
+    return pair_frame(a, b, matrix, columns)

@@ -22,12 +22,15 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from features.comparisons import pair_frame
 
 FORMAT_VERSION = 2  # 2: one array per feature column
 _FEATURES = Path(__file__).resolve().parent
@@ -90,10 +93,7 @@ def read_pool(
                 matrix[:, j] = kept[f"f{j}"]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None  # none kept, or a damaged file: compared afresh
-    out = pd.DataFrame(matrix, columns=meta["columns"], copy=False)
-    out.insert(0, "mention_b", np.asarray(b, np.int64))
-    out.insert(0, "mention_a", np.asarray(a, np.int64))
-    return out
+    return pair_frame(a, b, matrix, meta["columns"])
 
 
 def keep_pool(path: Path, key: str, features: pd.DataFrame, blockers: np.ndarray, cosine: np.ndarray) -> None:
@@ -120,3 +120,22 @@ def keep_pool(path: Path, key: str, features: pd.DataFrame, blockers: np.ndarray
     except OSError:
         with suppress(OSError):
             partial.unlink(missing_ok=True)
+
+
+def kept_or_compared(
+    path: Path,
+    key: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    blockers: np.ndarray,
+    cosine: np.ndarray,
+    compare_all: Callable[[], pd.DataFrame],
+) -> pd.DataFrame:
+    """The comparison vectors of these pairs: the kept ones when they are exactly these (under
+    this key), else `compare_all()`'s, kept for the next reader."""
+    kept = read_pool(path, key, a, b, blockers, cosine)
+    if kept is not None:
+        return kept
+    features = compare_all()
+    keep_pool(path, key, features, blockers, cosine)
+    return features

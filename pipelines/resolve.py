@@ -33,7 +33,7 @@ from features.comparisons.base import address_key, contacts_rehomed, own_contact
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, frame_fingerprint, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
-from features.pool_cache import keep_pool, pool_key, read_pool
+from features.pool_cache import kept_or_compared, pool_key
 from models.bundle import Thresholds
 from pipelines.assign import assign, leave_changed_alone, merges_in_effect, write_assignment
 from pipelines.block import blocking_identity, blocking_is_current, compute_blocks, nothing_ingested
@@ -341,27 +341,29 @@ def _compared(
     full run) they are read from, or kept in, `cache` (`features.pool_cache`), which `upt label`
     and `upt train` share."""
     whole = (
-        cache is not None
-        and len(work.a) == len(table)
+        len(work.a) == len(table)
         and np.array_equal(work.a, table.a)
         and np.array_equal(work.b, table.b)
         and np.array_equal(work.cosine, table.cosine, equal_nan=True)
     )
-    key = pool_key(frame_fingerprint(frame, domain), interactions) if whole else ""
-    if whole and cache is not None:
-        kept = read_pool(cache, key, table.a, table.b, table.blockers, table.cosine)
-        if kept is not None:
-            advance(len(kept))
-            return kept
-    arrays = MentionArrays.build(frame, interactions)
-    parts = []
-    for start in range(0, len(work.a), 500_000):
-        rows = slice(start, start + 500_000)
-        parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
-        advance(len(parts[-1]))
-    features = pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
-    if whole and cache is not None:
-        keep_pool(cache, key, features, table.blockers, table.cosine)
+    compared = 0
+
+    def compare_all() -> pd.DataFrame:
+        nonlocal compared
+        arrays = MentionArrays.build(frame, interactions)
+        parts = []
+        for start in range(0, len(work.a), 500_000):
+            rows = slice(start, start + 500_000)
+            parts.append(compare(arrays, work.a[rows], work.b[rows], work.cosine[rows]))
+            advance(len(parts[-1]))
+            compared += len(parts[-1])
+        return pd.concat(parts, ignore_index=True) if parts else compare(arrays, work.a, work.b, work.cosine)
+
+    if cache is None or not whole:
+        return compare_all()
+    key = pool_key(frame_fingerprint(frame, domain), interactions)
+    features = kept_or_compared(cache, key, table.a, table.b, table.blockers, table.cosine, compare_all)
+    advance(len(features) - compared)  # the kept ones, read at once
     return features
 
 

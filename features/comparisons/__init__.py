@@ -234,9 +234,15 @@ def compare(
     matrix = np.empty((len(a), len(features)), np.float32, order="F")
     for column, values in enumerate(features.values()):
         matrix[:, column] = values
-    out = pd.DataFrame(matrix, columns=list(features), copy=False)
-    out.insert(0, "mention_b", b)
-    out.insert(0, "mention_a", a)
+    return pair_frame(a, b, matrix, list(features))
+
+
+def pair_frame(a: np.ndarray, b: np.ndarray, matrix: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The frame `compare` returns: mention_a, mention_b, then the float32 feature columns of
+    `matrix` (column-major, wrapped without a copy)."""
+    out = pd.DataFrame(matrix, columns=columns, copy=False)
+    out.insert(0, "mention_b", np.asarray(b, np.int64))
+    out.insert(0, "mention_a", np.asarray(a, np.int64))
     return out
 
 
@@ -260,4 +266,5 @@ __all__ = [
     "feature_sign",
     "first_names_differ",
     "model_may_merge",
+    "pair_frame",
 ]
