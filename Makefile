@@ -9,16 +9,16 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO_HOME := .upt/demo
 DEMO      := $(DEMO_HOME)/data
 
-.PHONY: install demo test bench check lint format migration clean
+.PHONY: install demo test bench check lint format migration clean constraints
 
 install: $(STAMP)
 
 # torch first, so pip takes the CPU build that lies on disk instead of a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	$(BIN)/upt encoders prepare   # distill the default blocking encoder once, offline, into the cache
 	touch $(STAMP)
 
@@ -43,7 +43,7 @@ test: install
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run
 
 check: install lint
@@ -65,3 +65,9 @@ migration: install
 
 clean:
 	rm -rf $(VENV) .upt .pytest_cache .ruff_cache .mypy_cache
+
+# Pin what is installed now (after `make install` and the bench extra) as constraints.txt.
+constraints: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	( sed -n '1,3p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v -i '^torch==' ) > constraints.new
+	mv constraints.new constraints.txt
