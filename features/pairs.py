@@ -105,35 +105,23 @@ def load_candidate_table(conn: Connection, domain: str) -> CandidateTable:
     return CandidateTable(ids[:, 0], ids[:, 1], ids[:, 2], cosine)
 
 
-def mention_arrays(conn: Connection, domain: str, frame: pd.DataFrame) -> MentionArrays:
-    """The comparison arrays of a domain's mentions (`frame`, the whole domain) and their travel."""
-    return MentionArrays.build(frame, load_interactions(conn, domain))
-
-
 def load_candidate_features(
-    conn: Connection,
-    domain: str,
-    frame: pd.DataFrame | None = None,
-    arrays: MentionArrays | None = None,
-    cache: Path | None = None,
+    conn: Connection, domain: str, frame: pd.DataFrame | None = None, cache: Path | None = None
 ) -> PairFeatures:
     """Every stored candidate pair of a domain with its comparison vector (`frame`: the domain's
-    mentions, `arrays`: their `mention_arrays`, when the caller has them already). With `cache`
-    (a file path) the vectors are read from there when they are those of exactly these mentions,
-    travel and pairs, and kept there when they are computed (`features.pool_cache`)."""
+    mentions, when the caller has loaded them already). With `cache` (a file path) the vectors are
+    read from there when they are those of exactly these mentions, travel and pairs, and kept there
+    when they are computed (`features.pool_cache`)."""
     frame = load_mentions(conn, domain) if frame is None else frame
     table = load_candidate_table(conn, domain)
-    if cache is None:
-        arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
-        return PairFeatures(frame, compare(arrays, table.a, table.b, table.cosine), table.blockers)
     interactions = load_interactions(conn, domain)
-    key = pool_key(frame_fingerprint(frame, domain), interactions)
-    given = arrays
 
     def compare_all() -> pd.DataFrame:
-        arrays = MentionArrays.build(frame, interactions) if given is None else given
-        return compare(arrays, table.a, table.b, table.cosine)
+        return compare(MentionArrays.build(frame, interactions), table.a, table.b, table.cosine)
 
+    if cache is None:
+        return PairFeatures(frame, compare_all(), table.blockers)
+    key = pool_key(frame_fingerprint(frame, domain), interactions)
     features = kept_or_compared(cache, key, table.a, table.b, table.blockers, table.cosine, compare_all)
     return PairFeatures(frame, features, table.blockers)
 
@@ -145,11 +133,10 @@ def features_for_pairs(
     a: np.ndarray,
     b: np.ndarray,
     frame: pd.DataFrame | None = None,
-    arrays: MentionArrays | None = None,
     pool: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Comparison vectors for any pairs of stored mentions (labelled pairs need not be candidates;
-    `frame` and `arrays` as in `load_candidate_features`). With `pool`, the domain's candidate
+    `frame` as in `load_candidate_features`). With `pool`, the domain's candidate
     features, pairs that are all among them are read from it instead of compared again (the
     comparisons are symmetric, so either order of a pair reads its row), their cosine computed
     from the stored vectors like any pair's."""
@@ -162,8 +149,7 @@ def features_for_pairs(
         if (rows >= 0).all():
             return _taken(pool, rows, a, b, cosine)
     frame = load_mentions(conn, domain) if frame is None else frame
-    arrays = mention_arrays(conn, domain, frame) if arrays is None else arrays
-    return compare(arrays, a, b, cosine)
+    return compare(MentionArrays.build(frame, load_interactions(conn, domain)), a, b, cosine)
 
 
 def pool_rows(pool: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -185,6 +171,7 @@ def _taken(
 ) -> pd.DataFrame:
     """The pool's vectors of these rows as `compare` lays out the pairs (a[i], b[i]) with these cosines."""
     columns = [c for c in pool.columns if c not in ("mention_a", "mention_b")]
-    matrix = np.asfortranarray(pool[columns].to_numpy(np.float32)[rows])
+    # the rows first: the whole pool's matrix is hundreds of MB, the labelled rows a few dozen
+    matrix = np.asfortranarray(pool.iloc[rows][columns].to_numpy(np.float32))
     matrix[:, columns.index("embedding_cosine")] = cosine
     return pair_frame(a, b, matrix, columns)

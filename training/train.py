@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.comparisons import COMPARISONS, MentionArrays, model_may_merge
+from features.comparisons import COMPARISONS, model_may_merge
 from features.frame import load_mentions
 from features.pairs import features_for_pairs, load_candidate_features
 from labeling.store import load_labels, training_labels
@@ -87,12 +87,11 @@ def labelled_features(
     store: Store,
     settings: Settings,
     frame: pd.DataFrame | None = None,
-    arrays: MentionArrays | None = None,
     pool: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Comparison vectors of the labelled pairs whose mentions are still stored, and their labels
-    (`frame`, `arrays` and `pool`: the domain's mentions, their `mention_arrays` and its candidate
-    features, when loaded; see `features_for_pairs`)."""
+    (`frame` and `pool`: the domain's mentions and its candidate features, when loaded; see
+    `features_for_pairs`)."""
     with store.reading() as conn:
         labels = training_labels(load_labels(conn, store.domain))
         if frame is None:
@@ -101,7 +100,7 @@ def labelled_features(
         labels = labels[labels["mention_a"].isin(ids) & labels["mention_b"].isin(ids)].reset_index(drop=True)
         a = labels["mention_a"].map(ids).to_numpy(np.int64)
         b = labels["mention_b"].map(ids).to_numpy(np.int64)
-        features = features_for_pairs(conn, store.domain, settings.encoder, a, b, frame, arrays, pool)
+        features = features_for_pairs(conn, store.domain, settings.encoder, a, b, frame, pool)
     return features, labels["y"].to_numpy(np.int64), labels
 
 
