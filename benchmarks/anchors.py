@@ -266,15 +266,18 @@ def child_code(tool: str, records: Path, labels: Path, assignment: Path) -> str:
 
 
 def scores(assignment: Path, truth: Path) -> dict[str, float]:
+    """Pairwise and B-cubed scores of an exported assignment (`mention_key,profile_id`) against a
+    truth file (`mention_key,person_id`), to four digits; every value read as the exact text (a
+    key "NA" stays a key), as `shared/tools/score.py` reads them."""
+    import csv
+
     from training.metrics import cluster_scores
 
-    a = pd.read_csv(assignment, dtype=str)
-    t = pd.read_csv(truth, dtype=str)
-    got = cluster_scores(
-        dict(zip(t["mention_key"], t["person_id"], strict=True)),
-        dict(zip(a["mention_key"], a["profile_id"], strict=True)),
-    )
-    return {k: round(v, 4) for k, v in got.items()}
+    with assignment.open(newline="") as f:
+        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
+    with truth.open(newline="") as f:
+        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
+    return {k: round(v, 4) for k, v in cluster_scores(expected, assigned).items()}
 
 
 if (

@@ -24,7 +24,6 @@ from typing import Any
 from benchmarks import anchors, datasets
 from benchmarks.blocking_worker import FEBRL_MAP
 from benchmarks.common import PEAK_EXPR, RESET_PEAK, ROOT, machine, run_measured, write_section
-from training.metrics import cluster_scores
 
 LABELS = 50
 ANCHORS = ("splink", "recordlinkage-logistic", "recordlinkage-ecm", "dedupe")
@@ -113,15 +112,12 @@ def run_one(name: str, files: list[Path], truth: Path, work: Path, snapshots: bo
     out = work / f"assignment-{name}.csv"
     _upt(home, env, "export", "--mentions", str(out))
     resolve_s = time.perf_counter() - t
-    with out.open() as f:
-        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
-    with truth.open() as f:
-        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
-    scores = cluster_scores(expected, assigned)
+    with truth.open(newline="") as f:
+        mentions = sum(1 for _ in csv.DictReader(f))
     _upt(home, env, "labels", "export", str(work / f"labels-{name}.csv"))
     return {
-        **{k: round(v, 4) for k, v in scores.items()},
-        "mentions": len(expected),
+        **anchors.scores(out, truth),
+        "mentions": mentions,
         "block_s": round(block_s, 1),
         "label_and_train_s": round(learn_s, 1),
         "resolve_and_export_s": round(resolve_s, 1),
@@ -152,21 +148,13 @@ def time_upt(name: str, work: Path, truth: Path) -> dict[str, Any]:
     shutil.rmtree(home, ignore_errors=True)
     if not report["blocking"].get("ran"):
         raise RuntimeError("the timed resolve did not block: the snapshot was not as ingested")
-    scores = _scored(assignment, truth)
+    scores = anchors.scores(assignment, truth)
     return {
         "resolve_and_export_s": round(seconds, 1),
-        "f1": round(scores["f1"], 4),
-        "b3_f1": round(scores["b3_f1"], 4),
+        "f1": scores["f1"],
+        "b3_f1": scores["b3_f1"],
         "steps_s": report["seconds"],
     }
-
-
-def _scored(assignment: Path, truth: Path) -> dict[str, float]:
-    with assignment.open() as f:
-        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
-    with truth.open() as f:
-        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
-    return cluster_scores(expected, assigned)
 
 
 def time_labelled_path(name: str, work: Path, truth: Path) -> dict[str, Any]:
@@ -192,12 +180,12 @@ def time_labelled_path(name: str, work: Path, truth: Path) -> dict[str, Any]:
         steps[step] = round(time.perf_counter() - started, 1)
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(mlruns, ignore_errors=True)
-    scores = _scored(assignment, truth)
+    scores = anchors.scores(assignment, truth)
     return {
         "path_s": round(sum(steps.values()), 1),
         "steps_s": steps,
-        "f1": round(scores["f1"], 4),
-        "b3_f1": round(scores["b3_f1"], 4),
+        "f1": scores["f1"],
+        "b3_f1": scores["b3_f1"],
     }
 
 

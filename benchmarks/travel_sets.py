@@ -63,18 +63,6 @@ def _generate(
     return Path(info["objects_file"]), Path(info["truth_file"])
 
 
-def _scores(assignment: Path, truth: Path) -> dict[str, float]:
-    import csv
-
-    from training.metrics import cluster_scores
-
-    with assignment.open() as f:
-        assigned = {r["mention_key"]: r["profile_id"] for r in csv.DictReader(f)}
-    with truth.open() as f:
-        expected = {r["mention_key"]: r["person_id"] for r in csv.DictReader(f)}
-    return {k: round(v, 4) for k, v in cluster_scores(expected, assigned).items()}
-
-
 def oracle_label(tree: Path, home: Path, mlruns: Path, truth: Path, budget: int, seed: int) -> str:
     """`upt label --oracle TRUTH --budget N --seed S` in that store."""
     args = ("label", "--oracle", str(truth), "--budget", str(budget), "--seed", str(seed), "--json")
@@ -102,7 +90,7 @@ def run_set(
         upt_in(tree, home, mlruns, "export", "--mentions", str(work / f"assignment-{seed}.csv"))
         if keep_labels and seed == 0:
             upt_in(tree, home, mlruns, "labels", "export", str(work / "labels.csv"))
-        scores = _scores(work / f"assignment-{seed}.csv", truth)
+        scores = anchors.scores(work / f"assignment-{seed}.csv", truth)
         out.append(
             {
                 "seed": seed,
