@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from sqlalchemy import select
 
 from pipelines.ingest import ingest_jsonl
 from profiles.settings import Settings
 from profiles.store import Store, open_store
 from profiles.store.reads import list_rejections, store_stats
-from profiles.store.schema import metadata, objects
-from profiles.store.vectors import _among
+from profiles.store.schema import mentions, metadata, objects
+from profiles.store.vectors import replace_pairs, stored_pairs
 from tests.pipelines.helpers import guest, lines
 
 
@@ -197,12 +194,29 @@ def test_withdrawing_blockers_on_postgres(pg_store: Store, settings: Settings, t
     _withdrawing(pg_store, settings, tmp_path)
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    arrays(np.int64, st.integers(0, 60), elements=st.integers(0, 80)),
-    arrays(np.int64, st.integers(0, 60), elements=st.integers(0, 80)),
-)
-def test_which_stored_pairs_are_among_the_new_ones_is_numpys_isin(
-    values: np.ndarray, codes: np.ndarray
-) -> None:
-    assert np.array_equal(_among(values, codes), np.isin(values, codes))
+def test_replacing_pairs_writes_only_the_difference(store: Store, settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "three.jsonl"
+    path.write_bytes(lines(*(guest(f"G{i}", first_name="Ana", last_name=f"Garcia{i}") for i in range(3))))
+    ingest_jsonl(store, settings, path)
+    with store.reading() as conn:
+        p1, p2, p3 = sorted(int(pk) for (pk,) in conn.execute(select(mentions.c.id)))
+    with store.transaction() as conn:
+        first = replace_pairs(
+            conn, store.domain, np.array([p1, p1]), np.array([p2, p3]), np.array([1, 2]), np.zeros(2)
+        )
+    with store.transaction() as conn:
+        second = replace_pairs(
+            conn, store.domain, np.array([p1, p2]), np.array([p3, p3]), np.array([4, 1]), np.zeros(2)
+        )
+        codes, flags = stored_pairs(conn, store.domain)
+    assert first == {"inserted": 2, "updated": 0, "deleted": 0}
+    assert second == {"inserted": 1, "updated": 1, "deleted": 1}  # (p1, p2) gone, (p1, p3) re-flagged
+    assert codes.tolist() == [(p1 << 32) | p3, (p2 << 32) | p3] and flags.tolist() == [4, 1]
+    with store.transaction() as conn:
+        assert replace_pairs(
+            conn, store.domain, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        ) == {
+            "inserted": 0,
+            "updated": 0,
+            "deleted": 2,
+        }
