@@ -46,7 +46,7 @@ from features.blocking.keys import (
 )
 from features.blocking.order import LAST, order_key, order_keys
 from features.blocking.strings import WINDOW, reverse_for_one, top_for_one, window_bounds
-from features.comparisons.base import address_key, located, own_contacts_of
+from features.comparisons.base import ContactHomes, address_key, located, own_contacts_of
 from pipelines.homes import contact_homes_in_store, homes_of_stored_contacts
 from profiles.settings import Settings
 from profiles.store.keys import keys_of_kinds, probe_keys, windows_around
@@ -113,6 +113,9 @@ class Found:
     # the pairs (a < b, by blocker) the arrival takes out of the batch's: a list it enters drops
     # its last member, which keeps the pair only from its own side
     pushed_out: list[tuple[int, int, int]] = field(default_factory=list)
+    # where the contacts of the mention's own bookings live, as read for its home blocks (the
+    # comparison asks again only about its candidates' other contacts)
+    contact_homes: ContactHomes = field(default_factory=dict)
 
 
 def _keys_of(mention: pd.DataFrame, interactions: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -134,7 +137,7 @@ MOST_TRAVELLERS = 10_000
 
 def home_blocks(
     conn: Connection, domain: str, mention: pd.DataFrame, interactions: pd.DataFrame
-) -> dict[str, list[int]]:
+) -> tuple[dict[str, list[int]], ContactHomes]:
     """The batch's home-key blocks (`features.blocking.keys.home_keys`) of the one mention in
     `mention`, as stored ids (the mention among them once stored): per home key, the mentions of
     its surname's sound and first initial living at the home, and those on trips booked from a
@@ -146,15 +149,16 @@ def home_blocks(
     sound = surname_sound(row["last_name"] or "")
     initials = first_initials(row["first_name"], row["first_name_canonical"])
     if not sound or not initials:
-        return {}
+        return {}, {}
     own = address_key(row["street"], row["postal_code"])
     booked_from: tuple[str, ...] = ()
+    bookers: ContactHomes = {}
     if len(interactions):
         bookers = contact_homes_in_store(conn, domain, mention, interactions)
         booked_from = travel_homes(mention, interactions, bookers)[0]
     homes = list(dict.fromkeys(((own,) if own else ()) + booked_from))
     if not homes:
-        return {}
+        return {}, bookers
     pk = int(row["mention_pk"])
     lived = probe_keys(conn, domain, [(int(Blocker.HOME), h) for h in homes], MOST_HOME_RESIDENTS + 1)
     residents = {h: set(lived[(int(Blocker.HOME), h)]) | ({pk} if h == own else set()) for h in homes}
@@ -189,7 +193,7 @@ def home_blocks(
         for initial in initials:
             same = sorted(m for m in members[h] if m != pk and initial in goes_by.get(m, ()))
             out[home_key(h, sound, initial)] = [pk, *same]
-    return out
+    return out, bookers
 
 
 def _slabs(
@@ -282,7 +286,8 @@ def lookup(
     # the homes it lives at or travels from, under its surname's sound (the stored home rows are
     # where each mention lives, not keys to pair by: they are followed here)
     home_limit = block_limit(Blocker.HOME, settings.max_block, settings.max_name_block)
-    for home in home_blocks(conn, domain, mention, interactions).values():
+    blocks, bookers = home_blocks(conn, domain, mention, interactions)
+    for home in blocks.values():
         others = set(home) - {pk}
         if len(others) + 1 > home_limit:
             giant += 1
@@ -357,4 +362,4 @@ def lookup(
         pairs.cosine = (index.vectors_of(partners[None, :])[0] @ vector).astype(np.float32)
     else:
         pairs.cosine = np.full(len(a), np.nan, np.float32)
-    return Found(pairs, seconds, giant, made_generic, pushed_out)
+    return Found(pairs, seconds, giant, made_generic, pushed_out, bookers)

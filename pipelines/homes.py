@@ -15,17 +15,23 @@ from profiles.store.reads import addresses_of
 
 
 def contact_homes_in_store(
-    conn: Connection, domain: str, frame: pd.DataFrame, interactions: pd.DataFrame
+    conn: Connection,
+    domain: str,
+    frame: pd.DataFrame,
+    interactions: pd.DataFrame,
+    known: ContactHomes | None = None,
 ) -> ContactHomes:
     """Where the contacts these bookings were made from live, as the store and the request hold
     them (`frame`: the request's mentions, one maybe not stored yet): what `homes_of_contacts`
     gives over the whole domain's frame in a batch, for these contacts (their stored holders found
     by the contact blocking keys, a contact on more mentions than the cap cut short there as the
-    batch leaves it out)."""
+    batch leaves it out). `known`: homes this request already read (the candidate lookup's, of the
+    mention's own bookings), not read again."""
     if not len(interactions) or "contacts" not in interactions:
         return {}
     contacts = {c for found in interactions["contacts"] if found for c in found}
-    return homes_of_stored_contacts(conn, domain, contacts, frame)
+    known = {c: home for c, home in (known or {}).items() if c in contacts}
+    return known | homes_of_stored_contacts(conn, domain, contacts - known.keys(), frame)
 
 
 def homes_of_stored_contacts(

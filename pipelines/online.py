@@ -45,6 +45,7 @@ from features.blocking import Blocker
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
 from features.comparisons.base import (
     MOST_CONTACT_HOLDERS,
+    ContactHomes,
     address_key,
     contacts_rehomed,
     own_contacts_of,
@@ -231,9 +232,11 @@ class OnlineResolver:
         pairs: PairsToDecide,
         loaded: Champion | NotReady,
         seconds: dict[str, float],
+        known: ContactHomes,
     ) -> tuple[pd.DataFrame, pd.DataFrame, Champion]:
         """(features, decisions, champion) of one mention's pairs; the time of the comparison
-        vectors and of the decisions added to `seconds`."""
+        vectors and of the decisions added to `seconds`; `known`, where the contacts the lookup
+        read live (`Found.contact_homes`)."""
         if isinstance(loaded, NotReady):
             if len(pairs):
                 raise loaded
@@ -241,7 +244,7 @@ class OnlineResolver:
             loaded = Champion(rules_only_bundle(), "none", "none")
         champion = loaded
         clock = time.perf_counter()
-        homes = contact_homes_in_store(conn, self.store.domain, frame, interactions)
+        homes = contact_homes_in_store(conn, self.store.domain, frame, interactions, known)
         arrays = MentionArrays.build(frame, interactions, homes)
         features = compare(arrays, pairs.a, pairs.b, pairs.cosine)
         seconds["compare"] = time.perf_counter() - clock
@@ -288,7 +291,7 @@ class OnlineResolver:
             seconds["load"] = time.perf_counter() - clock
             pairs = PairsToDecide.of(found.pairs.a, found.pairs.b, found.pairs.cosine)
             features, decided, champion = self._scored(
-                conn, frame, interactions, pairs, self._champion(), seconds
+                conn, frame, interactions, pairs, self._champion(), seconds, found.contact_homes
             )
             clock = time.perf_counter()
             membership, _ = membership_of(conn, self.store.domain, others.tolist(), profiles_too=False)
@@ -439,7 +442,9 @@ class OnlineResolver:
         frame = reads.mentions([pk, *others.tolist()])
         interactions = reads.interactions([pk, *others.tolist()])
         seconds["load"] += time.perf_counter() - clock
-        _, decided, champion = self._scored(conn, frame, interactions, pairs, loaded, seconds)
+        _, decided, champion = self._scored(
+            conn, frame, interactions, pairs, loaded, seconds, found.contact_homes
+        )
 
         clock = time.perf_counter()
         component, touching = self._component(conn, pk, key, decided, frame)
