@@ -7,7 +7,9 @@ Three backends behind one `Encoder` protocol (texts -> L2-normalized float32 row
   ONNX Runtime and `tokenizers` directly (activations are quantized per batch, so one record
   alone and the same record in a batch agree to a cosine above 0.99, not bit for bit);
 - `static`: a static embedding distilled from the model with model2vec (a vector per token,
-  averaged): no network at inference time.
+  averaged): no network at inference time. It is distilled in a child process with the numeric
+  libraries held to one code path (`features.embedding.distill`), so every CPU builds the same
+  table, bit for bit.
 
 The onnx and static artifacts are built from the installed model on first use (or by
 `upt encoders prepare`, which `make install` runs) and cached in `cache_dir`. Every load reads
@@ -19,9 +21,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -160,16 +165,27 @@ class OnnxInt8Encoder:
 
 
 def _distill_static(target: Path) -> None:
-    from model2vec.distill import distill_from_model
-    from transformers import AutoModel, AutoTokenizer
+    """Distil the static encoder into `target` in a child process whose numeric libraries are
+    held to one code path (`features.embedding.distill`): the same table on every CPU. Its
+    progress goes to this process's stderr."""
+    from features.embedding.distill import REPRODUCIBLE_ENV
 
-    # what model2vec's `distill(model_name)` does, with the model read from local files only
-    source = str(minilm_path())
-    network = AutoModel.from_pretrained(source, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, use_fast=True)
-    model = distill_from_model(model=network, tokenizer=cast(Any, tokenizer), pca_dims=256, device="cpu")
-    model.save_pretrained(str(target))
-    (target / "done.json").write_text(json.dumps({"source": str(minilm_path()), "pca_dims": 256}))
+    if target.exists():
+        shutil.rmtree(target)  # another recipe's table, or an interrupted build
+    command = [sys.executable, "-m", "features.embedding.distill", str(target)]
+    done = subprocess.run(command, env={**os.environ, **REPRODUCIBLE_ENV}, check=False)
+    if done.returncode != 0 or not _distilled(target):
+        raise ConfigError(f"distilling the static encoder into {target} failed (exit code {done.returncode})")
+
+
+def _distilled(folder: Path) -> bool:
+    """Whether `folder` holds a table distilled by the current recipe."""
+    from features.embedding.distill import STATIC_RECIPE
+
+    try:
+        return bool(json.loads((folder / "done.json").read_text()).get("recipe") == STATIC_RECIPE)
+    except (OSError, ValueError):
+        return False
 
 
 class StaticEncoder:
@@ -179,8 +195,9 @@ class StaticEncoder:
         from model2vec import StaticModel
 
         folder = cache_dir / "minilm-static-256"
-        if not (folder / "done.json").exists():
+        if not _distilled(folder):
             _distill_static(folder)
+        self.folder = folder
         self._model = StaticModel.from_pretrained(str(folder))
         self.dim = int(self._model.dim)
 

@@ -249,12 +249,22 @@ def encoders_prepare(
     ] = None,
 ) -> None:
     """Distill or export encoders from the installed MiniLM into the model cache (done once)."""
-    from features.embedding.encoders import load_encoder
+    from features.embedding.distill import REFERENCE_SHA256, table_sha256
+    from features.embedding.encoders import StaticEncoder, load_encoder
 
     state = state_of(ctx)
     for name in backend or [state.settings.encoder]:
         encoder = load_encoder(name, state.settings.model_cache_dir)
         out.print(f"encoder {name}: ready ({encoder.dim} dimensions) in {state.settings.model_cache_dir}")
+        if isinstance(encoder, StaticEncoder):
+            digest = table_sha256(encoder.folder)
+            if digest == REFERENCE_SHA256:
+                out.print(f"  table sha256 {digest[:16]}…: the reference table, as every CPU distils it")
+            else:
+                err.print(
+                    f"  table sha256 {digest[:16]}… is not the reference {REFERENCE_SHA256[:16]}…: "
+                    "this machine's candidate pairs may differ in near ties from published figures"
+                )
 
 
 @app.command("block")

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.embedding.encoders import BACKENDS, load_encoder
+from features.embedding.distill import REFERENCE_SHA256, STATIC_RECIPE, table_sha256
+from features.embedding.encoders import BACKENDS, StaticEncoder, _distilled, load_encoder
 from features.embedding.text import TEMPLATES, record_texts
 from profiles.errors import ConfigError
 from profiles.settings import Settings
@@ -35,6 +36,25 @@ def test_each_backend_gives_unit_vectors_that_rank_the_duplicate_first(backend: 
     # so that backend agrees in direction only.
     alone = encoder.encode(TEXTS[:1])[0]
     assert float(alone @ vectors[0]) > (0.99 if backend == "onnx-int8" else 0.9999)
+
+
+def test_the_installed_static_table_is_the_reference_table(cache_dir: Path) -> None:
+    """`make install` distils the static table with the numeric libraries held to one code path:
+    on any CPU it is the same table, bit for bit (its last bits decide near ties between
+    candidates, and with them which pairs a run proposes and asks about)."""
+    encoder = load_encoder("static", cache_dir)
+    assert isinstance(encoder, StaticEncoder) and _distilled(encoder.folder)
+    assert table_sha256(encoder.folder) == REFERENCE_SHA256
+
+
+def test_a_table_of_another_recipe_is_distilled_again(tmp_path: Path) -> None:
+    assert not _distilled(tmp_path)
+    (tmp_path / "done.json").write_text('{"source": "x", "pca_dims": 256}')  # before recipes
+    assert not _distilled(tmp_path)
+    (tmp_path / "done.json").write_text(f'{{"recipe": {STATIC_RECIPE}}}')
+    assert _distilled(tmp_path)
+    (tmp_path / "done.json").write_text("{not json")
+    assert not _distilled(tmp_path)
 
 
 def test_unknown_backend_is_refused(cache_dir: Path) -> None:
