@@ -53,7 +53,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy profiles features models labeling training pipelines
+	$(BIN)/mypy profiles features models labeling training pipelines benchmarks
 
 format: install
 	$(BIN)/ruff format .

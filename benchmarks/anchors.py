@@ -239,7 +239,7 @@ def run_dedupe(records: Path, labels: Path, assignment: Path, sample_size: int =
     # The labels go in as dedupe's own training file, so its learner knows the pairs.
     deduper.prepare_training(data, training_file=io.StringIO(json.dumps(examples)), sample_size=sample_size)
     deduper.train()
-    clusters = deduper.partition(data, threshold=0.5)
+    clusters = list(deduper.partition(data, threshold=0.5))
     out = {}
     for i, (ids, _) in enumerate(clusters):
         for k in ids:

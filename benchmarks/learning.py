@@ -185,8 +185,10 @@ def run(workdir: Path, travel_mentions: int = 20_000) -> None:
     ]
     for name, r in results.items():
         for path in SEEDED_PATHS:
-            cells = [r["seeded"][f"{path}/{n}"] for n in SEEDED_BUDGETS]
+            per_seed: list[list[float]] = [r["seeded"][f"{path}/{n}"] for n in SEEDED_BUDGETS]
             lines.append(
-                f"| {name} | {path} | " + " | ".join(f"{np.mean(v):.4f} ({min(v):.4f})" for v in cells) + " |"
+                f"| {name} | {path} | "
+                + " | ".join(f"{np.mean(v):.4f} ({min(v):.4f})" for v in per_seed)
+                + " |"
             )
     write_section("learning", "\n".join(lines) + "\n", results)

@@ -122,7 +122,10 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
         match_times.append(time.perf_counter() - clock)
         match_parts.append(result.seconds)
         decisions[result.decision] += 1
-    object_times, mention_times, mention_parts, actions = [], [], [], {}
+    object_times: list[float] = []
+    mention_times: list[float] = []
+    mention_parts: list[dict[str, float]] = []
+    actions: dict[str, int] = {}
     for obj in objects[: args.get("resolves", 300)]:
         clock = time.perf_counter()
         (outcome,) = resolver.resolve_objects([obj])

@@ -23,9 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.anchors import scores
 from benchmarks.common import ROOT, machine, write_section
 from benchmarks.compare_commits import upt_in
-from benchmarks.travel_sets import SETS, _generate, _scores, oracle_label
+from benchmarks.travel_sets import SETS, _generate, oracle_label
 
 BUDGETS = (0, 10, 25, 50, 100, 200)
 RULES_ONLY = {"UPT_MERGE_THRESHOLD": "1.0", "UPT_REVIEW_THRESHOLD": "1.0"}
@@ -51,11 +52,11 @@ def curve(
             trained["promoted"] = "champion" in trained["aliases"] or _promote(tree, home, mlruns)
             upt_in(tree, home, mlruns, "resolve", "--full", "--json")
         upt_in(tree, home, mlruns, "export", "--mentions", str(assignment))
-        scores = _scores(assignment, truth)
+        scored = scores(assignment, truth)
         out.append(
             {
                 "labels": budget,
-                **scores,
+                **scored,
                 "model": trained["model"],
                 "merge_threshold": trained["thresholds"]["merge"],
                 "promoted": trained.get("promoted", True),

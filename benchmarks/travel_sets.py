@@ -59,7 +59,7 @@ def _generate(
     from pipelines.synthetic import GeneratorConfig, write_dataset
 
     persons = round(mentions / MENTIONS_PER_PERSON)
-    info = write_dataset(GeneratorConfig(persons=persons, seed=100 + index, **settings), out)  # type: ignore[arg-type]
+    info = write_dataset(GeneratorConfig(persons=persons, seed=100 + index, **settings), out)
     return Path(info["objects_file"]), Path(info["truth_file"])
 
 
