@@ -17,18 +17,13 @@ from typing import Any, cast
 # another recipe is distilled again.
 STATIC_RECIPE = 2
 
-# MKL, OpenBLAS, oneDNN and PyTorch's own kernels each pick the widest vector instructions
-# the CPU offers, and their sums then round differently: the table distilled on an AVX-512 Intel
-# Xeon differed in its last bits from the one distilled with MKL's AVX2 path (which MKL takes
-# on AMD CPUs), and those bits reach which of two nearly equal candidates a record gets. Held
-# here to the code path every x86-64 CPU has, on one thread (a sum split among threads rounds by
-# the split). Set only in the child process that distils, never in the caller's.
-# The sha256 of the table (`model.safetensors`) this recipe distils from the installed MiniLM at
-# the versions of `constraints.txt`: measured on an Intel Xeon (AVX-512) under every variation of
-# the environment above (each library's own wider code path, two threads), the same each time.
-# `upt encoders prepare` says whether a machine built it.
-REFERENCE_SHA256 = "cae055dc260ba59d7e5e8e13d7724f713bba6899e269ed8ab7c458f4680be15a"
-
+# MKL, OpenBLAS, oneDNN and PyTorch's own kernels each pick the widest vector instructions the
+# CPU offers, and their sums then round differently: the table distilled on an AVX-512 Intel Xeon
+# differed in its last bits from the one distilled with MKL's AVX2 path (the one MKL takes on
+# CPUs without AVX-512, and on many AMD CPUs), and those bits decide which of two nearly equal
+# candidates a record gets. Held here to the code path every x86-64 CPU has, on one thread (a sum
+# split among threads rounds by the split). Set only in the child process that distils, never in
+# the caller's.
 REPRODUCIBLE_ENV = {
     "MKL_CBWR": "COMPATIBLE",
     "MKL_NUM_THREADS": "1",
@@ -38,6 +33,12 @@ REPRODUCIBLE_ENV = {
     "ONEDNN_MAX_CPU_ISA": "SSE41",
     "ATEN_CPU_CAPABILITY": "default",
 }
+
+# The sha256 of the table (`model.safetensors`) this recipe distils from the installed MiniLM at
+# the versions of `constraints.txt`: measured on an Intel Xeon (AVX-512) under every variation of
+# the environment above (each library's own wider code path, two threads), the same each time.
+# `upt encoders prepare` says whether a machine built it.
+REFERENCE_SHA256 = "cae055dc260ba59d7e5e8e13d7724f713bba6899e269ed8ab7c458f4680be15a"
 
 
 def table_sha256(folder: Path) -> str:
