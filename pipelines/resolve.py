@@ -341,7 +341,8 @@ def _compared(
     full run) they are read from, or kept in, `cache` (`features.pool_cache`), which `upt label`
     and `upt train` share."""
     whole = (
-        len(work.a) == len(table)
+        cache is not None
+        and len(work.a) == len(table)
         and np.array_equal(work.a, table.a)
         and np.array_equal(work.b, table.b)
         and np.array_equal(work.cosine, table.cosine, equal_nan=True)

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from features.embedding.distill import REPRODUCIBLE_ENV, STATIC_RECIPE
 from profiles.errors import ConfigError
 
 BACKENDS = ("static", "onnx-int8", "minilm")
@@ -168,8 +169,6 @@ def _distill_static(target: Path) -> None:
     """Distil the static encoder into `target` in a child process whose numeric libraries are
     held to one code path (`features.embedding.distill`): the same table on every CPU. Its
     progress goes to this process's stderr."""
-    from features.embedding.distill import REPRODUCIBLE_ENV
-
     if target.exists():
         shutil.rmtree(target)  # another recipe's table, or an interrupted build
     command = [sys.executable, "-m", "features.embedding.distill", str(target)]
@@ -180,8 +179,6 @@ def _distill_static(target: Path) -> None:
 
 def _distilled(folder: Path) -> bool:
     """Whether `folder` holds a table distilled by the current recipe."""
-    from features.embedding.distill import STATIC_RECIPE
-
     try:
         return bool(json.loads((folder / "done.json").read_text()).get("recipe") == STATIC_RECIPE)
     except (OSError, ValueError):
