@@ -98,6 +98,7 @@ from profiles.store.reads import (
     shared_contact_values,
 )
 from profiles.store.records import content_hash
+from profiles.store.revisits import pending_revisits, queue_revisits, queued_ids, take_off
 from profiles.store.vectors import (
     add_pairs,
     drop_pairs_of_block,
@@ -129,6 +130,9 @@ class MentionOutcome:
     # the mentions decided again because this one made a contact of theirs shared, a blocking
     # key of theirs too large or their booker's home a second one (`OnlineResolver.resolve_mention`)
     revisited: list[str] = field(default_factory=list)
+    # those left queued instead (`revisit=False`): `OnlineResolver.revisit_pending` or the next
+    # `upt resolve` decides them
+    queued: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -326,9 +330,13 @@ class OnlineResolver:
 
     # -- resolve: ingest objects and resolve their mentions ----------------------------------------
 
-    def resolve_objects(self, objects: list[ContractObject]) -> list[ObjectOutcome]:
+    def resolve_objects(self, objects: list[ContractObject], revisit: bool = True) -> list[ObjectOutcome]:
         """Store each object (idempotent: an equal or older `modified_at` changes nothing) and
-        resolve its matchable mentions not yet resolved as they are now."""
+        resolve its matchable mentions not yet resolved as they are now. The mentions whose
+        decisions an object changed without touching them (see `resolve_mention`) are queued in
+        the same transaction; with `revisit` they are resolved again before the next object,
+        else they wait for `revisit_pending` or the next `upt resolve` (a caller that answers
+        first: an object then costs what its own mentions cost)."""
         outcomes = []
         for obj in objects:
             record = object_record(obj, self.settings.region_for_source(obj.source))
@@ -344,14 +352,17 @@ class OnlineResolver:
                 if pk is None or not mention.matchable:
                     outcome.mentions.append(MentionOutcome(mention.key, None, "not_matchable"))
                     continue
-                resolved, revisit = self._resolve_with_retries(pk, False, arriving)
+                resolved, others = self._resolve_with_retries(pk, False, arriving)
                 outcome.mentions.append(resolved)
-                revisits.append((resolved, revisit))
-            self._revisit(revisits, arriving)  # once the whole object is in
+                revisits.append((resolved, others))
+            if revisit:
+                self._revisit(revisits, arriving)  # once the whole object is in
+            else:
+                self._note_queued(revisits, arriving)
             outcomes.append(outcome)
         return outcomes
 
-    def resolve_mention(self, pk: int, again: bool = False) -> MentionOutcome:
+    def resolve_mention(self, pk: int, again: bool = False, revisit: bool = True) -> MentionOutcome:
         """Resolve one stored mention (again, if its content changed since it was resolved, or
         when `again`). When its arrival changes what the batch would decide for others, those
         others are resolved again, each in its own transaction, as the batch over the whole
@@ -360,19 +371,41 @@ class OnlineResolver:
         the members of a blocking key it made too large (a name held by more mentions than
         `max_name_block`: the batch proposes none of their pairs, so their merges by it go), and
         the travellers merged as booked from a home that it made a second one of its booker's
-        (`_rehomed`)."""
-        outcome, revisit = self._resolve_with_retries(pk, again, {pk})
-        self._revisit([(outcome, revisit)], {pk})
+        (`_rehomed`). They are queued in the mention's own transaction and, with `revisit`,
+        resolved again right after it; else they wait (`resolve_objects`)."""
+        outcome, others = self._resolve_with_retries(pk, again, {pk})
+        if revisit:
+            self._revisit([(outcome, others)], {pk})
+        else:
+            self._note_queued([(outcome, others)], {pk})
         return outcome
+
+    def revisit_pending(self, limit: int | None = None) -> list[MentionOutcome]:
+        """Resolve again the mentions waiting in the revisit queue (the longest waiting first, at
+        most `limit`), each in its own transaction, which takes it off the queue: the work that
+        `resolve_objects(..., revisit=False)` left, for a worker beside the callers."""
+        with self.store.reading() as conn:
+            waiting = pending_revisits(conn, self.store.domain, limit)
+        return [self._resolve_with_retries(pk, True, {pk})[0] for pk in waiting]
 
     def _revisit(self, revisits: list[tuple[MentionOutcome, list[int]]], arriving: set[int]) -> None:
         """Resolve again, once each, the mentions the arriving ones changed the decisions of."""
         done = set(arriving)
-        for outcome, revisit in revisits:
-            for other in revisit:
+        for outcome, others in revisits:
+            for other in others:
                 if other not in done:
                     done.add(other)
                     outcome.revisited.append(self._resolve_with_retries(other, True, {other})[0].mention_key)
+
+    def _note_queued(self, revisits: list[tuple[MentionOutcome, list[int]]], arriving: set[int]) -> None:
+        """List in each outcome the mentions it left queued."""
+        wanted = {pk for _, others in revisits for pk in others} - arriving
+        if not wanted:
+            return
+        with self.store.reading() as conn:
+            keys = mention_keys_of(conn, self.store.domain, sorted(wanted))
+        for outcome, others in revisits:
+            outcome.queued = [keys[pk] for pk in others if pk in keys and pk not in arriving]
 
     def _resolve_with_retries(
         self, pk: int, again: bool, arriving: set[int]
@@ -389,7 +422,12 @@ class OnlineResolver:
                         exclusive=False,
                         wait_seconds=self.settings.write_wait_seconds,
                     )
+                    # what waited for this mention, as this transaction sees it (a resolve
+                    # again takes it off; one that waited on an arrival not yet seen stays)
+                    waiting = queued_ids(conn, self.store.domain, pk) if again else []
                     outcome, vector, revisit = self._resolve_in(conn, pk, loaded, again, arriving)
+                    queue_revisits(conn, self.store.domain, revisit)
+                    take_off(conn, waiting)
                 if vector is not None:
                     self.live.add(pk, vector)
                 return outcome, revisit

@@ -55,6 +55,7 @@ from profiles.store.profiles_io import (
     current_membership,
     mention_times,
 )
+from profiles.store.revisits import clear_revisits, last_queued
 from profiles.store.vectors import load_vectors
 from profiles.store.writes import write_audit
 
@@ -84,6 +85,7 @@ class ResolveReport:
     # model merges of two first names on what a family shares (no birth date, loyalty id, document)
     other_first_name_to_review: int = 0
     conflicted_mentions: int = 0  # left as online writers set them while this run computed
+    revisits_done: int = 0  # revisit queue rows taken off (`profiles.store.revisits`)
     reviews: int = 0  # new review items
     profiles: int = 0
     events: dict[str, int] = field(default_factory=dict)
@@ -186,6 +188,7 @@ def run_resolve(
     with store.transaction() as conn:
         domain_lock(conn, store.domain, exclusive=True, wait_seconds=settings.write_wait_seconds)
         read_point = max_change_seq(conn, store.domain)
+        revisits_read = last_queued(conn, store.domain)
     with store.reading() as conn:
         frame = load_mentions(conn, store.domain, cache=settings.frame_cache_path(store.domain))
         if frame.empty:
@@ -303,6 +306,9 @@ def run_resolve(
         report.written = write_assignment(conn, store.domain, result, state, resolved, actor)
         report.reviews = report.written.pop("reviews")
         set_info(conn, info_key, model_identity(bundle, version, settings))
+        # the mentions online arrivals queued to be resolved again: decided above, as the
+        # arrivals are (`_changed_by`)
+        report.revisits_done = clear_revisits(conn, store.domain, revisits_read)
         report.merges = merges_in_effect(result)
         report.events = dict(Counter(e[0] for e in result.events))
         report.profiles = len(set(result.ids))

@@ -51,6 +51,11 @@ def resolve_summary(report: Any) -> str:
         f"  profiles {report.profiles}; merges in effect: {merges}; rule hits this run: {rules}\n"
         f"  new review items {report.reviews}; events {report.events or 'none'}; {model}; "
         f"rules {report.rules_version}"
+        + (
+            f"\n  {report.revisits_done} mentions online arrivals had queued to be resolved again"
+            if report.revisits_done
+            else ""
+        )
     )
 
 

@@ -330,3 +330,18 @@ blocking_keys = Table(
     Index(None, "domain", "kind", "key", "name", "order_key", "mention_pk"),
     Index(None, "mention_pk"),
 )
+
+# Mentions an online arrival changed the decisions of without touching them (an email it made
+# shared, a block it made too large, a home it moved, a pick it pushed out), waiting to be
+# resolved again (`pipelines.online.OnlineResolver.revisit_pending`); a batch `upt resolve`
+# decides them as a full run would and takes them off. A mention can wait more than once.
+revisit_queue = Table(
+    "revisit_queue",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _domain(),
+    Column("mention_pk", Id, ForeignKey("mentions.id", ondelete="CASCADE"), nullable=False),
+    _at("queued_at"),
+    Index(None, "domain", "id"),
+    Index(None, "mention_pk"),
+)

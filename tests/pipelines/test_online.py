@@ -24,8 +24,14 @@ from profiles.settings import Settings
 from profiles.store import Store, open_store
 from profiles.store.decisions import set_info
 from profiles.store.profiles_io import assignment_rows
-from profiles.store.reads import store_id
-from profiles.store.schema import candidate_pairs, match_decisions, metadata, profile_members
+from profiles.store.reads import mention_ids, store_id
+from profiles.store.schema import (
+    candidate_pairs,
+    match_decisions,
+    metadata,
+    profile_members,
+    revisit_queue,
+)
 from tests.pipelines.helpers import label_with_oracle
 from training.metrics import cluster_scores
 from training.registry import promote
@@ -235,6 +241,67 @@ def test_a_contact_that_becomes_shared_takes_back_the_merges_that_rested_on_it(
     # what one batch run over the same store decides
     run_resolve(store, settings, full=True)
     assert _partition(_assignment(store)) == _partition(online)
+
+
+def _queued(store: Store) -> list[int]:
+    with store.reading() as conn:
+        return conn.execute(select(revisit_queue.c.mention_pk).order_by(revisit_queue.c.id)).scalars().all()
+
+
+@pytest.mark.parametrize("catch_up", ["revisit_pending", "upt resolve"])
+def test_revisits_left_queued_are_caught_up_later_as_inline(trained: dict[str, Any], catch_up: str) -> None:
+    """An object answered before the mentions it changed are resolved again: they wait in the
+    store's revisit queue, and `revisit_pending` or an incremental `upt resolve` gives the
+    profiles the inline revisit gives."""
+    home = [{"address": "casa.ferreira.qx@example.org"}]
+    ana = [f"web-signup/guest_profile/F-{i}#traveller" for i in (1, 2)]
+    guests = [
+        _guest(f"F-{i}", first_name=first, last_name="Ferreira", emails=home)
+        for i, first in ((1, "Ana"), (2, "Ana"), (3, "Luis"), (4, "Marta"))
+    ]
+    inline_store, inline_settings = _online_store(trained, f"queue-inline-{catch_up}")
+    inline = OnlineResolver(inline_store, inline_settings)
+    for guest in guests:
+        inline.resolve_objects([guest])
+    assert _queued(inline_store) == []  # resolved again at once, and taken off
+    store, settings = _online_store(trained, f"queue-later-{catch_up}")
+    resolver = OnlineResolver(store, settings)
+    for guest in guests[:3]:
+        resolver.resolve_objects([guest], revisit=False)
+    (marta,) = resolver.resolve_objects([guests[3]], revisit=False)
+    assert marta.mentions[0].revisited == [] and set(marta.mentions[0].queued) == set(ana)
+    assert len({_assignment(store)[k] for k in ana}) == 1  # still merged on the household address
+    with store.reading() as conn:
+        ana_pks = set(mention_ids(conn, store.domain, ana).values())
+    assert set(_queued(store)) == ana_pks
+    if catch_up == "revisit_pending":
+        done = resolver.revisit_pending()
+        assert sorted(o.mention_key for o in done) == sorted(ana)
+        assert resolver.revisit_pending() == []
+    else:
+        assert run_resolve(store, settings).revisits_done == 2
+    assert _queued(store) == []
+    assert _partition(_assignment(store)) == _partition(_assignment(inline_store))
+    assert len({_assignment(store)[k] for k in ana}) == 2
+
+
+def test_a_queued_mention_that_is_erased_leaves_the_queue(trained: dict[str, Any]) -> None:
+    from pipelines.privacy import erase
+    from profiles.store.reads import mention_keys_of
+
+    home = [{"address": "casa.ferreira.qx@example.org"}]
+    store, settings = _online_store(trained, "queue-erased")
+    resolver = OnlineResolver(store, settings)
+    for i, first in ((1, "Ana"), (2, "Ana"), (3, "Luis"), (4, "Marta")):
+        resolver.resolve_objects(
+            [_guest(f"G-{i}", first_name=first, last_name="Ferreira", emails=home)], revisit=False
+        )
+    waiting = _queued(store)
+    assert len(waiting) == 2
+    with store.reading() as conn:
+        first = mention_keys_of(conn, store.domain, waiting[:1])[waiting[0]]
+    erase(store, settings, "test", mention_keys=[first])
+    assert _queued(store) == waiting[1:]
 
 
 def test_a_name_block_grown_too_large_is_decided_again_for_its_members(trained: dict[str, Any]) -> None:
