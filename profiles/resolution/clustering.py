@@ -12,7 +12,6 @@ any other its decision's score). Two clusters are not joined when:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -92,12 +91,18 @@ def join_threshold(merge_threshold: float) -> float:
 
 
 def cluster(inputs: ClusterInputs) -> tuple[np.ndarray, ClusterReport]:
-    parent = list(range(inputs.n))
-    members: dict[int, list[int]] = {i: [i] for i in range(inputs.n)}
-    forbidden: dict[int, set[int]] = defaultdict(set)
+    n = inputs.n
+    parent = list(range(n))
+    size = [1] * n
+    # per root of two or more: its members in the order they joined (the re-check reads the
+    # first SIDE of each side); a lone node's members are itself
+    members: dict[int, list[int]] = {}
+    # per root: the nodes its members may not be joined with (merged as the groups merge, so a
+    # join asks about each partner once, not about every member)
+    forbidden: dict[int, set[int]] = {}
     for a, b in inputs.cannot_link:
-        forbidden[a].add(b)
-        forbidden[b].add(a)
+        forbidden.setdefault(a, set()).add(b)
+        forbidden.setdefault(b, set()).add(a)
     report = ClusterReport()
     scores = inputs.pair_scores
     if not isinstance(scores, PairScores):
@@ -109,27 +114,55 @@ def cluster(inputs: ClusterInputs) -> tuple[np.ndarray, ClusterReport]:
             x = parent[x]
         return x
 
-    rank = inputs.rank.tolist() if inputs.rank is not None else list(range(inputs.n))
-    # each edge from its lower-ranked end, taken by score, then by the ranks of its ends
-    edges = [(a, b, s) if rank[a] <= rank[b] else (b, a, s) for a, b, s in inputs.edges]
-    for a, b, score in sorted(edges, key=lambda e: (-e[2], rank[e[0]], rank[e[1]])):
+    for a, b, score in _strongest_first(inputs):
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        small, large = (ra, rb) if len(members[ra]) <= len(members[rb]) else (rb, ra)
+        small, large = (ra, rb) if size[ra] <= size[rb] else (rb, ra)
         if score >= MANUAL_SCORE:
             pass
-        elif any(find(p) == large for m in members[small] for p in forbidden.get(m, ())):
+        elif small in forbidden and any(find(p) == large for p in forbidden[small]):
             report.refused_cannot_link += 1
             continue
-        elif len(members[small]) >= LARGE:
+        elif size[small] >= LARGE:
             cross = scores.across(members[small][:SIDE], members[large][:SIDE])
             known = cross[~np.isnan(cross)]
             if not len(known) or float(known.mean()) < inputs.join_at:
                 report.refused_recheck += 1
                 continue
         parent[small] = large
-        members[large].extend(members.pop(small))
+        size[large] += size[small]
+        members.setdefault(large, [large]).extend(members.pop(small, [small]))
+        if small in forbidden:
+            mine, theirs = forbidden.pop(small), forbidden.get(large)
+            if theirs is None:
+                forbidden[large] = mine
+            elif len(theirs) >= len(mine):
+                theirs |= mine
+            else:
+                forbidden[large] = mine | theirs
         report.joined += 1
-    labels = np.array([find(i) for i in range(inputs.n)], dtype=np.int64)
-    return labels, report
+    return _roots(np.asarray(parent, np.int64)), report
+
+
+def _strongest_first(inputs: ClusterInputs) -> list[tuple[int, int, float]]:
+    """The merge edges, each from its lower-ranked end, by score (strongest first), then by the
+    ranks of their ends; edges that tie on all three keep their given order."""
+    if not inputs.edges:
+        return []
+    a, b, score = (np.asarray(column) for column in zip(*inputs.edges, strict=True))
+    a, b, score = a.astype(np.int64), b.astype(np.int64), score.astype(np.float64)
+    rank = np.asarray(inputs.rank, np.int64) if inputs.rank is not None else np.arange(inputs.n)
+    swap = rank[a] > rank[b]
+    lo, hi = np.where(swap, b, a), np.where(swap, a, b)
+    order = np.lexsort((rank[hi], rank[lo], -score))  # stable: the last key sorts first
+    return list(zip(lo[order].tolist(), hi[order].tolist(), score[order].tolist(), strict=True))
+
+
+def _roots(parent: np.ndarray) -> np.ndarray:
+    """Each node's root, following the parent links to their end."""
+    while True:
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return parent
+        parent = up

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from profiles.resolution.clustering import ClusterInputs, PairScores, cluster, join_threshold
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from profiles.resolution.clustering import (
+    MANUAL_SCORE,
+    ClusterInputs,
+    PairScores,
+    cluster,
+    join_threshold,
+)
 from profiles.resolution.identity import assign_ids
 
 
@@ -118,3 +128,46 @@ def test_a_rules_merge_weighs_at_least_a_model_merge_at_the_threshold() -> None:
     )
     labels, report = cluster(cluster_inputs(doubted, pks[:0], pks[:0], 4, pks, merge_threshold=0.4))
     assert groups(labels) == [{0, 1}, {2, 3}] and report.refused_recheck == 1
+
+
+edge_lists = st.integers(2, 30).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from([0.4, 0.6, 0.9, 2.0])),
+            max_size=60,
+        ),
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=8),
+        st.permutations(list(range(n))),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(edge_lists, st.randoms(use_true_random=False))
+def test_the_clusters_follow_the_edges_not_their_order(drawn: Any, rnd: Any) -> None:
+    """Any order of the same edges (distinct pairs) gives the same clusters, a cannot-link pair
+    ends apart unless a person merged across it, and every cluster is held together by edges."""
+    n, raw, cannot, rank = drawn
+    edges = list({(min(a, b), max(a, b)): (a, b, s) for a, b, s in raw if a != b}.values())
+    cannot = [(a, b) for a, b in cannot if a != b]
+    scores = {(a, b): 0.7 for a, b, _ in edges}
+    first, report = cluster(ClusterInputs(n, edges, cannot, scores, rank=np.array(rank)))
+    shuffled = [(b, a, s) if rnd.random() < 0.5 else (a, b, s) for a, b, s in edges]
+    rnd.shuffle(shuffled)
+    again, again_report = cluster(ClusterInputs(n, shuffled, cannot, scores, rank=np.array(rank)))
+    assert groups(first) == groups(again) and vars(report) == vars(again_report)
+    manual = {frozenset((a, b)) for a, b, s in edges if s >= MANUAL_SCORE}
+    if not manual:
+        assert all(first[a] != first[b] for a, b in cannot)
+    # a cluster is connected by the edges inside it
+    for group in groups(first):
+        reached, frontier = {min(group)}, [min(group)]
+        while frontier:
+            node = frontier.pop()
+            for a, b, _ in edges:
+                for x, y in ((a, b), (b, a)):
+                    if x == node and y in group and y not in reached:
+                        reached.add(y)
+                        frontier.append(y)
+        assert reached == group
