@@ -160,13 +160,29 @@ def _golden(columns: _Columns, rows: list[int], survivorship: Survivorship) -> d
     for name, values_of in columns.values.items():
         rule = columns.rules[name]
         per_row = [values_of[r] for r in rows]
+        held = [(r, values) for r, values in zip(rows, per_row, strict=True) if values]
+        if not held:
+            continue
+        first = held[0][1][0]
+        if all(v == first for _, values in held for v in values):
+            # the members that have a value agree (most fields of most profiles): every rule
+            # picks it, every holder holds it; no candidates to weigh
+            holders = [columns.keys[r] for r, _ in held]
+            agreed: dict[str, Any] = {
+                "value": first,
+                "rule": rule,
+                "from": holders[:MAX_SOURCES],
+                "support": len(holders),
+            }
+            if columns.listed(name, rows):
+                agreed["values"] = [first]
+            out[name] = agreed
+            continue
         candidates = [
             (value, columns.times[r], columns.sources[r], i)
             for i, (r, values) in enumerate(zip(rows, per_row, strict=True))
             for value in values
         ]
-        if not candidates:
-            continue
         value = _choose(rule, candidates, survivorship.source_priority)
         holders = [columns.keys[r] for r, values in zip(rows, per_row, strict=True) if value in values]
         entry: dict[str, Any] = {
