@@ -119,6 +119,12 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     out.print(
         f"domain [bold]{result['domain']}[/bold]: {result['objects']} objects, {result['mentions']} mentions, "
         f"{result['profiles']} profiles, {result['rejected']} open rejections"
+        + (
+            f", {result['revisits_waiting']} mentions waiting to be resolved again (online arrivals changed "
+            "their decisions; the next `upt resolve` decides them)"
+            if result["revisits_waiting"]
+            else ""
+        )
     )
     table = Table("source", "object type", "objects", title="objects")
     for row in result["objects_by_source_and_type"]:

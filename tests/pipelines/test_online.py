@@ -24,7 +24,7 @@ from profiles.settings import Settings
 from profiles.store import Store, open_store
 from profiles.store.decisions import set_info
 from profiles.store.profiles_io import assignment_rows
-from profiles.store.reads import mention_ids, store_id
+from profiles.store.reads import mention_ids, store_id, store_stats
 from profiles.store.schema import (
     candidate_pairs,
     match_decisions,
@@ -274,6 +274,8 @@ def test_revisits_left_queued_are_caught_up_later_as_inline(trained: dict[str, A
     with store.reading() as conn:
         ana_pks = set(mention_ids(conn, store.domain, ana).values())
     assert set(_queued(store)) == ana_pks
+    with store.reading() as conn:
+        assert store_stats(conn, store.domain)["revisits_waiting"] == 2
     if catch_up == "revisit_pending":
         done = resolver.revisit_pending()
         assert sorted(o.mention_key for o in done) == sorted(ana)
