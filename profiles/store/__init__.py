@@ -60,9 +60,9 @@ class Store:
     def refresh_statistics(self) -> None:
         """After a big write: let the planner see the tables as they are now, so that it picks
         the selective index. SQLite: `PRAGMA optimize` (sampling a few hundred rows per index).
-        PostgreSQL: `keep_statistics_current`."""
+        PostgreSQL: `keep_statistics_current`, vacuuming too."""
         if self.engine.dialect.name != "sqlite":
-            self.keep_statistics_current()
+            self.keep_statistics_current(vacuum=True)
             return
         raw = self.engine.raw_connection()
         try:
@@ -71,25 +71,44 @@ class Store:
         finally:
             raw.close()
 
-    def keep_statistics_current(self) -> None:
+    def keep_statistics_current(self, vacuum: bool = False) -> None:
         """On PostgreSQL, ANALYZE each table changed by more than a tenth since its last analysis
         (autovacuum's own rule), now. Servers run with autovacuum off or behind (the one this was
         measured on does): a planner that still thinks a table of millions of rows is empty scans
         it whole for every probe of a batch: the last objects of a million-mention ingest went
         in at 27 a second, fifty times slower than the first hundred thousand.
+        With `vacuum` (at the end of a command), VACUUM (ANALYZE) instead each table of which more
+        than a fifth of the pages are not marked visible to every transaction, or whose dead rows
+        are more than a fifth of the live ones (autovacuum's rule): a vacuum marks the pages, and
+        only then does an index-only scan skip the table. The online core's string windows are such scans: 2,000
+        rows of a million-mention store's keys took 10 ms, 1.2 ms once vacuumed.
         Cheap to call after every batch: one look at the statistics view. Nothing on SQLite."""
         if self.engine.dialect.name != "postgresql":
             return
         with self.engine.connect() as conn:
+            # behind on vacuum: more than a fifth of its pages (as the file is now: the counters
+            # of the view lag the writers by up to seconds) not marked visible to all, or dead rows
+            # more than a fifth of the live ones
             stale = conn.execute(
                 text(
-                    "select relname from pg_stat_user_tables where schemaname = current_schema() "
-                    "and n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)"
+                    "select s.relname, s.n_mod_since_analyze > 50 + 0.1 * greatest(s.n_live_tup, 0), "
+                    "pg_relation_size(c.oid) / current_setting('block_size')::int - c.relallvisible "
+                    "> 8 + 0.2 * pg_relation_size(c.oid) / current_setting('block_size')::int "
+                    "or s.n_dead_tup > 50 + 0.2 * greatest(s.n_live_tup, 0) "
+                    "from pg_stat_user_tables s join pg_class c on c.oid = s.relid "
+                    "where s.schemaname = current_schema()"
                 )
-            ).scalars()
-            for table in list(stale):
+            ).all()
+        vacuums = [table for table, _, behind in stale if vacuum and behind]
+        analyses = [table for table, changed, _ in stale if changed and table not in vacuums]
+        if not vacuums and not analyses:
+            return
+        # VACUUM runs outside a transaction
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in vacuums:
+                conn.execute(text(f'VACUUM (ANALYZE) "{table}"'))
+            for table in analyses:
                 conn.execute(text(f'ANALYZE "{table}"'))
-            conn.commit()
 
     def with_domain(self, domain: str) -> Store:
         return Store(self.engine, domain)

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from pipelines.ingest import ingest_jsonl, ingest_table
+from pipelines.ingest import ingest_jsonl, ingest_path, ingest_table
 from pipelines.synthetic import GeneratorConfig, write_dataset
 from profiles.flat import parse_mapping
 from profiles.settings import Settings
@@ -170,3 +170,35 @@ def test_a_long_ingest_keeps_the_planner_statistics_current_on_postgres(
             )
         ).all()
     assert {name for name, done, rows in analysed if done and rows > 0} == {"mentions", "blocking_keys"}
+
+
+def test_a_command_leaves_no_table_behind_on_vacuum_on_postgres(
+    pg_store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """With autovacuum off (as here), UPT vacuums the tables a command filled: only then are
+    their pages marked visible to all, and the online core's index-only scans (the string
+    windows over the blocking keys) skip the table (10 ms -> 1.2 ms for 2,000 rows at 1M)."""
+    from sqlalchemy import text
+
+    info = write_dataset(GeneratorConfig(persons=300, seed=5), tmp_path / "d")
+    ingest_path(pg_store, settings, Path(info["objects_file"]))  # `upt ingest`
+    with pg_store.reading() as conn:
+        behind = (
+            conn.execute(
+                text(
+                    "select c.relname from pg_stat_user_tables s join pg_class c on c.oid = s.relid "
+                    "where s.schemaname = current_schema() and pg_relation_size(c.oid) "
+                    "/ current_setting('block_size')::int - c.relallvisible "
+                    "> 8 + 0.2 * pg_relation_size(c.oid) / current_setting('block_size')::int"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        vacuumed = conn.execute(
+            text(
+                "select last_vacuum is not null from pg_stat_user_tables "
+                "where relname = 'blocking_keys' and schemaname = current_schema()"
+            )
+        ).scalar_one()
+    assert behind == [] and vacuumed
