@@ -146,7 +146,7 @@ def _single(columns: _Columns, row: int, survivorship: Survivorship) -> dict[str
             continue
         rule = columns.rules[name]
         value = max(own, key=lambda v: len(str(v))) if rule == "most_complete" else own[0]
-        entry: dict[str, Any] = {"value": value, "rule": rule, "from": [key], "support": 1}
+        entry = _entry(value, rule, [key])
         if columns.listed(name, [row]):
             entry["values"] = list(own) if len(own) == 1 else [v for v, _ in Counter(own).most_common()]
         out[name] = entry
@@ -167,16 +167,9 @@ def _golden(columns: _Columns, rows: list[int], survivorship: Survivorship) -> d
         if all(v == first for _, values in held for v in values):
             # the members that have a value agree (most fields of most profiles): every rule
             # picks it, every holder holds it; no candidates to weigh
-            holders = [columns.keys[r] for r, _ in held]
-            agreed: dict[str, Any] = {
-                "value": first,
-                "rule": rule,
-                "from": holders[:MAX_SOURCES],
-                "support": len(holders),
-            }
+            out[name] = _entry(first, rule, [columns.keys[r] for r, _ in held])
             if columns.listed(name, rows):
-                agreed["values"] = [first]
-            out[name] = agreed
+                out[name]["values"] = [first]
             continue
         candidates = [
             (value, columns.times[r], columns.sources[r], i)
@@ -185,14 +178,13 @@ def _golden(columns: _Columns, rows: list[int], survivorship: Survivorship) -> d
         ]
         value = _choose(rule, candidates, survivorship.source_priority)
         holders = [columns.keys[r] for r, values in zip(rows, per_row, strict=True) if value in values]
-        entry: dict[str, Any] = {
-            "value": value,
-            "rule": rule,
-            "from": holders[:MAX_SOURCES],
-            "support": len(holders),
-        }
+        out[name] = _entry(value, rule, holders)
         if columns.listed(name, rows):
             counts = Counter(v for values in per_row for v in values)
-            entry["values"] = [v for v, _ in counts.most_common()]
-        out[name] = entry
+            out[name]["values"] = [v for v, _ in counts.most_common()]
     return out
+
+
+def _entry(value: Any, rule: str, holders: list[str]) -> dict[str, Any]:
+    """A golden value, the rule that chose it, and the mentions that hold it."""
+    return {"value": value, "rule": rule, "from": holders[:MAX_SOURCES], "support": len(holders)}
