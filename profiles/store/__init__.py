@@ -80,8 +80,8 @@ class Store:
         With `vacuum` (at the end of a command), VACUUM (ANALYZE) instead each table of which more
         than a fifth of the pages are not marked visible to every transaction, or whose dead rows
         are more than a fifth of the live ones (autovacuum's rule): a vacuum marks the pages, and
-        only then does an index-only scan skip the table. The online core's string windows are such scans: 2,000
-        rows of a million-mention store's keys took 10 ms, 1.2 ms once vacuumed.
+        only then does an index-only scan skip the table. The online core's string windows are
+        such scans: 2,000 rows of a million-mention store's keys took 10 ms, 1.2 ms once vacuumed.
         Cheap to call after every batch: one look at the statistics view. Nothing on SQLite."""
         if self.engine.dialect.name != "postgresql":
             return
