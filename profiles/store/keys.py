@@ -92,6 +92,15 @@ def probe_keys(
     per key cost more than the probes."""
     probes = list(dict.fromkeys(probes))
     out: dict[tuple[int, str], list[int]] = {p: [] for p in probes}
+    if conn.dialect.name == "postgresql" and probes:
+        # the keys as two arrays: one statement text for any number of keys (parsed and
+        # planned once), each key still an index probe of its own
+        rows = conn.exec_driver_sql(
+            _PROBE_ARRAYS_SQL, ([int(k) for k, _ in probes], [key for _, key in probes], domain, int(limit))
+        ).fetchall()
+        for kind, key, pk in rows:
+            out[(int(kind), key)].append(int(pk))
+        return out
     for start in range(0, len(probes), 40):
         part = probes[start : start + 40]
         one = "SELECT kind, key, mention_pk FROM (SELECT kind, key, mention_pk FROM blocking_keys "
@@ -106,6 +115,13 @@ def probe_keys(
         for kind, key, pk in conn.exec_driver_sql(sql, tuple(params)).fetchall():
             out[(int(kind), key)].append(int(pk))
     return out
+
+
+_PROBE_ARRAYS_SQL = (
+    "SELECT p.kind, p.key, b.mention_pk FROM unnest(%s::int[], %s::text[]) AS p(kind, key) "
+    "CROSS JOIN LATERAL (SELECT mention_pk FROM blocking_keys WHERE domain = %s AND kind = p.kind "
+    'AND key = p.key COLLATE "C" LIMIT %s) AS b'
+)
 
 
 def windows_around(
