@@ -127,9 +127,9 @@ def rows_in(
     conn: Connection, template: str, values: Sequence[Any], before: tuple[Any, ...] = ()
 ) -> list[tuple[Any, ...]]:
     """The driver's rows of `template` (raw SQL; `{q}` a parameter mark, `{marks}` the marks of
-    a list) for `values`, 500 at a time, each statement after the `before` parameters. For the
-    small reads of one online request: building a SQLAlchemy query per call costs a few hundred
-    microseconds, more than SQLite takes to answer it.
+    a list) for `values` (on SQLite 500 at a time), each statement after the `before`
+    parameters. For the small reads of one online request: building a SQLAlchemy query per call
+    costs a few hundred microseconds, more than SQLite takes to answer it.
 
     On PostgreSQL the list goes as one array (`= ANY(...)`): one statement text whatever the
     number of values, which the driver parses once and the server plans once (prepared after a
