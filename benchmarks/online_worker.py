@@ -161,6 +161,10 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in scores.items()}
+
+
 def agreement(args: dict[str, Any]) -> dict[str, Any]:
     """The demo set resolved one object at a time through the online core, against one batch
     resolve of the same objects (same model): pairwise and B-cubed F1 between the two
@@ -201,12 +205,9 @@ def agreement(args: dict[str, Any]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if queued:
         with store.reading() as conn:
-            extra["with_the_queue_waiting"] = {
-                k: round(v, 4)
-                for k, v in cluster_scores(
-                    batch_assignment, dict(assignment_rows(conn, store.domain))
-                ).items()
-            }
+            extra["with_the_queue_waiting"] = _rounded(
+                cluster_scores(batch_assignment, dict(assignment_rows(conn, store.domain)))
+            )
         clock = time.perf_counter()
         extra["worked_off"] = len(resolver.revisit_pending())
         extra["work_off_s"] = round(time.perf_counter() - clock, 2)
@@ -216,12 +217,12 @@ def agreement(args: dict[str, Any]) -> dict[str, Any]:
     run_resolve(store, settings)
     with store.reading() as conn:
         caught_up = cluster_scores(batch_assignment, dict(assignment_rows(conn, store.domain)))
-    scores = {k: round(v, 4) for k, v in before_batch.items()}
+    scores = _rounded(before_batch)
     return {
         "objects": len(times),
         "mentions": len(online),
         "online_vs_batch": scores,
-        "after_a_batch_run": {k: round(v, 4) for k, v in caught_up.items()},
+        "after_a_batch_run": _rounded(caught_up),
         "object_ms": _percentiles(times),
         **extra,
     }

@@ -52,7 +52,7 @@ def resolve_summary(report: Any) -> str:
         f"  new review items {report.reviews}; events {report.events or 'none'}; {model}; "
         f"rules {report.rules_version}"
         + (
-            f"\n  {report.revisits_done} mentions online arrivals had queued to be resolved again"
+            f"\n  {report.revisits_done} revisits online arrivals had queued, decided by this run"
             if report.revisits_done
             else ""
         )

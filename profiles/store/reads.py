@@ -12,7 +12,8 @@ from sqlalchemy import Connection, func, select, update
 from profiles.errors import NotFound
 from profiles.resolution.people import MOST_SPELLINGS, NameEntry, is_shared
 from profiles.store.db import mark_of, rows_in
-from profiles.store.schema import mentions, objects, profiles, rejected, revisit_queue
+from profiles.store.revisits import waiting_revisits
+from profiles.store.schema import mentions, objects, profiles, rejected
 
 
 def store_stats(conn: Connection, domain: str) -> dict[str, Any]:
@@ -52,9 +53,6 @@ def store_stats(conn: Connection, domain: str) -> dict[str, Any]:
             .group_by(profiles.c.status)
         ).all()
     )
-    waiting = conn.execute(
-        select(func.count(func.distinct(revisit_queue.c.mention_pk))).where(revisit_queue.c.domain == domain)
-    ).scalar_one()
     return {
         "domain": domain,
         "objects": sum(r["count"] for r in by_type),
@@ -62,7 +60,7 @@ def store_stats(conn: Connection, domain: str) -> dict[str, Any]:
         "profiles": profile_status.get("active", 0),
         "rejected": rejected_status.get("open", 0),
         # mentions online arrivals queued to be resolved again (`profiles.store.revisits`)
-        "revisits_waiting": int(waiting),
+        "revisits_waiting": waiting_revisits(conn, domain),
         "objects_by_source_and_type": by_type,
         "mentions_by_source_and_status": mention_status,
         "flags_by_field": dict(sorted(flags.items())),

@@ -42,6 +42,14 @@ def pending_revisits(conn: Connection, domain: str, limit: int | None = None) ->
     return [int(pk) for pk in conn.execute(query).scalars()]
 
 
+def waiting_revisits(conn: Connection, domain: str) -> int:
+    """How many mentions wait to be resolved again."""
+    query = select(func.count(func.distinct(revisit_queue.c.mention_pk))).where(
+        revisit_queue.c.domain == domain
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def queued_ids(conn: Connection, domain: str, pk: int) -> list[int]:
     """The queue rows of one mention, as this transaction sees them: resolving it again takes
     off exactly these (an arrival that queues it later, or commits later, stays queued)."""
