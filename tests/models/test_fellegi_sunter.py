@@ -170,3 +170,19 @@ def test_trees_learn_the_correction_of_the_prior_too() -> None:
     assert np.allclose(explained[PRIOR_COLUMN], mixture.log_odds(head))
     raw = trees._raw(trees.fitted_, trees.design(head))
     assert np.allclose(explained.sum(axis=1), np.log(raw / (1 - raw)), atol=1e-6)
+
+
+def test_levels_read_at_once_or_column_by_column_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's few pairs are read out of the frame in one indexing, a batch's column by
+    column: the same levels, a comparison the frame lacks counted as not comparable."""
+    from models import fellegi_sunter
+
+    features, _ = _pool(300, 300)
+    features = features.drop(columns=["email_exact", "name_swap"])
+    at_once = comparison_levels(features)
+    monkeypatch.setattr(fellegi_sunter, "AT_ONCE", 0)
+    by_column = comparison_levels(features)
+    assert at_once.keys() == by_column.keys()
+    for name, levels in at_once.items():
+        np.testing.assert_array_equal(levels, by_column[name])
+    assert (at_once["email"] <= 1).all()
