@@ -47,6 +47,7 @@ from features.comparisons.base import (
     MOST_CONTACT_HOLDERS,
     ContactHomes,
     address_key,
+    bookings_compared,
     contacts_rehomed,
     own_contacts_of,
 )
@@ -248,7 +249,8 @@ class OnlineResolver:
             loaded = Champion(rules_only_bundle(), "none", "none")
         champion = loaded
         clock = time.perf_counter()
-        homes = contact_homes_in_store(conn, self.store.domain, frame, interactions, known)
+        compared = bookings_compared(frame, interactions, pairs.a, pairs.b)
+        homes = contact_homes_in_store(conn, self.store.domain, frame, compared, known)
         arrays = MentionArrays.build(frame, interactions, homes)
         features = compare(arrays, pairs.a, pairs.b, pairs.cosine)
         seconds["compare"] = time.perf_counter() - clock

@@ -132,6 +132,28 @@ def address_key(street: Any, postal_code: Any) -> str | None:
     return None
 
 
+def bookings_compared(
+    frame: pd.DataFrame, interactions: pd.DataFrame, a: np.ndarray, b: np.ndarray
+) -> pd.DataFrame:
+    """The rows of `interactions` whose bookers' homes some pair (a[i], b[i]) of `frame`'s
+    mentions compares. A side's booker homes are compared only with the other side's own home
+    or booker homes (`booked_from_home`, `same_booker_home`: NaN otherwise), so the homes of the
+    bookings of a mention whose every partner has neither an address nor a booking change no
+    feature: an online `match` of a person with no address reads none of its candidates'."""
+    if not len(interactions) or "contacts" not in interactions:
+        return interactions
+    pks = frame["mention_pk"].to_numpy(np.int64)
+    homes = [
+        address_key(st, pc) is not None
+        for st, pc in zip(frame["street"].tolist(), frame["postal_code"].tolist(), strict=True)
+    ]
+    booked = list(booking_contacts_by_mention(interactions))
+    comparing = np.union1d(pks[np.asarray(homes, bool)], np.asarray(booked, np.int64))
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    needed = np.union1d(b[np.isin(a, comparing)], a[np.isin(b, comparing)])
+    return interactions[interactions["mention_pk"].isin(needed)]
+
+
 def _own_contacts(emails: list[Any], suffixes: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """Per mention, its own contacts: its emails and its phones' suffixes (`_phone_suffixes`)."""
     return [tuple(dict.fromkeys((*e, *p))) for e, p in zip(emails, suffixes, strict=True)]

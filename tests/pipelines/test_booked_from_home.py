@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.comparisons import MentionArrays, compare
-from features.comparisons.base import homes_of_contacts
+from features.comparisons.base import bookings_compared, homes_of_contacts
 from features.frame import load_interactions, load_mentions
 from pipelines.homes import contact_homes_in_store
 from pipelines.ingest import ingest_path
@@ -108,3 +109,35 @@ def test_the_booker_home_asked_of_postgres_is_that_of_the_whole_frame(
     pg_store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     _check(pg_store, settings, tmp_path)
+
+
+def test_only_the_bookings_a_pair_can_compare_are_located(tmp_path: Path, settings: Settings) -> None:
+    """A side's booker homes meet only the other side's own home or booker homes: for a person
+    with neither (a `match` of a name and an email), the homes of its candidates' bookings are
+    not read, and every feature is what it is with them read."""
+    store = open_store(settings)
+    path = tmp_path / "objects.jsonl"
+    path.write_text("".join(json.dumps(o) + "\n" for o in _objects()), encoding="utf-8")
+    ingest_path(store, settings, path)
+    with store.reading() as conn:
+        frame = load_mentions(conn, store.domain)
+        interactions = load_interactions(conn, store.domain)
+        pk = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
+        guest = pk["pms/hotel_booking/HB1#guests[1]"]
+        marie = pk["pms/guest_profile/G2#traveller"]
+        # Marie as a person asked about: her name and email, no address, no booking
+        lone = frame[frame["mention_pk"] == marie].copy()
+        lone["mention_pk"], lone["street"], lone["postal_code"] = 10_000, "", ""
+        lone.index = lone["mention_pk"].to_numpy()
+        few = pd.concat([frame[frame["mention_pk"].isin([guest, marie])], lone])
+        mine = interactions[interactions["mention_pk"].isin(few["mention_pk"])]
+        for a, b, read in (([guest], [10_000], False), ([guest, guest], [marie, 10_000], True)):
+            a, b = np.array(a, np.int64), np.array(b, np.int64)
+            compared = bookings_compared(few, mine, a, b)
+            assert (len(compared) > 0) is read
+            every = contact_homes_in_store(conn, store.domain, few, mine)
+            some = contact_homes_in_store(conn, store.domain, few, compared)
+            assert every and (some == every if read else some == {})
+            with_every = compare(MentionArrays.build(few, mine, every), a, b)
+            with_some = compare(MentionArrays.build(few, mine, some), a, b)
+            pd.testing.assert_frame_equal(with_some, with_every)
