@@ -189,12 +189,14 @@ COMPARISONS: tuple[Comparison, ...] = (
 )
 
 
-# An online request (one record against its few dozen candidates) stays on the caller's thread,
-# where a thread hand-off would be most of its cost. From a few hundred pairs up the comparisons
-# run side by side: rapidfuzz releases the GIL while it scores, so one comparison's string scoring
-# overlaps another's numpy work (on this 2-core machine 1.25M -> 1.93M pairs/s on a 500,000-pair
-# travel batch, 10-20% faster on Febrl's 300 to 11,579 pairs).
-PARALLEL_FROM = 256
+# An online request (one record against its candidates, a few hundred in a crowd of common names)
+# stays on the caller's thread, where a thread hand-off would be most of its cost. From a few
+# thousand pairs up the comparisons run side by side: rapidfuzz releases the GIL while it scores,
+# so one comparison's string scoring overlaps another's numpy work (on a 2-core machine 1.25M ->
+# 1.93M pairs/s on a 500,000-pair travel batch). With the other core busy, as it is under
+# concurrent requests, the hand-off cost more than it gave below about 2,000 pairs (325 pairs of
+# one online crowd: 1.22 ms side by side, 0.99 ms on one thread; 3,000 pairs: 3.1 against 3.6).
+PARALLEL_FROM = 2000
 
 
 def _threads() -> int:
