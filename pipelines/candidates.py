@@ -45,18 +45,11 @@ from features.blocking.keys import (
     travel_homes,
 )
 from features.blocking.order import LAST, order_key, order_keys
-from features.blocking.strings import (
-    WINDOW,
-    Around,
-    reverse_for_one,
-    takers_for_one,
-    top_for_one,
-    window_bounds,
-)
+from features.blocking.strings import WINDOW, reverse_for_one, top_for_one, window_bounds
 from features.comparisons.base import ContactHomes, address_key, located, own_contacts_of
 from pipelines.homes import contact_homes_in_store, homes_of_stored_contacts
 from profiles.settings import Settings
-from profiles.store.keys import keys_of_kinds, probe_keys, rows_around, windows_around
+from profiles.store.keys import keys_of_kinds, probe_keys, windows_around
 from profiles.store.reads import mention_keys_of, names_of
 
 UNSTORED = 0xFFFFFFFF  # above every stored id; pairs pack two ids in 64 bits (features.blocking.union)
@@ -203,13 +196,9 @@ def home_blocks(
     return out, bookers
 
 
-# (ids, order keys, names, the mention's position) of a string-pass block's rows around a mention
-Slab = tuple[list[int], list[int], list[str], int]
-
-
 def _slabs(
     conn: Connection, domain: str, spots: list[tuple[int, str, str, int, int]], window: int = WINDOW
-) -> list[Slab]:
+) -> list[tuple[list[int], list[int], list[str], int]]:
     """Each spot's slab of its string-pass block: up to `window` rows on each side of the mention,
     the mention among them, in the block's order; as (ids, order keys, names, the mention's
     position). Its own window (`window_bounds`) and the windows of the rows that hold it lie in
@@ -220,53 +209,6 @@ def _slabs(
     ):
         rows = [*reversed(before), (pk, order, name), *after]
         out.append(([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], len(before)))
-    return out
-
-
-def _narrow_slabs(
-    conn: Connection,
-    domain: str,
-    spots: list[tuple[int, str, str, int, int]],
-    threshold: float,
-    window: int = WINDOW,
-) -> list[tuple[Slab, tuple[np.ndarray, np.ndarray]]]:
-    """Each spot's slab as far as a lookup without `pushes` needs it (`Around`): how far the
-    block goes on each side (counted, up to `window`), then the mention's own window and the rows
-    whose windows may hold it, then the windows of those alike to it; with each slab row's window
-    as slab positions. About half of `_slabs`' rows on a long block."""
-    arounds = [
-        Around(b if b < window else None, a if a < window else None, window)
-        for b, a in rows_around(conn, domain, spots, window)
-    ]
-    firsts = [around.first_read() for around in arounds]
-    read = windows_around(conn, domain, spots, [b for b, _ in firsts], [a for _, a in firsts])
-    more: list[tuple[int, int, tuple[int, str, str, int, int], int]] = []
-    for i, (around, (kind, key, name, _, _), (before, after)) in enumerate(
-        zip(arounds, spots, read, strict=True)
-    ):
-        want_before, want_after = around.reach(name, [r[2] for r in before], [r[2] for r in after], threshold)
-        # on from the last row read on that side
-        for side, rows, want in ((0, before, want_before), (1, after, want_after)):
-            if want > len(rows) and rows:
-                pk, order, last = rows[-1]
-                more.append((i, side, (kind, key, last, order, pk), want - len(rows)))
-    if more:
-        further = windows_around(
-            conn,
-            domain,
-            [spot for _, _, spot, _ in more],
-            [n if side == 0 else 0 for _, side, _, n in more],
-            [n if side == 1 else 0 for _, side, _, n in more],
-        )
-        for (i, side, _, _), found in zip(more, further, strict=True):
-            read[i][side].extend(found[side])
-    out = []
-    for around, (_, _, name, order, pk), (before, after) in zip(arounds, spots, read, strict=True):
-        rows = [*reversed(before), (pk, order, name), *after]
-        at = len(before)
-        starts, ends = around.windows(np.arange(-at, len(after) + 1))
-        slab = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], at)
-        out.append((slab, (starts + at, ends + at)))
     return out
 
 
@@ -375,16 +317,8 @@ def lookup(
     clock = time.perf_counter()
     pushed_out: list[tuple[int, int, int]] = []
     spots = [(kind, key, name, order, pk) for kind, key, name in keys if kind in STRING_BLOCKS]
-    # what writes nothing needs only the rows that take the mention: a narrower read
-    slabs: list[tuple[Slab, tuple[np.ndarray, np.ndarray] | None]]
-    if pushes:
-        slabs = [(slab, None) for slab in _slabs(conn, domain, spots)]
-    else:
-        slabs = [(slab, windows) for slab, windows in _narrow_slabs(conn, domain, spots, STRING_THRESHOLD)]
-    for (_, _, name, _, _), ((pks, orders, names, at), windows) in zip(spots, slabs, strict=True):
-        start, end = (
-            window_bounds(at, len(pks)) if windows is None else (int(windows[0][at]), int(windows[1][at]))
-        )
+    for (_, _, name, _, _), (pks, orders, names, at) in zip(spots, _slabs(conn, domain, spots), strict=True):
+        start, end = window_bounds(at, len(pks))
         rows = [i for i in range(start, end) if i != at]
         add(
             top_for_one(
@@ -399,11 +333,9 @@ def lookup(
             ),
             int(Blocker.STRING),
         )
-        if windows is None:
-            takers, lost = reverse_for_one(at, pks, orders, names, settings.string_k, STRING_THRESHOLD)
-        else:
-            takers = takers_for_one(at, pks, orders, names, settings.string_k, STRING_THRESHOLD, windows)
-            lost = []
+        takers, lost = reverse_for_one(
+            at, pks, orders, names, settings.string_k, STRING_THRESHOLD, pushes=pushes
+        )
         add(takers, int(Blocker.STRING))
         pushed_out.extend((a, b, int(Blocker.STRING)) for a, b in lost)
     seconds["strings"] = time.perf_counter() - clock

@@ -52,65 +52,6 @@ def window_bounds(position: int, size: int, window: int = WINDOW) -> tuple[int, 
     return start, start + window
 
 
-@dataclass(frozen=True)
-class Around:
-    """Where one mention's block ends around it, as far as its string pass needs to know: the rows
-    before and after it in the block's order where fewer than `window` (the block ends there), None
-    where at least `window`. Past `window` rows no window that holds the mention changes where it
-    sits, so a lookup need not read a side that far to know the windows (`window_bounds`) of the
-    rows around the mention: it reads its own window, the rows whose windows hold it, and the
-    windows of those alike to it (`Around.reach`), about half of `window` rows on each side of a
-    long block instead of `window`."""
-
-    before: int | None
-    after: int | None
-    window: int = WINDOW
-
-    def windows(self, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[start, end) of the windows of the rows at these offsets from the mention (0: the
-        mention itself), as offsets: `window_bounds` in the block."""
-        offsets = np.asarray(offsets, np.intp)
-        if self.before is not None and self.after is not None and self.before + self.after < self.window:
-            return np.full(len(offsets), -self.before, np.intp), np.full(
-                len(offsets), self.after + 1, np.intp
-            )
-        start = offsets - self.window // 2
-        if self.before is not None:
-            start = np.maximum(start, -self.before)
-        if self.after is not None:
-            start = np.minimum(start, self.after + 1 - self.window)
-        return start, start + self.window
-
-    def first_read(self) -> tuple[int, int]:
-        """(rows before, rows after) the mention to read first: a side the block ends on whole,
-        else its own window and every row whose window may hold it (within half a window)."""
-        (start,), (end,) = self.windows(np.zeros(1, np.intp))
-        half = self.window // 2
-        before = self.before if self.before is not None else max(half, int(-start))
-        after = self.after if self.after is not None else max(half, int(end) - 1)
-        return before, after
-
-    def reach(
-        self, name: str, before: Sequence[str], after: Sequence[str], threshold: float
-    ) -> tuple[int, int]:
-        """(rows before, rows after) the mention its string pass reads, given the names of the
-        first read (`before` nearest first): the first read, and the windows of the rows that
-        hold the mention in theirs and are at least `threshold` alike to it (`reverse_for_one`
-        counts what outranks it there)."""
-        want_before, want_after = len(before), len(after)
-        offsets = np.r_[-np.arange(1, len(before) + 1), np.arange(1, len(after) + 1)].astype(np.intp)
-        starts, ends = self.windows(offsets)
-        holds = np.flatnonzero((starts <= 0) & (ends > 0))
-        if len(holds):
-            names = [*before, *after]
-            scores = _Coded.of([names[i] for i in holds.tolist()]).scores([name], slice(None))[0]
-            alike = holds[scores >= threshold]
-            if len(alike):
-                want_before = max(want_before, int(-starts[alike].min()))
-                want_after = max(want_after, int(ends[alike].max()) - 1)
-        return want_before, want_after
-
-
 def _scores(names_a: Sequence[str], names_b: Sequence[str]) -> np.ndarray:
     """Jaro-Winkler of every (a, b), computed once per distinct pair of names and spread back
     (a block of travel data repeats its names hundreds of times)."""
@@ -319,48 +260,6 @@ def _tops_in_slab(
     return out
 
 
-def takers_for_one(
-    position: int,
-    pks: Sequence[int],
-    orders: Sequence[int],
-    names: Sequence[str],
-    k: int,
-    threshold: float,
-    windows: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """The mentions whose own `k` most similar hold the mention at `position` of a slab (rows in
-    the block's order), each row's window given as slab positions (`windows`, from `Around`): what
-    `reverse_for_one` answers without `pushes`, over a slab that need not reach `window` rows on
-    a side the block goes on, as long as it holds the windows of the rows alike to the mention."""
-    pk_array = np.asarray(pks, np.int64)
-    coded = _Coded.of(names)
-    ranks = _ranks(np.asarray(orders, np.int64), pk_array)
-    return pk_array[_holders_taking(position, coded, ranks, *windows, k, threshold)]
-
-
-def _holders_taking(
-    position: int,
-    coded: _Coded,
-    ranks: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    k: int,
-    threshold: float,
-) -> list[int]:
-    """The slab rows whose windows hold the mention at `position`, at least `threshold` alike to
-    it, that rank it among their `k` best."""
-    holds = (starts <= position) & (position < ends)
-    holds[position] = False
-    near = np.flatnonzero(holds).tolist()
-    if not near:
-        return []
-    near_scores = coded.scores([coded.names[position]], np.array(near, np.intp))[0]
-    near = [r for r, s in zip(near, near_scores.tolist(), strict=True) if s >= threshold]
-    if not near:
-        return []
-    return _takers(position, near, coded, ranks, starts, ends, k)
-
-
 def reverse_for_one(
     position: int,
     pks: Sequence[int],
@@ -385,12 +284,22 @@ def reverse_for_one(
     n = len(pk_array)
     ranks = _ranks(np.asarray(orders, np.int64), pk_array)
     coded = _Coded.of(names)
+
     all_starts, all_ends = _windows_of(n, window)
 
     def bounds_of(row: int) -> tuple[int, int]:
         return int(all_starts[row]), int(all_ends[row])
 
-    takers = _holders_taking(position, coded, ranks, all_starts, all_ends, k, threshold)
+    holds = (all_starts <= position) & (position < all_ends)
+    holds[position] = False
+    near = np.flatnonzero(holds).tolist()
+    if not near:
+        return np.zeros(0, np.int64), []
+    near_scores = coded.scores([coded.names[position]], np.array(near, np.intp))[0]
+    near = [r for r, s in zip(near, near_scores.tolist(), strict=True) if s >= threshold]
+    if not near:
+        return np.zeros(0, np.int64), []
+    takers = _takers(position, near, coded, ranks, all_starts, all_ends, k)
     if not takers or not pushes:
         return pk_array[takers], []
     rows = np.array(takers, np.intp)

@@ -128,13 +128,12 @@ def windows_around(
     conn: Connection,
     domain: str,
     spots: Sequence[tuple[int, str, str, int, int]],
-    before: int | Sequence[int],
+    before: int,
     after: Sequence[int],
 ) -> list[tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]]:
     """For each (kind, block key, name, order key, mention id) spot of a string-pass block: up to
-    `before` (or `before[i]`) rows (mention id, order key, name) just before it (nearest first)
-    and up to `after[i]` rows just after it, in the block's order (name, order key, then mention
-    id).
+    `before` rows (mention id, order key, name) just before it (nearest first) and up to
+    `after[i]` rows just after it, in the block's order (name, order key, then mention id).
 
     A statement per side, each an index range scan whose rows come in the order asked: on
     SQLite (in-process) a statement costs microseconds, and re-sorting and regrouping the two
@@ -146,11 +145,10 @@ def windows_around(
         f"ORDER BY name {{order}}, order_key {{order}}, mention_pk {{order}} LIMIT {q}"
     )
     sides = (head.format(op="<", order="DESC"), head.format(op=">", order="ASC"))
-    befores = [int(before)] * len(spots) if isinstance(before, int) else [int(b) for b in before]
     wanted: list[tuple[int, int, list[Any]]] = [
         (i, side, [domain, int(kind), key, name, int(order), int(pk), limit])
         for i, (kind, key, name, order, pk) in enumerate(spots)
-        for side, limit in ((0, befores[i]), (1, int(after[i])))
+        for side, limit in ((0, int(before)), (1, int(after[i])))
         if limit > 0
     ]
     out: list[tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]] = [([], []) for _ in spots]
@@ -175,45 +173,6 @@ def windows_around(
         )
         for b, a in out
     ]
-
-
-def rows_around(
-    conn: Connection, domain: str, spots: Sequence[tuple[int, str, str, int, int]], most: int
-) -> list[tuple[int, int]]:
-    """For each (kind, block key, name, order key, mention id) spot of a string-pass block: how
-    many rows of the block lie before it and after it in the block's order, counting no further
-    than `most` on a side (an index walk that builds no rows: a fifth of the cost of reading
-    them)."""
-    q = mark_of(conn.dialect.paramstyle)
-    head = (
-        f"SELECT count(*) FROM (SELECT 1 FROM blocking_keys WHERE domain = {q} AND kind = {q} "
-        f"AND key = {q} AND (name, order_key, mention_pk) {{op}} ({q}, {q}, {q}) "
-        f"ORDER BY name {{order}}, order_key {{order}}, mention_pk {{order}} LIMIT {q}) AS c"
-    )
-    sides = (head.format(op="<", order="DESC"), head.format(op=">", order="ASC"))
-    params = [
-        [domain, int(kind), key, name, int(order), int(pk), int(most)] for kind, key, name, order, pk in spots
-    ]
-    if conn.dialect.name == "sqlite":
-        return [
-            (
-                int(conn.exec_driver_sql(sides[0], tuple(p)).scalar_one()),
-                int(conn.exec_driver_sql(sides[1], tuple(p)).scalar_one()),
-            )
-            for p in params
-        ]
-    if not spots:
-        return []
-    sql = " UNION ALL ".join(
-        f"SELECT {side} AS side, {i} AS spot, ({sides[side]}) AS n"
-        for i in range(len(spots))
-        for side in (0, 1)
-    )
-    counts = [[0, 0] for _ in spots]
-    flat = [x for p in params for x in (*p, *p)]
-    for side, spot, n in conn.exec_driver_sql(sql, tuple(flat)).fetchall():
-        counts[int(spot)][int(side)] = int(n)
-    return [(b, a) for b, a in counts]
 
 
 def key_members(conn: Connection, domain: str, kind: int, key: str, limit: int) -> list[int]:

@@ -9,15 +9,7 @@ from hypothesis import strategies as st
 from features.blocking import Blocker, BlockingConfig, block, evaluate, knn_pairs, union
 from features.blocking import keys as blocking_keys
 from features.blocking.keys import home_keys, key_tables, pairs_from_keys
-from features.blocking.strings import (
-    Around,
-    _block_pairs,
-    reverse_for_one,
-    string_pairs,
-    takers_for_one,
-    top_for_one,
-    window_bounds,
-)
+from features.blocking.strings import _block_pairs, reverse_for_one, string_pairs, top_for_one, window_bounds
 from tests.features.people import frame_of, interactions_of
 
 
@@ -291,42 +283,3 @@ def test_one_mention_s_string_pairs_from_both_sides_are_the_block_s(
     # asked without the pairs it pushes out (a `match`), the same rows take it
     quick, none = reverse_for_one(at - lo, pks[lo:hi], orders[lo:hi], names[lo:hi], k, 0.5, window, False)
     assert quick.tolist() == takers.tolist() and none == []
-
-
-@given(_blocks())
-@settings(max_examples=300, deadline=None)
-def test_a_narrow_slab_finds_what_the_whole_block_does(
-    block_case: tuple[list[str], list[int], list[int], int, int, int],
-) -> None:
-    """A `match` reads around the mention only as far as its string pass needs (`Around`): its
-    own window, the rows whose windows hold it and the windows of those alike to it. Over that
-    slab the mention's own picks and the rows that take it are the block's."""
-    names, orders, pks, at, window, k = block_case
-    n = len(pks)
-    around = Around(at if at < window else None, n - 1 - at if n - 1 - at < window else None, window)
-    before, after = around.first_read()
-    assert before <= min(at, window) and after <= min(n - 1 - at, window)
-    before, after = around.reach(
-        names[at], names[at - before : at][::-1], names[at + 1 : at + 1 + after], 0.5
-    )
-    assert before <= min(at, window) and after <= min(n - 1 - at, window)
-    lo, hi = at - before, at + after + 1
-    starts, ends = around.windows(np.arange(-before, after + 1))
-    takers = takers_for_one(
-        before, pks[lo:hi], orders[lo:hi], names[lo:hi], k, 0.5, (starts + before, ends + before)
-    )
-    whole_lo, whole_hi = max(0, at - window), min(n, at + window + 1)
-    expected, _ = reverse_for_one(
-        at - whole_lo,
-        pks[whole_lo:whole_hi],
-        orders[whole_lo:whole_hi],
-        names[whole_lo:whole_hi],
-        k,
-        0.5,
-        window,
-    )
-    assert sorted(takers.tolist()) == sorted(expected.tolist())
-    # the mention's own window lies in the slab, where the block puts it
-    start, end = window_bounds(at, n, window)
-    assert (int(starts[before]) + at, int(ends[before]) + at) == (start, end)
-    assert lo <= start and end <= hi
