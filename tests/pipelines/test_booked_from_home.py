@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import Connection
 
 from features.comparisons import MentionArrays, compare
 from features.comparisons.base import bookings_compared, homes_of_contacts
@@ -71,14 +72,26 @@ def _objects() -> list[dict[str, object]]:
     ]
 
 
-def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
+def _ingested(store: Store, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "objects.jsonl"
     path.write_text("".join(json.dumps(o) + "\n" for o in _objects()), encoding="utf-8")
     ingest_path(store, settings, path)
+
+
+def _read(conn: Connection, domain: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """The domain's mentions, their interactions, and each mention's id by its key."""
+    frame = load_mentions(conn, domain)
+    return (
+        frame,
+        load_interactions(conn, domain),
+        dict(zip(frame["mention_key"], frame["mention_pk"], strict=True)),
+    )
+
+
+def _check(store: Store, settings: Settings, tmp_path: Path) -> None:
+    _ingested(store, settings, tmp_path)
     with store.reading() as conn:
-        frame = load_mentions(conn, store.domain)
-        interactions = load_interactions(conn, store.domain)
-        pk = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
+        frame, interactions, pk = _read(conn, store.domain)
         guest = pk["pms/hotel_booking/HB1#guests[1]"]  # Marie on the stay Jean booked
         a = np.array([guest, guest], np.int64)
         b = np.array([pk["pms/guest_profile/G2#traveller"], pk["pms/guest_profile/G3#traveller"]], np.int64)
@@ -116,13 +129,9 @@ def test_only_the_bookings_a_pair_can_compare_are_located(tmp_path: Path, settin
     with neither (a `match` of a name and an email), the homes of its candidates' bookings are
     not read, and every feature is what it is with them read."""
     store = open_store(settings)
-    path = tmp_path / "objects.jsonl"
-    path.write_text("".join(json.dumps(o) + "\n" for o in _objects()), encoding="utf-8")
-    ingest_path(store, settings, path)
+    _ingested(store, settings, tmp_path)
     with store.reading() as conn:
-        frame = load_mentions(conn, store.domain)
-        interactions = load_interactions(conn, store.domain)
-        pk = dict(zip(frame["mention_key"], frame["mention_pk"], strict=True))
+        frame, interactions, pk = _read(conn, store.domain)
         guest = pk["pms/hotel_booking/HB1#guests[1]"]
         marie = pk["pms/guest_profile/G2#traveller"]
         # Marie as a person asked about: her name and email, no address, no booking
