@@ -44,7 +44,7 @@ STREET_CLOSE = dict(BEYOND_NAME)["street_token_set"]
 LAST_NAME_CLOSE = 0.85
 
 
-# The comparison columns the levels read.
+# The comparison columns the levels read (taken at once for a few pairs; any other is read alone).
 READS = (
     "address_missing",
     "booker_contact_eq",
@@ -84,12 +84,16 @@ AT_ONCE = 100_000
 def _columns(features: pd.DataFrame) -> Callable[[str], np.ndarray]:
     """name -> that comparison column as float64 (NaN where the frame has no such column)."""
     missing = np.full(len(features), np.nan)
+
+    def alone(name: str) -> np.ndarray:
+        return features[name].to_numpy(np.float64) if name in features else missing
+
     if len(features) > AT_ONCE:
-        return lambda name: features[name].to_numpy(np.float64) if name in features else missing
+        return alone
     present = [c for c in READS if c in features.columns]
     matrix = features[present].to_numpy(np.float64)
     found = {c: matrix[:, j] for j, c in enumerate(present)}
-    return lambda name: found.get(name, missing)
+    return lambda name: found[name] if name in found else alone(name)
 
 
 def comparison_levels(features: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -182,7 +182,12 @@ def test_levels_read_at_once_or_column_by_column_are_the_same(monkeypatch: pytes
     at_once = comparison_levels(features)
     monkeypatch.setattr(fellegi_sunter, "AT_ONCE", 0)
     by_column = comparison_levels(features)
-    assert at_once.keys() == by_column.keys()
+    # a column the levels read that is not listed to be taken at once is still read
+    monkeypatch.setattr(fellegi_sunter, "AT_ONCE", 100_000)
+    monkeypatch.setattr(fellegi_sunter, "READS", ("first_jw",))
+    partly = comparison_levels(features)
+    assert at_once.keys() == by_column.keys() == partly.keys()
     for name, levels in at_once.items():
         np.testing.assert_array_equal(levels, by_column[name])
+        np.testing.assert_array_equal(levels, partly[name])
     assert (at_once["email"] <= 1).all()
