@@ -29,7 +29,7 @@ import pandas as pd
 
 from features.blocking import CandidatePairs
 from features.comparisons import MentionArrays, booking_contacts_by_mention, compare
-from features.comparisons.base import address_key, contacts_rehomed, own_contacts_of
+from features.comparisons.base import contacts_rehomed, own_contacts_of, own_homes
 from features.embedding.similarity import pair_cosines
 from features.frame import PERSON_FIELDS, frame_fingerprint, load_interactions, load_mentions
 from features.pairs import CandidateTable, load_candidate_table
@@ -163,7 +163,7 @@ def _rehomed_travellers(frame: pd.DataFrame, interactions: pd.DataFrame, dirty: 
         for c in contacts:
             booked.setdefault(c, set()).add(pk)
     new = frame[frame["mention_pk"].isin(dirty)]
-    housed = [address_key(s, p) is not None for s, p in zip(new["street"], new["postal_code"], strict=True)]
+    housed = [home is not None for home in own_homes(new)]
     brought = (
         {c for held in own_contacts_of(new[housed]) for c in held if c in booked} if any(housed) else set()
     )

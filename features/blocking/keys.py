@@ -34,6 +34,7 @@ from features.comparisons.base import (
     booker_homes,
     booking_contacts_by_mention,
     homes_of_contacts,
+    own_homes,
 )
 from features.normalize.names import phonetic
 from features.normalize.phones import phone_suffix
@@ -112,12 +113,6 @@ def travel_homes(
     if contact_homes is None:
         contact_homes = homes_of_contacts(frame)
     return booker_homes(contacts, contact_homes)
-
-
-def own_homes(frame: pd.DataFrame) -> list[str | None]:
-    """Per mention of `frame`, the home it lives at (`address_key`), None without one."""
-    places = zip(frame["street"].tolist(), frame["postal_code"].tolist(), strict=True)
-    return [address_key(street, postal) for street, postal in places]
 
 
 def first_initials(first: Any, canonical: Any) -> tuple[str, ...]:

@@ -132,6 +132,12 @@ def address_key(street: Any, postal_code: Any) -> str | None:
     return None
 
 
+def own_homes(frame: pd.DataFrame) -> list[str | None]:
+    """Per mention of `frame`, the home it lives at (`address_key`), None without one."""
+    places = zip(frame["street"].tolist(), frame["postal_code"].tolist(), strict=True)
+    return [address_key(street, postal) for street, postal in places]
+
+
 def bookings_compared(
     frame: pd.DataFrame, interactions: pd.DataFrame, a: np.ndarray, b: np.ndarray
 ) -> pd.DataFrame:
@@ -143,10 +149,7 @@ def bookings_compared(
     if not len(interactions) or "contacts" not in interactions:
         return interactions
     pks = frame["mention_pk"].to_numpy(np.int64)
-    homes = [
-        address_key(st, pc) is not None
-        for st, pc in zip(frame["street"].tolist(), frame["postal_code"].tolist(), strict=True)
-    ]
+    homes = [home is not None for home in own_homes(frame)]
     booked = list(booking_contacts_by_mention(interactions))
     comparing = np.union1d(pks[np.asarray(homes, bool)], np.asarray(booked, np.int64))
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
